@@ -1,0 +1,338 @@
+//! The Kafka seam: topic names, client settings the design requires, topic creation, and a
+//! [`Publisher`] that answers only once the broker has acknowledged a record.
+//!
+//! Producers: `enable.idempotence=true`, `acks=all`, lz4, a few ms of linger, and
+//! `partitioner=murmur2_random` so Java clients of internal systems (murmur2 by default) put a
+//! lead on the same partition as we do. Consumers: no auto-commit and no automatic offset store —
+//! a service stores an offset only after every effect of the record is durable.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+
+/// Connection settings shared by producers and consumers.
+#[derive(Debug, Clone)]
+pub struct KafkaSettings {
+    /// `host:port,host:port`.
+    pub brokers: String,
+    /// Extra librdkafka properties (`LEADSTREAM_KAFKA_CONFIG=key=value,…`), applied last.
+    pub overrides: BTreeMap<String, String>,
+    /// Consumer long-poll (`fetch.wait.max.ms`). The tansu broker answers one request at a time
+    /// per connection, so this also delays a consumer's other requests: keep it short in tests and
+    /// state it beside latency figures.
+    pub fetch_wait_max_ms: u32,
+    pub linger_ms: u32,
+}
+
+impl KafkaSettings {
+    pub fn new(brokers: impl Into<String>) -> KafkaSettings {
+        KafkaSettings {
+            brokers: brokers.into(),
+            overrides: BTreeMap::new(),
+            fetch_wait_max_ms: 100,
+            linger_ms: 5,
+        }
+    }
+
+    fn base(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.brokers)
+            .set("client.id", "leadstream")
+            .set("socket.keepalive.enable", "true")
+            // Loopback tests and single-broker setups: don't wait long between reconnects.
+            .set("reconnect.backoff.max.ms", "1000")
+            .set("topic.metadata.refresh.interval.ms", "10000");
+        c
+    }
+
+    fn apply_overrides(&self, c: &mut ClientConfig) {
+        for (k, v) in &self.overrides {
+            c.set(k, v);
+        }
+    }
+
+    /// The producer configuration every leadstream producer uses.
+    pub fn producer_config(&self, message_timeout: Duration) -> ClientConfig {
+        let mut c = self.base();
+        c.set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("compression.type", "lz4")
+            .set("linger.ms", self.linger_ms.to_string())
+            .set("partitioner", "murmur2_random")
+            .set("message.timeout.ms", message_timeout.as_millis().to_string())
+            .set("queue.buffering.max.messages", "200000")
+            .set("queue.buffering.max.kbytes", "262144");
+        self.apply_overrides(&mut c);
+        c
+    }
+
+    /// The consumer configuration: manual offset store and commit.
+    pub fn consumer_config(&self, group_id: &str) -> ClientConfig {
+        let mut c = self.base();
+        c.set("group.id", group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "1000")
+            .set("max.poll.interval.ms", "300000")
+            .set("fetch.wait.max.ms", self.fetch_wait_max_ms.to_string());
+        self.apply_overrides(&mut c);
+        c
+    }
+}
+
+/// Topic names, derived from `LEADSTREAM_TOPIC_PREFIX` (default `leadstream`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    pub events: String,
+    pub fired: String,
+    pub retry: String,
+    pub dlq: String,
+    /// Input records the processor could not decode or apply.
+    pub events_dlq: String,
+}
+
+impl Topics {
+    pub fn from_prefix(prefix: &str) -> Topics {
+        Topics {
+            events: format!("{prefix}.events.v1"),
+            fired: format!("{prefix}.triggers.fired.v1"),
+            retry: format!("{prefix}.notifications.retry.v1"),
+            dlq: format!("{prefix}.notifications.dlq.v1"),
+            events_dlq: format!("{prefix}.events.dlq.v1"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaSetupError {
+    #[error("cannot create a Kafka client for {brokers}: {source}")]
+    Client {
+        brokers: String,
+        #[source]
+        source: KafkaError,
+    },
+    #[error("cannot create topic {topic} on {brokers}: {message}")]
+    Topic {
+        topic: String,
+        brokers: String,
+        message: String,
+    },
+}
+
+/// Create the topics that are missing (existing ones are left alone). Fails with a clear message
+/// if the brokers cannot be reached or refuse.
+pub async fn ensure_topics(
+    settings: &KafkaSettings,
+    topics: &[&str],
+    partitions: i32,
+    replication: i32,
+) -> Result<(), KafkaSetupError> {
+    let mut cfg = settings.base();
+    settings.apply_overrides(&mut cfg);
+    let admin: AdminClient<DefaultClientContext> =
+        cfg.create().map_err(|source| KafkaSetupError::Client {
+            brokers: settings.brokers.clone(),
+            source,
+        })?;
+    let new: Vec<NewTopic> = topics
+        .iter()
+        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(replication)))
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
+    let results = admin
+        .create_topics(&new, &opts)
+        .await
+        .map_err(|e| KafkaSetupError::Topic {
+            topic: topics.join(","),
+            brokers: settings.brokers.clone(),
+            message: e.to_string(),
+        })?;
+    for r in results {
+        if let Err((topic, code)) = r {
+            if code != RDKafkaErrorCode::TopicAlreadyExists {
+                return Err(KafkaSetupError::Topic {
+                    topic,
+                    brokers: settings.brokers.clone(),
+                    message: code.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where a published record landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    pub partition: i32,
+    pub offset: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The local queue is full or the broker did not acknowledge in time: try again later (503).
+    #[error("Kafka unavailable: {0}")]
+    Unavailable(String),
+    /// The broker refused the record itself (too large, invalid): retrying will not help.
+    #[error("Kafka refused the record: {0}")]
+    Rejected(String),
+}
+
+impl PublishError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, PublishError::Unavailable(_))
+    }
+}
+
+fn classify(e: KafkaError) -> PublishError {
+    use RDKafkaErrorCode as C;
+    match e.rdkafka_error_code() {
+        Some(C::MessageSizeTooLarge | C::InvalidMessageSize | C::InvalidMessage) => {
+            PublishError::Rejected(e.to_string())
+        }
+        _ => PublishError::Unavailable(e.to_string()),
+    }
+}
+
+/// Sends records and resolves once the broker acknowledged them (acks=all).
+#[derive(Clone)]
+pub struct Publisher {
+    producer: FutureProducer,
+}
+
+impl Publisher {
+    pub fn new(settings: &KafkaSettings, message_timeout: Duration) -> Result<Publisher, KafkaSetupError> {
+        let producer = settings
+            .producer_config(message_timeout)
+            .create()
+            .map_err(|source| KafkaSetupError::Client {
+                brokers: settings.brokers.clone(),
+                source,
+            })?;
+        Ok(Publisher { producer })
+    }
+
+    pub fn producer(&self) -> &FutureProducer {
+        &self.producer
+    }
+
+    /// Enqueue a record and wait for the broker's acknowledgement. A full local queue fails at
+    /// once (the caller answers 503) instead of waiting.
+    pub async fn send(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: &[u8],
+        headers: &[(&str, &[u8])],
+    ) -> Result<Delivered, PublishError> {
+        let mut record = FutureRecord::to(topic).key(key).payload(payload);
+        if !headers.is_empty() {
+            let mut h = OwnedHeaders::new_with_capacity(headers.len());
+            for (k, v) in headers {
+                h = h.insert(Header {
+                    key: k,
+                    value: Some(*v),
+                });
+            }
+            record = record.headers(h);
+        }
+        let future = self
+            .producer
+            .send_result(record)
+            .map_err(|(e, _)| classify(e))?;
+        match future.await {
+            Ok(Ok(d)) => Ok(Delivered {
+                partition: d.partition,
+                offset: d.offset,
+            }),
+            Ok(Err((e, _))) => Err(classify(e)),
+            Err(_) => Err(PublishError::Unavailable("producer was dropped".into())),
+        }
+    }
+
+    /// Wait until everything enqueued so far is acknowledged (shutdown).
+    pub fn flush(&self, timeout: Duration) -> Result<(), PublishError> {
+        self.producer.flush(timeout).map_err(classify)
+    }
+}
+
+/// The Java/librdkafka murmur2 partitioner (`murmur2_random` for keyed records): which
+/// partition a key lands on among `partitions`. Used by tests and tools to predict placement.
+pub fn murmur2_partition(key: &[u8], partitions: i32) -> i32 {
+    let h = murmur2(key) & 0x7fff_ffff;
+    (h % partitions.max(1) as u32) as i32
+}
+
+/// Kafka's murmur2 (seed 0x9747b28c), as in the Java client.
+pub fn murmur2(data: &[u8]) -> u32 {
+    const SEED: u32 = 0x9747_b28c;
+    const M: u32 = 0x5bd1_e995;
+    const R: u32 = 24;
+    let len = data.len();
+    let mut h: u32 = SEED ^ (len as u32);
+    let chunks = data.chunks_exact(4);
+    let tail = chunks.remainder();
+    for c in chunks {
+        let mut k = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> R;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M);
+        h ^= k;
+    }
+    match tail.len() {
+        3 => {
+            h ^= u32::from(tail[2]) << 16;
+            h ^= u32::from(tail[1]) << 8;
+            h ^= u32::from(tail[0]);
+            h = h.wrapping_mul(M);
+        }
+        2 => {
+            h ^= u32::from(tail[1]) << 8;
+            h ^= u32::from(tail[0]);
+            h = h.wrapping_mul(M);
+        }
+        1 => {
+            h ^= u32::from(tail[0]);
+            h = h.wrapping_mul(M);
+        }
+        _ => {}
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn murmur2_matches_the_java_client() {
+        // Vectors from Kafka's UtilsTest.testMurmur2 (as signed ints).
+        assert_eq!(murmur2(b"21") as i32, -973_932_308);
+        assert_eq!(murmur2(b"foobar") as i32, -790_332_482);
+        assert_eq!(murmur2(b"a-little-bit-long-string") as i32, -985_981_536);
+        assert_eq!(murmur2(b"a-little-bit-longer-string") as i32, -1_486_304_829);
+        assert_eq!(murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8") as i32, -58_897_971);
+        assert_eq!(murmur2(b"abc") as i32, 479_470_107);
+    }
+
+    #[test]
+    fn topics_follow_the_prefix() {
+        let t = Topics::from_prefix("leadstream");
+        assert_eq!(t.events, "leadstream.events.v1");
+        assert_eq!(t.fired, "leadstream.triggers.fired.v1");
+        assert_eq!(t.dlq, "leadstream.notifications.dlq.v1");
+    }
+}

@@ -1,0 +1,787 @@
+//! Scoring rulesets: what users manage at `/rulesets` and the processor scores every event with.
+//!
+//! A [`Ruleset`] is a named score category (the lead endpoint reports one score per ruleset);
+//! its [`Rule`]s give points to events of a type whose fields meet the rule's [`Condition`]s,
+//! optionally capped per lead (`max_points`), limited in frequency (`frequency`) and decayed
+//! with a half-life (`decay`). The engine lives in `leadstream-processor`'s `scoring` module.
+//!
+//! Requests (`POST` [`CreateRuleset`], `PUT` [`ReplaceRuleset`], `PATCH` [`PatchRuleset`]) all
+//! deserialize into one all-optional [`RulesetBody`] whose leaves are raw JSON, so `validate`
+//! can name the exact field and fault (`rules[2].conditions[0].op must be one of …`) instead of
+//! serde's "invalid type at line 1 column 40". Unknown fields are rejected; `id`, `created_at`
+//! and `updated_at` are accepted (so a GET body can be PUT back) but are read-only.
+//! The stored types accept unknown fields, so an older binary reads what a newer one wrote.
+//! Optional values serialize as `null` rather than being omitted: every GET has one shape.
+//!
+//! [`ValidationError`] and the [`check`] helpers are shared with the trigger models.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+/// A request field that is missing or wrong. Displays as `"{field} {message}"`, e.g.
+/// `score_threshold must be an integer`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} {message}")]
+pub struct ValidationError {
+    /// JSON path of the field, e.g. `rules[2].conditions[0].op` (`body` for the whole body).
+    pub field: String,
+    pub message: String,
+}
+
+impl ValidationError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// For `#[serde(default, deserialize_with = "present")]`: tells an absent field (`None`) from
+/// an explicit `null` (`Some(Value::Null)`), which PATCH needs to clear optional fields.
+pub fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+/// Field checks with precise messages, shared by every model's `validate`.
+pub mod check {
+    use super::ValidationError;
+    use serde_json::Value;
+
+    type R<T> = Result<T, ValidationError>;
+
+    /// `None` and `null` are both "not given".
+    pub fn given(v: Option<Value>) -> Option<Value> {
+        v.filter(|v| !v.is_null())
+    }
+
+    pub fn required(field: &str, v: Option<Value>) -> R<Value> {
+        given(v).ok_or_else(|| ValidationError::new(field, "is required"))
+    }
+
+    /// A non-empty (after trimming) string of at most `max` characters, trimmed.
+    pub fn text(field: &str, v: Value, max: usize) -> R<String> {
+        let Value::String(s) = v else {
+            return Err(ValidationError::new(field, "must be a string"));
+        };
+        let t = s.trim();
+        if t.is_empty() {
+            return Err(ValidationError::new(field, "must not be empty"));
+        }
+        if t.chars().count() > max {
+            return Err(ValidationError::new(
+                field,
+                format!("must be at most {max} characters"),
+            ));
+        }
+        Ok(t.to_string())
+    }
+
+    pub fn opt_text(field: &str, v: Option<Value>, max: usize) -> R<Option<String>> {
+        given(v).map(|v| text(field, v, max)).transpose()
+    }
+
+    /// Text that goes into a mail header: no line breaks (header injection).
+    pub fn header_text(field: &str, v: Option<Value>, max: usize) -> R<Option<String>> {
+        let t = opt_text(field, v, max)?;
+        if t.as_deref().is_some_and(|s| s.contains(['\r', '\n'])) {
+            return Err(ValidationError::new(field, "must not contain line breaks"));
+        }
+        Ok(t)
+    }
+
+    pub fn integer(field: &str, v: &Value) -> R<i64> {
+        v.as_i64()
+            .ok_or_else(|| ValidationError::new(field, "must be an integer"))
+    }
+
+    /// An integer in `min..=max`.
+    pub fn int_in(field: &str, v: &Value, min: i64, max: i64) -> R<i64> {
+        let n = integer(field, v)?;
+        if n < min || n > max {
+            return Err(ValidationError::new(
+                field,
+                format!("must be between {min} and {max}"),
+            ));
+        }
+        Ok(n)
+    }
+
+    pub fn boolean(field: &str, v: &Value) -> R<bool> {
+        v.as_bool()
+            .ok_or_else(|| ValidationError::new(field, "must be a boolean"))
+    }
+
+    pub fn opt_bool(field: &str, v: Option<Value>) -> R<Option<bool>> {
+        given(v).map(|v| boolean(field, &v)).transpose()
+    }
+
+    /// An absolute `http`/`https` URL with a host.
+    pub fn http_url(field: &str, v: Option<Value>) -> R<Option<String>> {
+        let Some(s) = opt_text(field, v, 2048)? else {
+            return Ok(None);
+        };
+        match url::Url::parse(&s) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(Some(s)),
+            _ => Err(ValidationError::new(
+                field,
+                "must be an absolute http(s) URL",
+            )),
+        }
+    }
+
+    /// An array of e-mail addresses (at most `max`), each trimmed.
+    pub fn emails(field: &str, v: Option<Value>, max: usize) -> R<Vec<String>> {
+        let Some(v) = given(v) else {
+            return Ok(Vec::new());
+        };
+        let Value::Array(items) = v else {
+            return Err(ValidationError::new(field, "must be an array of strings"));
+        };
+        if items.len() > max {
+            return Err(ValidationError::new(
+                field,
+                format!("must list at most {max} addresses"),
+            ));
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            let f = format!("{field}[{i}]");
+            let s = text(&f, item, 320)?;
+            let kind = crate::event::AliasKind::Email;
+            if crate::event::Alias::normalise(kind, &s).is_err() {
+                return Err(ValidationError::new(f, "must be an email address"));
+            }
+            out.push(s);
+        }
+        Ok(out)
+    }
+
+    /// A stable identifier: 1 to 64 ASCII letters, digits, `_`, `-` or `.`.
+    pub fn ident(field: &str, v: Value) -> R<String> {
+        let ok = |s: &str| {
+            (1..=64).contains(&s.len())
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+        };
+        match v {
+            Value::String(s) if ok(&s) => Ok(s),
+            _ => Err(ValidationError::new(
+                field,
+                "must be 1 to 64 letters, digits, '_', '-' or '.'",
+            )),
+        }
+    }
+
+    /// Parses a nested object into its request struct; serde's message names unknown fields.
+    pub fn object<T: serde::de::DeserializeOwned>(field: &str, v: Value) -> R<T> {
+        if !v.is_object() {
+            return Err(ValidationError::new(field, "must be an object"));
+        }
+        serde_json::from_value(v).map_err(|e| ValidationError::new(field, e.to_string()))
+    }
+
+    /// Rejects a read-only `id` that names another object than `expected` (or any on create).
+    pub fn read_only_id(v: Option<&Value>, expected: Option<&str>) -> R<()> {
+        match (v.filter(|v| !v.is_null()), expected) {
+            (None, _) => Ok(()),
+            (Some(Value::String(s)), Some(e)) if s == e => Ok(()),
+            (Some(_), Some(_)) => Err(ValidationError::new(
+                "id",
+                "does not match the object being updated",
+            )),
+            (Some(_), None) => Err(ValidationError::new("id", "is assigned by the server")),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A stored ruleset (`rs_…`), as the catalog keeps it and `GET /rulesets/{id}` returns it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Ruleset {
+    pub id: String,
+    pub name: String,
+    #[serde(default = "yes")]
+    pub active: bool,
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+    #[serde(default)]
+    pub decay: Option<Decay>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+/// Every field of a ruleset request, each optional and raw (see the module header).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RulesetBody {
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub id: Option<Value>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub name: Option<Value>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub active: Option<Value>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub rules: Option<Value>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub decay: Option<Value>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub created_at: Option<Value>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub updated_at: Option<Value>,
+}
+
+/// `POST /rulesets`: `name` required; `active` defaults to true; `rules` to `[]`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(transparent)]
+pub struct CreateRuleset(pub RulesetBody);
+
+/// `PUT /rulesets/{id}`: replaces every field (an omitted `active` keeps its current value:
+/// activation is a lifecycle switch, not content an edit form should silently reset).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(transparent)]
+pub struct ReplaceRuleset(pub RulesetBody);
+
+/// `PATCH /rulesets/{id}`: changes only the fields given; `"decay": null` removes decay;
+/// `rules`, when given, replaces the whole list.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(transparent)]
+pub struct PatchRuleset(pub RulesetBody);
+
+const MAX_NAME: usize = 200;
+
+impl CreateRuleset {
+    /// `id` from `ids::new_id("rs")`, `now` RFC 3339.
+    pub fn validate(self, id: String, now: &str) -> Result<Ruleset, ValidationError> {
+        let b = self.0;
+        check::read_only_id(b.id.as_ref(), None)?;
+        Ok(Ruleset {
+            name: check::text("name", check::required("name", b.name)?, MAX_NAME)?,
+            active: check::opt_bool("active", b.active)?.unwrap_or(true),
+            rules: parse_rules(b.rules, &[])?,
+            decay: parse_decay(b.decay)?,
+            id,
+            created_at: now.to_string(),
+            updated_at: now.to_string(),
+        })
+    }
+}
+
+impl ReplaceRuleset {
+    pub fn validate(self, existing: &Ruleset, now: &str) -> Result<Ruleset, ValidationError> {
+        let b = self.0;
+        check::read_only_id(b.id.as_ref(), Some(&existing.id))?;
+        Ok(Ruleset {
+            name: check::text("name", check::required("name", b.name)?, MAX_NAME)?,
+            active: check::opt_bool("active", b.active)?.unwrap_or(existing.active),
+            rules: parse_rules(b.rules, &existing.rules)?,
+            decay: parse_decay(b.decay)?,
+            id: existing.id.clone(),
+            created_at: existing.created_at.clone(),
+            updated_at: now.to_string(),
+        })
+    }
+}
+
+impl PatchRuleset {
+    pub fn validate(self, existing: &Ruleset, now: &str) -> Result<Ruleset, ValidationError> {
+        let b = self.0;
+        check::read_only_id(b.id.as_ref(), Some(&existing.id))?;
+        let mut out = existing.clone();
+        if b.name.is_some() {
+            out.name = check::text("name", check::required("name", b.name)?, MAX_NAME)?;
+        }
+        if let Some(active) = check::opt_bool("active", b.active)? {
+            out.active = active;
+        }
+        if b.rules.is_some() {
+            out.rules = parse_rules(b.rules, &existing.rules)?;
+        }
+        if b.decay.is_some() {
+            out.decay = parse_decay(b.decay)?;
+        }
+        out.updated_at = now.to_string();
+        Ok(out)
+    }
+}
+
+/// One scoring rule.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Rule {
+    /// Stable within the ruleset (`r1`, `r2`, … when the request gave none). A lead's cap and
+    /// frequency counts are kept under it: send it back when editing a rule to keep them.
+    pub id: String,
+    /// The event type this rule scores; `*` scores every type.
+    pub event_type: String,
+    /// Points per matching event; negative points lower the score.
+    pub points: i64,
+    /// All must hold (AND).
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// Cap on the magnitude of this rule's (decayed) contribution to one lead's score.
+    #[serde(default)]
+    pub max_points: Option<i64>,
+    /// The rule scores at most `max` times per `period_seconds` per lead.
+    #[serde(default)]
+    pub frequency: Option<Frequency>,
+}
+
+/// A test on one event field: `event_type`, `source` or `metadata.<dotted.path>`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Condition {
+    pub field: String,
+    pub op: Op,
+    /// Required for every op but `exists` (where it is an optional boolean, default true).
+    #[serde(default)]
+    pub value: Option<Value>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    Eq,
+    Ne,
+    Contains,
+    Exists,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+impl Op {
+    pub const ALL: [Op; 8] = [
+        Op::Eq,
+        Op::Ne,
+        Op::Contains,
+        Op::Exists,
+        Op::Gt,
+        Op::Gte,
+        Op::Lt,
+        Op::Lte,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Eq => "eq",
+            Op::Ne => "ne",
+            Op::Contains => "contains",
+            Op::Exists => "exists",
+            Op::Gt => "gt",
+            Op::Gte => "gte",
+            Op::Lt => "lt",
+            Op::Lte => "lte",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Op> {
+        Op::ALL.into_iter().find(|op| op.as_str() == s)
+    }
+
+    pub fn is_numeric(self) -> bool {
+        matches!(self, Op::Gt | Op::Gte | Op::Lt | Op::Lte)
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frequency {
+    pub max: u32,
+    pub period_seconds: u64,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decay {
+    pub half_life_seconds: u64,
+}
+
+const MAX_RULES: usize = 200;
+const MAX_CONDITIONS: usize = 20;
+const MAX_RULE_POINTS: i64 = 1_000_000;
+const MAX_CAP: i64 = 1_000_000_000;
+const MAX_FREQUENCY: i64 = 1_000;
+const MAX_PERIOD_SECONDS: i64 = 10 * 365 * 24 * 3600;
+
+macro_rules! body {
+    ($(#[$m:meta])* $name:ident { $($f:ident),* }) => {
+        $(#[$m])*
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct $name {
+            $(#[serde(default, deserialize_with = "present")] $f: Option<Value>,)*
+        }
+    };
+}
+body!(RuleBody {
+    id,
+    event_type,
+    points,
+    conditions,
+    max_points,
+    frequency
+});
+body!(ConditionBody { field, op, value });
+body!(FrequencyBody {
+    max,
+    period_seconds
+});
+body!(DecayBody { half_life_seconds });
+
+/// Parses `rules` and assigns `rN` ids to rules without one, numbering past every `rN` in the
+/// request and in `existing`, so a new rule never inherits a removed rule's per-lead state.
+fn parse_rules(v: Option<Value>, existing: &[Rule]) -> Result<Vec<Rule>, ValidationError> {
+    let Some(v) = check::given(v) else {
+        return Ok(Vec::new());
+    };
+    let Value::Array(items) = v else {
+        return Err(ValidationError::new("rules", "must be an array"));
+    };
+    if items.len() > MAX_RULES {
+        let msg = format!("must hold at most {MAX_RULES} rules");
+        return Err(ValidationError::new("rules", msg));
+    }
+    let mut rules: Vec<Rule> = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let p = format!("rules[{i}]");
+        let f = |name: &str| format!("{p}.{name}");
+        let b: RuleBody = check::object(&p, item)?;
+        let id = match check::given(b.id) {
+            Some(v) => check::ident(&f("id"), v)?,
+            None => String::new(),
+        };
+        if let Some(j) = rules.iter().position(|r| !id.is_empty() && r.id == id) {
+            return Err(ValidationError::new(
+                f("id"),
+                format!("duplicates rules[{j}].id"),
+            ));
+        }
+        let points = check::required(&f("points"), b.points)?;
+        rules.push(Rule {
+            id,
+            event_type: check::text(
+                &f("event_type"),
+                check::required(&f("event_type"), b.event_type)?,
+                200,
+            )?,
+            points: check::int_in(&f("points"), &points, -MAX_RULE_POINTS, MAX_RULE_POINTS)?,
+            conditions: parse_conditions(&p, b.conditions)?,
+            max_points: check::given(b.max_points)
+                .map(|v| check::int_in(&f("max_points"), &v, 1, MAX_CAP))
+                .transpose()?,
+            frequency: parse_frequency(&p, b.frequency)?,
+        });
+    }
+    let numbered = |r: &Rule| r.id.strip_prefix('r')?.parse::<u64>().ok();
+    let mut next = existing
+        .iter()
+        .chain(&rules)
+        .filter_map(numbered)
+        .max()
+        .unwrap_or(0);
+    for r in rules.iter_mut().filter(|r| r.id.is_empty()) {
+        next += 1;
+        r.id = format!("r{next}");
+    }
+    Ok(rules)
+}
+
+fn parse_conditions(p: &str, v: Option<Value>) -> Result<Vec<Condition>, ValidationError> {
+    let Some(v) = check::given(v) else {
+        return Ok(Vec::new());
+    };
+    let Value::Array(items) = v else {
+        return Err(ValidationError::new(
+            format!("{p}.conditions"),
+            "must be an array",
+        ));
+    };
+    if items.len() > MAX_CONDITIONS {
+        let msg = format!("must hold at most {MAX_CONDITIONS} conditions");
+        return Err(ValidationError::new(format!("{p}.conditions"), msg));
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let p = format!("{p}.conditions[{i}]");
+        let f = |name: &str| format!("{p}.{name}");
+        let b: ConditionBody = check::object(&p, item)?;
+        let field = check::text(&f("field"), check::required(&f("field"), b.field)?, 200)?;
+        let valid_field = match field.strip_prefix("metadata.") {
+            Some(path) => path.split('.').all(|seg| !seg.is_empty()),
+            None => field == "event_type" || field == "source",
+        };
+        if !valid_field {
+            let msg = "must be event_type, source or metadata.<path>";
+            return Err(ValidationError::new(f("field"), msg));
+        }
+        let op = check::required(&f("op"), b.op)?
+            .as_str()
+            .and_then(Op::parse)
+            .ok_or_else(|| {
+                let all: Vec<&str> = Op::ALL.iter().map(|o| o.as_str()).collect();
+                ValidationError::new(f("op"), format!("must be one of {}", all.join(", ")))
+            })?;
+        let value = check::given(b.value);
+        let vf = f("value");
+        let bad = |what: &str| {
+            Err(ValidationError::new(
+                &vf,
+                format!("{what} for op {}", op.as_str()),
+            ))
+        };
+        match (&value, op) {
+            (None, Op::Exists) | (Some(Value::Bool(_)), Op::Exists) => {}
+            (Some(_), Op::Exists) => return bad("must be a boolean"),
+            (None, _) => return bad("is required"),
+            (Some(Value::Number(_)), _) => {}
+            (Some(_), op) if op.is_numeric() => return bad("must be a number"),
+            (Some(Value::String(_) | Value::Bool(_)), Op::Contains) => {}
+            (Some(_), Op::Contains) => return bad("must be a string, number or boolean"),
+            (Some(_), _) => {}
+        }
+        out.push(Condition { field, op, value });
+    }
+    Ok(out)
+}
+
+fn parse_frequency(p: &str, v: Option<Value>) -> Result<Option<Frequency>, ValidationError> {
+    let Some(v) = check::given(v) else {
+        return Ok(None);
+    };
+    let p = format!("{p}.frequency");
+    let b: FrequencyBody = check::object(&p, v)?;
+    let (fm, fp) = (format!("{p}.max"), format!("{p}.period_seconds"));
+    let max = check::int_in(&fm, &check::required(&fm, b.max)?, 1, MAX_FREQUENCY)?;
+    let period = check::int_in(
+        &fp,
+        &check::required(&fp, b.period_seconds)?,
+        1,
+        MAX_PERIOD_SECONDS,
+    )?;
+    Ok(Some(Frequency {
+        max: u32::try_from(max).unwrap_or(1),
+        period_seconds: u64::try_from(period).unwrap_or(1),
+    }))
+}
+
+fn parse_decay(v: Option<Value>) -> Result<Option<Decay>, ValidationError> {
+    let Some(v) = check::given(v) else {
+        return Ok(None);
+    };
+    let b: DecayBody = check::object("decay", v)?;
+    let f = "decay.half_life_seconds";
+    let hl = check::int_in(
+        f,
+        &check::required(f, b.half_life_seconds)?,
+        1,
+        MAX_PERIOD_SECONDS,
+    )?;
+    Ok(Some(Decay {
+        half_life_seconds: u64::try_from(hl).unwrap_or(1),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn create(v: Value) -> Result<Ruleset, ValidationError> {
+        let req: CreateRuleset =
+            serde_json::from_value(v).map_err(|e| ValidationError::new("body", e.to_string()))?;
+        req.validate("rs_1".into(), "2025-01-15T10:00:00Z")
+    }
+
+    fn err(rules: Value) -> String {
+        match create(json!({"name": "Engagement", "rules": rules})) {
+            Ok(r) => panic!("expected an error, got {r:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn create_assigns_rule_ids_and_defaults() {
+        let rs = create(
+            json!({"name": "Engagement", "decay": {"half_life_seconds": 86400}, "rules": [
+                {"event_type": "page_view", "points": 5,
+                 "conditions": [{"field": "metadata.path", "op": "eq", "value": "/pricing"}]},
+                {"id": "r7", "event_type": "unsubscribe", "points": -20, "max_points": 40},
+                {"event_type": "*", "points": 1, "frequency": {"max": 3, "period_seconds": 3600}},
+            ]}),
+        )
+        .unwrap();
+        assert!(rs.active);
+        let ids: Vec<&str> = rs.rules.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["r8", "r7", "r9"]);
+        assert_eq!(rs.rules[0].conditions[0].op, Op::Eq);
+        assert_eq!(
+            rs.rules[2].frequency,
+            Some(Frequency {
+                max: 3,
+                period_seconds: 3600
+            })
+        );
+        assert_eq!(
+            rs.decay,
+            Some(Decay {
+                half_life_seconds: 86400
+            })
+        );
+        let v = serde_json::to_value(&rs).unwrap();
+        assert_eq!(v["rules"][0]["max_points"], Value::Null);
+        assert_eq!(serde_json::from_value::<Ruleset>(v).unwrap(), rs);
+    }
+
+    #[test]
+    fn validation_messages_name_the_field() {
+        assert_eq!(
+            create(json!({"rules": []})).unwrap_err().to_string(),
+            "name is required"
+        );
+        assert!(create(json!({"name": "x", "rulez": []}))
+            .unwrap_err()
+            .message
+            .contains("unknown field `rulez`"));
+        assert_eq!(err(json!({})), "rules must be an array");
+        assert_eq!(err(json!([5])), "rules[0] must be an object");
+        assert!(
+            err(json!([{"event_type": "a", "pts": 1}])).starts_with("rules[0] unknown field `pts`")
+        );
+        assert_eq!(
+            err(json!([{"points": 1}])),
+            "rules[0].event_type is required"
+        );
+        assert_eq!(
+            err(json!([{"event_type": "a"}])),
+            "rules[0].points is required"
+        );
+        assert_eq!(
+            err(json!([{"event_type": "a", "points": 1.5}])),
+            "rules[0].points must be an integer"
+        );
+        assert_eq!(
+            err(json!([{"event_type": "a", "points": 1, "max_points": 0}])),
+            "rules[0].max_points must be between 1 and 1000000000"
+        );
+        assert_eq!(
+            err(json!([{"id": "a b", "event_type": "a", "points": 1}])),
+            "rules[0].id must be 1 to 64 letters, digits, '_', '-' or '.'"
+        );
+        assert_eq!(
+            err(
+                json!([{"id": "x", "event_type": "a", "points": 1}, {"id": "x", "event_type": "b", "points": 1}])
+            ),
+            "rules[1].id duplicates rules[0].id"
+        );
+        assert_eq!(
+            err(
+                json!([{"event_type": "a", "points": 1, "frequency": {"max": 0, "period_seconds": 5}}])
+            ),
+            "rules[0].frequency.max must be between 1 and 1000"
+        );
+        assert_eq!(
+            err(json!([{"event_type": "a", "points": 1, "frequency": {"max": 2}}])),
+            "rules[0].frequency.period_seconds is required"
+        );
+        let cond = |c: Value| {
+            err(
+                json!([{"event_type": "a", "points": 1}, {"event_type": "a", "points": 1}, {"event_type": "a", "points": 1, "conditions": [c]}]),
+            )
+        };
+        assert_eq!(
+            cond(json!({"field": "metadata.x", "op": "like", "value": 1})),
+            "rules[2].conditions[0].op must be one of eq, ne, contains, exists, gt, gte, lt, lte"
+        );
+        assert_eq!(
+            cond(json!({"field": "metadata.x", "op": "gt", "value": "5"})),
+            "rules[2].conditions[0].value must be a number for op gt"
+        );
+        assert_eq!(
+            cond(json!({"field": "metadata.x", "op": "eq"})),
+            "rules[2].conditions[0].value is required for op eq"
+        );
+        assert_eq!(
+            cond(json!({"field": "metadata.x", "op": "exists", "value": 1})),
+            "rules[2].conditions[0].value must be a boolean for op exists"
+        );
+        assert_eq!(
+            cond(json!({"field": "metadata.x", "op": "contains", "value": [1]})),
+            "rules[2].conditions[0].value must be a string, number or boolean for op contains"
+        );
+        assert_eq!(
+            cond(json!({"field": "email", "op": "exists"})),
+            "rules[2].conditions[0].field must be event_type, source or metadata.<path>"
+        );
+        assert_eq!(
+            cond(json!({"field": "metadata..a", "op": "exists"})),
+            "rules[2].conditions[0].field must be event_type, source or metadata.<path>"
+        );
+        assert_eq!(
+            create(json!({"name": "x", "decay": {"half_life_seconds": 0}}))
+                .unwrap_err()
+                .to_string(),
+            "decay.half_life_seconds must be between 1 and 315360000"
+        );
+    }
+
+    #[test]
+    fn replace_and_patch_keep_identity_and_number_past_old_rules() {
+        let rs = create(
+            json!({"name": "a", "active": false, "decay": {"half_life_seconds": 60},
+            "rules": [{"event_type": "x", "points": 1}, {"event_type": "y", "points": 2}]}),
+        )
+        .unwrap();
+        let put: ReplaceRuleset = serde_json::from_value(json!({"name": "b", "rules": [
+            {"id": "r2", "event_type": "y", "points": 3}, {"event_type": "z", "points": 1}]}))
+        .unwrap();
+        let r = put.validate(&rs, "2025-02-01T00:00:00Z").unwrap();
+        assert_eq!(
+            (r.id.as_str(), r.created_at.as_str(), r.updated_at.as_str()),
+            ("rs_1", "2025-01-15T10:00:00Z", "2025-02-01T00:00:00Z")
+        );
+        let ids: Vec<&str> = r.rules.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["r2", "r3"],
+            "a new rule never reuses r1's per-lead state"
+        );
+        assert!(!r.active);
+        assert_eq!(r.decay, None);
+        let patch: PatchRuleset =
+            serde_json::from_value(json!({"active": true, "decay": null})).unwrap();
+        let p = patch.validate(&rs, "2025-02-01T00:00:00Z").unwrap();
+        assert!(p.active);
+        assert_eq!((p.decay, p.rules.len(), p.name.as_str()), (None, 2, "a"));
+    }
+}

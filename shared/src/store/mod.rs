@@ -1,0 +1,222 @@
+//! The key-value seam every service stores state through.
+//!
+//! Domain code (tenancy, API keys, lead state, dedupe, history, deliveries) speaks a small set of
+//! Redis-shaped commands, [`Cmd`], and sends them in batches: [`Kv::exec`] is one pipelined round
+//! trip, [`Kv::exec_guarded`] is one atomic compare-and-apply round trip (a Lua script in Redis).
+//! Because domain logic is written once over this seam, the Redis adapter ([`RedisKv`], for
+//! production and tests) and the in-memory adapter ([`MemoryKv`], for `leadstream dev` and unit
+//! tests) cannot drift apart in behaviour: they differ only in how they run a command.
+
+mod memory;
+mod redis_kv;
+
+use std::sync::Arc;
+
+pub use memory::MemoryKv;
+pub use redis_kv::RedisKv;
+
+/// One command. Keys are full keys (see [`crate::keys`]); values are bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cmd {
+    Get { key: String },
+    MGet { keys: Vec<String> },
+    Set { key: String, value: Vec<u8>, ttl_ms: Option<u64> },
+    /// Set only if absent. Reply: `Int(1)` when set, `Int(0)` when the key existed.
+    SetNx { key: String, value: Vec<u8>, ttl_ms: Option<u64> },
+    Del { key: String },
+    Exists { key: String },
+    IncrBy { key: String, by: i64 },
+    PExpire { key: String, ttl_ms: u64 },
+    HSet { key: String, field: String, value: Vec<u8> },
+    /// Set a hash field only if absent. Reply: `Int(1)` when set.
+    HSetNx { key: String, field: String, value: Vec<u8> },
+    HGet { key: String, field: String },
+    /// Reply: `Pairs`, fields in ascending order.
+    HGetAll { key: String },
+    HDel { key: String, field: String },
+    HLen { key: String },
+    ZAdd { key: String, score: f64, member: Vec<u8> },
+    /// Members with `min <= score <= max`, ascending, at most `limit`. Reply: `Array` of `Bytes`.
+    ZRangeByScore { key: String, min: f64, max: f64, limit: Option<usize> },
+    /// Members by rank, highest score first (`stop` inclusive, negative counts from the end).
+    ZRevRange { key: String, start: isize, stop: isize },
+    ZRem { key: String, member: Vec<u8> },
+    ZCard { key: String },
+    /// Remove by rank, lowest first (`stop` inclusive, negative counts from the end).
+    ZRemRangeByRank { key: String, start: isize, stop: isize },
+}
+
+/// A command's answer, normalised so both adapters answer alike.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    Nil,
+    Ok,
+    Int(i64),
+    Bytes(Vec<u8>),
+    Array(Vec<Reply>),
+    Pairs(Vec<(String, Vec<u8>)>),
+}
+
+impl Reply {
+    pub fn into_bytes(self) -> Option<Vec<u8>> {
+        match self {
+            Reply::Bytes(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    pub fn as_int(&self) -> i64 {
+        match self {
+            Reply::Int(i) => *i,
+            _ => 0,
+        }
+    }
+
+    pub fn into_array(self) -> Vec<Reply> {
+        match self {
+            Reply::Array(a) => a,
+            _ => Vec::new(),
+        }
+    }
+
+    pub fn into_pairs(self) -> Vec<(String, Vec<u8>)> {
+        match self {
+            Reply::Pairs(p) => p,
+            _ => Vec::new(),
+        }
+    }
+
+    /// Decode a JSON value stored as bytes; `None` when absent, an error when corrupt.
+    pub fn json<T: serde::de::DeserializeOwned>(self) -> Result<Option<T>, StoreError> {
+        match self {
+            Reply::Bytes(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(e.to_string())),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// A precondition of [`Kv::exec_guarded`], checked atomically before any command runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Guard {
+    /// The string key must not exist.
+    Absent(String),
+    /// The string key must hold exactly this value.
+    Equals(String, Vec<u8>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be reached or answered with an error; retry later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A stored value could not be decoded.
+    #[error("stored value is corrupt: {0}")]
+    Corrupt(String),
+}
+
+#[async_trait::async_trait]
+pub trait Kv: Send + Sync + 'static {
+    /// Run the commands in one round trip (not atomic), answers in order.
+    async fn exec(&self, cmds: Vec<Cmd>) -> Result<Vec<Reply>, StoreError>;
+
+    /// Atomically: if every guard holds, run the commands and answer `Some(replies)`; otherwise
+    /// change nothing and answer `None`. One round trip.
+    async fn exec_guarded(
+        &self,
+        guards: Vec<Guard>,
+        cmds: Vec<Cmd>,
+    ) -> Result<Option<Vec<Reply>>, StoreError>;
+
+    /// Whether the store answers (for `/readyz`).
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.exec(vec![Cmd::Exists {
+            key: "leadstream:ping".into(),
+        }])
+        .await
+        .map(|_| ())
+    }
+}
+
+/// The store handle services pass around.
+pub type Store = Arc<dyn Kv>;
+
+/// Connect to Redis when a URL is given, otherwise use the in-memory store.
+pub async fn open(redis_url: Option<&str>) -> Result<Store, StoreError> {
+    Ok(match redis_url {
+        Some(url) => Arc::new(RedisKv::connect(url).await?),
+        None => Arc::new(MemoryKv::new()),
+    })
+}
+
+/// One command, single answer.
+pub async fn exec_one(store: &dyn Kv, cmd: Cmd) -> Result<Reply, StoreError> {
+    let mut out = store.exec(vec![cmd]).await?;
+    Ok(out.pop().unwrap_or(Reply::Nil))
+}
+
+impl Cmd {
+    /// The command as Redis arguments, e.g. `["SET", key, value, "PX", "1000"]`.
+    pub fn to_args(&self) -> Vec<Vec<u8>> {
+        fn s(x: &str) -> Vec<u8> {
+            x.as_bytes().to_vec()
+        }
+        fn n<T: ToString>(x: T) -> Vec<u8> {
+            x.to_string().into_bytes()
+        }
+        match self {
+            Cmd::Get { key } => vec![s("GET"), s(key)],
+            Cmd::MGet { keys } => {
+                let mut v = vec![s("MGET")];
+                v.extend(keys.iter().map(|k| s(k)));
+                v
+            }
+            Cmd::Set { key, value, ttl_ms } | Cmd::SetNx { key, value, ttl_ms } => {
+                let mut v = vec![s("SET"), s(key), value.clone()];
+                if let Some(ttl) = ttl_ms {
+                    v.push(s("PX"));
+                    v.push(n(ttl.max(&1)));
+                }
+                if matches!(self, Cmd::SetNx { .. }) {
+                    v.push(s("NX"));
+                }
+                v
+            }
+            Cmd::Del { key } => vec![s("DEL"), s(key)],
+            Cmd::Exists { key } => vec![s("EXISTS"), s(key)],
+            Cmd::IncrBy { key, by } => vec![s("INCRBY"), s(key), n(by)],
+            Cmd::PExpire { key, ttl_ms } => vec![s("PEXPIRE"), s(key), n(ttl_ms)],
+            Cmd::HSet { key, field, value } => vec![s("HSET"), s(key), s(field), value.clone()],
+            Cmd::HSetNx { key, field, value } => {
+                vec![s("HSETNX"), s(key), s(field), value.clone()]
+            }
+            Cmd::HGet { key, field } => vec![s("HGET"), s(key), s(field)],
+            Cmd::HGetAll { key } => vec![s("HGETALL"), s(key)],
+            Cmd::HDel { key, field } => vec![s("HDEL"), s(key), s(field)],
+            Cmd::HLen { key } => vec![s("HLEN"), s(key)],
+            Cmd::ZAdd { key, score, member } => vec![s("ZADD"), s(key), n(score), member.clone()],
+            Cmd::ZRangeByScore {
+                key,
+                min,
+                max,
+                limit,
+            } => {
+                let mut v = vec![s("ZRANGEBYSCORE"), s(key), n(min), n(max)];
+                if let Some(l) = limit {
+                    v.extend([s("LIMIT"), s("0"), n(l)]);
+                }
+                v
+            }
+            Cmd::ZRevRange { key, start, stop } => vec![s("ZREVRANGE"), s(key), n(start), n(stop)],
+            Cmd::ZRem { key, member } => vec![s("ZREM"), s(key), member.clone()],
+            Cmd::ZCard { key } => vec![s("ZCARD"), s(key)],
+            Cmd::ZRemRangeByRank { key, start, stop } => {
+                vec![s("ZREMRANGEBYRANK"), s(key), n(start), n(stop)]
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
