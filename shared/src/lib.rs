@@ -15,6 +15,7 @@
 pub mod avro;
 pub mod catalog;
 pub mod config;
+pub mod delivery;
 pub mod event;
 pub mod fired;
 pub mod ids;

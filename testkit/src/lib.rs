@@ -1,0 +1,228 @@
+//! Test harness for leadstream's integration tests: real parts, isolated per test.
+//!
+//! - [`Broker`]: a real Kafka-protocol broker process (the `tansu` broker, memory storage) on a
+//!   free loopback port, one per test, killed when the test ends (and, through the parent-death
+//!   signal, when the test process dies). It can be paused (SIGSTOP: every request hangs, as
+//!   with an unreachable broker), resumed, killed and restarted on the same port.
+//! - [`redis_url`] and [`unique`]: the shared `redis-server` with a key prefix of the test's own.
+//! - [`wait_until`]: wait on a condition with a deadline (never sleep as synchronisation).
+//! - [`consume`]: read records from a topic with a throwaway consumer group.
+//!
+//! `.ci/run` installs `tansu` and starts `redis-server`; when either is missing the tests fail
+//! with a message saying so, they never skip.
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::OwnedMessage;
+use rdkafka::Message;
+
+/// The shared Redis (`LEADSTREAM_TEST_REDIS_URL`, default the local server).
+pub fn redis_url() -> String {
+    std::env::var("LEADSTREAM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A name no other test uses: key prefixes, topic prefixes, group ids.
+pub fn unique(name: &str) -> String {
+    format!("t{}_{}", name, ulid::Ulid::new().to_string().to_lowercase())
+}
+
+/// A free loopback port (bound then released; good enough for tests on one machine).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
+}
+
+/// A real broker process.
+pub struct Broker {
+    child: Option<Child>,
+    port: u16,
+}
+
+impl Broker {
+    /// Start a broker on a free port and wait until it accepts connections.
+    pub fn start() -> Broker {
+        let port = free_port();
+        let mut b = Broker { child: None, port };
+        b.spawn();
+        b
+    }
+
+    /// `host:port` for `bootstrap.servers`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn spawn(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let mut cmd = Command::new(tansu_path());
+        cmd.args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "memory://tansu/"])
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("LISTENER_URL")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe; it only asks the kernel to kill
+        // the broker when this test process dies, so no broker outlives a crashed test.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| {
+            panic!(
+                "cannot start the tansu broker ({e}); install it with \
+                 `cargo install tansu --locked --features dynostore` (.ci/run does)"
+            )
+        });
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "tansu broker did not start listening");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        if let Some(c) = &self.child {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(c.id() as libc::pid_t, sig);
+            }
+        }
+    }
+
+    /// Freeze the broker: connections stay open but nothing is answered (an unreachable broker).
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    /// kill -9. With memory storage the broker's data is gone.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// A fresh broker on the same port (empty: memory storage).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.resume();
+        self.kill();
+    }
+}
+
+fn tansu_path() -> PathBuf {
+    if let Ok(p) = std::env::var("LEADSTREAM_TANSU") {
+        return PathBuf::from(p);
+    }
+    if let Some(home) = std::env::var_os("CARGO_HOME").or_else(|| {
+        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo").into_os_string())
+    }) {
+        let p = PathBuf::from(home).join("bin").join("tansu");
+        if p.exists() {
+            return p;
+        }
+    }
+    PathBuf::from("tansu")
+}
+
+/// Poll `f` until it yields `Some`, or panic with `what` after `timeout`.
+pub async fn wait_until<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Read records from `topic` (all partitions, from the beginning) with a new consumer group
+/// until `n` have arrived or `timeout` passed, then keep listening for `quiet` more so that
+/// records beyond `n` are caught too (for "exactly once" assertions). Callers assert on what
+/// comes back.
+pub async fn consume(
+    brokers: &str,
+    topic: &str,
+    n: usize,
+    timeout: Duration,
+    quiet: Duration,
+) -> Vec<OwnedMessage> {
+    let consumer: StreamConsumer = leadstream_shared::kafka::KafkaSettings::new(brokers)
+        .consumer_config(&unique("reader"))
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut out = Vec::new();
+    let mut deadline = tokio::time::Instant::now() + timeout;
+    let mut reached = false;
+    loop {
+        if !reached && out.len() >= n {
+            reached = true;
+            deadline = tokio::time::Instant::now() + quiet;
+        }
+        match tokio::time::timeout_at(deadline, consumer.recv()).await {
+            Ok(Ok(m)) => out.push(m.detach()),
+            Ok(Err(e)) => {
+                // Transient while the group forms or a topic is created; keep reading.
+                eprintln!("consume {topic}: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// The record's key as text.
+pub fn key_of(m: &OwnedMessage) -> String {
+    String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned()
+}
+
+/// The `leadstream` binary built by this workspace (for tests that run real processes). Cargo
+/// puts test binaries in `target/<profile>/deps/`; the binary is one level up.
+pub fn leadstream_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("LEADSTREAM_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let bin = dir.join("leadstream");
+    assert!(
+        bin.exists(),
+        "{} not found: build it first with `cargo build -p leadstream` (the README's test command does)",
+        bin.display()
+    );
+    bin
+}
