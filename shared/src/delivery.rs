@@ -14,13 +14,11 @@
 //! [`record_cmds`] gives the commands that write one record, so the notifier can put them in the
 //! same round trip as the delivery's state change. [`query`] answers a filtered, newest-first,
 //! offset-paged list: it walks the most selective index and applies the remaining filters.
-//! (This file reaches the store, keys and ids as `super::…` so that it can also be included into
-//! the notifier crate with `#[path]` until `shared/src/lib.rs` declares it.)
 
 use serde::{Deserialize, Serialize};
 
-use super::keys::Keys;
-use super::store::{Cmd, Kv, Reply, StoreError};
+use crate::keys::Keys;
+use crate::store::{Cmd, Kv, Reply, StoreError};
 
 /// How many ids each per-dimension index keeps (the newest); `all` keeps ten times this.
 pub const INDEX_CAP: isize = 10_000;
@@ -285,8 +283,8 @@ pub async fn query(
 
 #[cfg(test)]
 mod tests {
-    use super::super::store::MemoryKv;
     use super::*;
+    use crate::store::MemoryKv;
 
     fn att(i: i64, lead: &str, status: AttemptStatus) -> DeliveryAttempt {
         DeliveryAttempt {
@@ -316,13 +314,19 @@ mod tests {
         let keys = Keys::new("t");
         let mut cmds = Vec::new();
         for i in 0..30 {
-            let s = if i % 2 == 0 { AttemptStatus::Succeeded } else { AttemptStatus::Retrying };
+            let s = if i % 2 == 0 {
+                AttemptStatus::Succeeded
+            } else {
+                AttemptStatus::Retrying
+            };
             let lead = if i < 20 { "ld_1" } else { "ld_2" };
             cmds.extend(record_cmds(&keys, &att(i, lead, s), 60_000));
         }
         kv.exec(cmds).await.unwrap();
 
-        let all = query(&kv, &keys, "ou_a", &DeliveryQuery::default()).await.unwrap();
+        let all = query(&kv, &keys, "ou_a", &DeliveryQuery::default())
+            .await
+            .unwrap();
         assert_eq!(all.deliveries.len(), 30);
         assert_eq!(all.deliveries[0].id, "att_0029");
         assert!(all.deliveries[0].response_body.as_ref().unwrap().len() <= BODY_MAX + 3);
@@ -343,8 +347,17 @@ mod tests {
             fired_id: Some("fir_0".into()),
             ..Default::default()
         };
-        assert_eq!(query(&kv, &keys, "ou_a", &q).await.unwrap().deliveries.len(), 10);
-        let other = query(&kv, &keys, "ou_b", &DeliveryQuery::default()).await.unwrap();
+        assert_eq!(
+            query(&kv, &keys, "ou_a", &q)
+                .await
+                .unwrap()
+                .deliveries
+                .len(),
+            10
+        );
+        let other = query(&kv, &keys, "ou_b", &DeliveryQuery::default())
+            .await
+            .unwrap();
         assert!(other.deliveries.is_empty());
     }
 }

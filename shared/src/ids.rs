@@ -30,10 +30,16 @@ pub fn now_ms() -> i64 {
 pub fn rfc3339_ms(ms: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let fmt = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    t.format(&fmt).unwrap_or_default()
+    // Whole seconds are written as the seeds write them (`2025-01-15T10:35:00Z`).
+    if ms.rem_euclid(1000) == 0 {
+        let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+        t.format(&fmt).unwrap_or_default()
+    } else {
+        let fmt = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        );
+        t.format(&fmt).unwrap_or_default()
+    }
 }
 
 /// Parse RFC 3339 / ISO 8601 text into Unix milliseconds.
@@ -55,7 +61,8 @@ mod tests {
     #[test]
     fn rfc3339_round_trips() {
         let ms = parse_rfc3339_ms("2025-09-15T14:30:00Z").unwrap();
-        assert_eq!(rfc3339_ms(ms), "2025-09-15T14:30:00.000Z");
+        assert_eq!(rfc3339_ms(ms), "2025-09-15T14:30:00Z");
+        assert_eq!(rfc3339_ms(ms + 5), "2025-09-15T14:30:00.005Z");
         assert!(parse_rfc3339_ms("yesterday").is_none());
     }
 }

@@ -202,11 +202,7 @@ impl TriggerBody {
             webhook_url: check::http_url("webhook_url", self.webhook_url.take())?,
             emails: check::emails("emails", self.emails.take(), MAX_EMAILS)?,
             email_subject: check::header_text("email_subject", self.email_subject.take(), 998)?,
-            email_preheader: check::header_text(
-                "email_preheader",
-                self.email_preheader.take(),
-                998,
-            )?,
+            email_preheader: check::opt_text("email_preheader", self.email_preheader.take(), 998)?,
             email_message: check::opt_text("email_message", self.email_message.take(), 10_000)?,
             slack_webhook_url: check::http_url("slack_webhook_url", self.slack_webhook_url.take())?,
             teams_webhook_url: check::http_url("teams_webhook_url", self.teams_webhook_url.take())?,

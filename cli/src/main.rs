@@ -1,0 +1,40 @@
+//! `leadstream`: the one binary SREs deploy. Each subcommand reads its configuration from
+//! `LEADSTREAM_*` variables (see README), validates it, and runs one service until SIGTERM.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "leadstream", version, about = "Event ingestion and real-time lead triggers")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// HTTP ingest and management API (LEADSTREAM_HTTP_ADDR, default 0.0.0.0:8080).
+    Gateway,
+    /// Consume events, score leads, fire milestone and sequence triggers.
+    Processor,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    leadstream_shared::telemetry::init("info,rdkafka=warn");
+    let shutdown = leadstream_shared::shutdown::on_signals();
+    let result = match cli.command {
+        Command::Gateway => {
+            let cfg = leadstream_gateway::GatewayConfig::from_env()?;
+            leadstream_gateway::run(cfg, shutdown).await
+        }
+        Command::Processor => {
+            let cfg = leadstream_processor::ProcessorConfig::from_env()?;
+            leadstream_processor::run(cfg, shutdown).await
+        }
+    };
+    if let Err(e) = &result {
+        tracing::error!(error = %format!("{e:#}"), "exiting");
+    }
+    result
+}

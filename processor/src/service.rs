@@ -1,0 +1,376 @@
+//! The processor service: a consumer-group member that turns polled batches of events into lead
+//! state and firings, and commits offsets only after every effect is durable.
+//!
+//! Per batch: decode (poison records go to the events DLQ with the reason) → resolve alias-only
+//! records, re-producing those whose lead belongs to another partition → [`Engine::apply`]
+//! (state, dedupe, history and the outbox, atomically) → produce the outbox to the fired topic
+//! and wait for the acks → clear the outbox → store and commit the offsets.
+//! When partitions are assigned, their outboxes are produced first (firings a crashed owner
+//! recorded but never got acknowledged). On SIGTERM: finish the batch, commit, leave the group.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::future::join_all;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use leadstream_shared::avro::{decode_fired, encode_dead_letter, encode_event, DeadLetter};
+use leadstream_shared::catalog::Catalog;
+use leadstream_shared::fired::TriggerFired;
+use leadstream_shared::ids::now_ms;
+use leadstream_shared::kafka::{ensure_topics, murmur2_partition, Publisher};
+use leadstream_shared::store::{self, Cmd, Store};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Headers};
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ProcessorConfig;
+use crate::decode::{decode, Position};
+use crate::engine::{Engine, EngineSettings, Input};
+
+/// Marks assignment changes so the loop drains the new partitions' outboxes, and commits
+/// stored offsets before partitions are taken away.
+struct Ctx {
+    assignment_changed: AtomicBool,
+}
+
+impl ClientContext for Ctx {}
+
+impl ConsumerContext for Ctx {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(_) = rebalance {
+            // The loop is not inside a batch here (rebalances run inside poll), so everything
+            // stored is durable: commit it before the partitions move.
+            if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+                tracing::debug!(error = %e, "commit on revoke (nothing stored or no assignment)");
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            tracing::info!(partitions = ?tpl.elements().iter().map(|e| e.partition()).collect::<Vec<_>>(), "partitions assigned");
+        }
+        self.assignment_changed.store(true, Ordering::SeqCst);
+    }
+}
+
+pub struct Processor {
+    cfg: ProcessorConfig,
+    consumer: StreamConsumer<Ctx>,
+    publisher: Publisher,
+    engine: Engine,
+    catalog: Catalog,
+    kv: Store,
+    partitions: i32,
+}
+
+/// Run until `shutdown` is cancelled.
+pub async fn run(cfg: ProcessorConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let p = Processor::start(cfg, None).await?;
+    p.run(shutdown).await
+}
+
+impl Processor {
+    /// Connect, create missing topics, subscribe. `kv` overrides the configured store (dev mode).
+    pub async fn start(cfg: ProcessorConfig, kv: Option<Store>) -> anyhow::Result<Processor> {
+        let c = &cfg.common;
+        let kv = match kv {
+            Some(kv) => kv,
+            None => store::open(c.redis_url.as_deref()).await?,
+        };
+        let t = &c.topics;
+        ensure_topics(
+            &c.kafka,
+            &[&t.events, &t.fired, &t.events_dlq],
+            c.partitions,
+            c.replication_factor,
+        )
+        .await?;
+        let consumer: StreamConsumer<Ctx> = c
+            .kafka
+            .consumer_config(&cfg.group_id)
+            .create_with_context(Ctx {
+                assignment_changed: AtomicBool::new(false),
+            })?;
+        consumer.subscribe(&[&t.events])?;
+        let publisher = Publisher::new(&c.kafka, cfg.produce_timeout)?;
+        let partitions = partition_count(&consumer, &t.events).unwrap_or(c.partitions);
+        let keys = c.keys();
+        let engine = Engine::new(
+            kv.clone(),
+            keys.clone(),
+            EngineSettings {
+                topic: t.events.clone(),
+                dedupe_ttl: cfg.dedupe_ttl,
+                sequence_cap: cfg.sequence_cap,
+                history_cap: cfg.history_cap,
+            },
+        );
+        tracing::info!(group = %cfg.group_id, topic = %t.events, partitions, "processor started");
+        Ok(Processor {
+            catalog: Catalog::new(kv.clone(), keys),
+            cfg,
+            consumer,
+            publisher,
+            engine,
+            kv,
+            partitions,
+        })
+    }
+
+    pub async fn run(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        loop {
+            if self.consumer.context().assignment_changed.swap(false, Ordering::SeqCst) {
+                if let Some(n) = partition_count(&self.consumer, &self.cfg.common.topics.events) {
+                    self.partitions = n;
+                }
+                self.drain_outboxes(&shutdown).await;
+            }
+            let first = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                m = self.consumer.recv() => m,
+            };
+            let first = match first {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, "consumer error");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            let mut batch = vec![first];
+            while batch.len() < self.cfg.max_batch {
+                match self.consumer.recv().now_or_never() {
+                    Some(Ok(m)) => batch.push(m),
+                    _ => break,
+                }
+            }
+            self.handle(&batch, &shutdown).await;
+            if shutdown.is_cancelled() {
+                break;
+            }
+        }
+        if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Sync) {
+            tracing::debug!(error = %e, "final commit");
+        }
+        self.consumer.unsubscribe();
+        let _ = self.publisher.flush(Duration::from_secs(5));
+        tracing::info!("processor stopped");
+        Ok(())
+    }
+
+    /// Everything for one polled batch; returns once its offsets are stored (or shutdown).
+    async fn handle(&self, batch: &[BorrowedMessage<'_>], shutdown: &CancellationToken) {
+        let topic = self.cfg.common.topics.events.as_str();
+        let mut inputs = Vec::with_capacity(batch.len());
+        let mut side_effects = Vec::new();
+        let mut unresolved: BTreeMap<String, Vec<Input>> = BTreeMap::new();
+        for m in batch {
+            let pos = Position { topic, partition: m.partition(), offset: m.offset() };
+            let json = m.headers().is_some_and(|h| {
+                h.iter().any(|x| {
+                    x.key.eq_ignore_ascii_case("content-type")
+                        && x.value.is_some_and(|v| v.starts_with(b"application/json"))
+                })
+            });
+            match decode(m.payload(), json, &pos) {
+                Ok(event) => {
+                    let input = Input { partition: m.partition(), offset: m.offset(), event };
+                    if input.event.lead_id.is_some() {
+                        inputs.push(input);
+                    } else {
+                        unresolved.entry(input.event.ou_id.clone()).or_default().push(input);
+                    }
+                }
+                Err(e) => {
+                    metrics::counter!("leadstream_processor_poison_total").increment(1);
+                    tracing::warn!(partition = m.partition(), offset = m.offset(), error = %e, "poison record sent to the DLQ");
+                    side_effects.push(self.dead_letter(m, &e.to_string()));
+                }
+            }
+        }
+        // Alias-only records: resolve; those owned by another partition are re-keyed.
+        for (ou, group) in unresolved {
+            let aliases: Vec<_> = group.iter().map(|i| i.event.aliases.clone()).collect();
+            let leads = retry(shutdown, "resolve aliases", || self.catalog.resolve_leads(&ou, &aliases)).await;
+            let Some(leads) = leads else { return };
+            for (mut input, lead) in group.into_iter().zip(leads) {
+                input.event.lead_id = Some(lead);
+                let key = input.event.kafka_key();
+                if murmur2_partition(key.as_bytes(), self.partitions) == input.partition {
+                    inputs.push(input);
+                } else {
+                    side_effects.push(self.rekey(input.event));
+                }
+            }
+        }
+        if !side_effects.is_empty() {
+            // Re-keyed and dead-lettered records must be acknowledged before offsets move.
+            for r in join_all(side_effects).await {
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "could not produce a re-keyed or dead-letter record; will retry the batch");
+                    return;
+                }
+            }
+        }
+        inputs.sort_by_key(|i| (i.partition, i.offset));
+        let applied = retry(shutdown, "apply batch", || self.engine.apply(&inputs)).await;
+        let Some(applied) = applied else { return };
+        metrics::counter!("leadstream_processor_events_total").increment(applied.applied as u64);
+        metrics::counter!("leadstream_processor_duplicates_total").increment(applied.duplicates as u64);
+        if !applied.fired.is_empty()
+            && self.publish_fired(&applied.fired, shutdown).await.is_none()
+        {
+            return;
+        }
+        self.store_offsets(batch);
+    }
+
+    async fn publish_fired(&self, fired: &[(i32, TriggerFired)], shutdown: &CancellationToken) -> Option<()> {
+        let topic = &self.cfg.common.topics.fired;
+        let encoded: Vec<(i32, String, String, Vec<u8>)> = fired
+            .iter()
+            .filter_map(|(p, f)| {
+                let bytes = leadstream_shared::avro::encode_fired(f).ok()?;
+                Some((*p, f.fired_id.clone(), f.kafka_key(), bytes))
+            })
+            .collect();
+        retry(shutdown, "produce fired records", || async {
+            let sends = encoded
+                .iter()
+                .map(|(_, _, key, bytes)| self.publisher.send(topic, key, bytes, &[]));
+            for r in join_all(sends).await {
+                r?;
+            }
+            Ok::<_, leadstream_shared::kafka::PublishError>(())
+        })
+        .await?;
+        metrics::counter!("leadstream_processor_fired_total").increment(encoded.len() as u64);
+        let clear: Vec<Cmd> = encoded
+            .iter()
+            .map(|(p, id, _, _)| Cmd::HDel { key: self.cfg.common.keys().outbox(*p), field: id.clone() })
+            .collect();
+        retry(shutdown, "clear outbox", || self.kv.exec(clear.clone())).await.map(|_| ())
+    }
+
+    /// Produce what crashed owners left in the outboxes of our partitions.
+    async fn drain_outboxes(&self, shutdown: &CancellationToken) {
+        let Ok(tpl) = self.consumer.assignment() else { return };
+        let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+        drop(tpl);
+        let keys = self.cfg.common.keys();
+        for p in partitions {
+            let Some(pending) = retry(shutdown, "read outbox", || {
+                store::exec_one(&*self.kv, Cmd::HGetAll { key: keys.outbox(p) })
+            })
+            .await
+            else {
+                return;
+            };
+            let fired: Vec<(i32, TriggerFired)> = pending
+                .into_pairs()
+                .into_iter()
+                .filter_map(|(_, v)| decode_fired(&v).ok().map(|f| (p, f)))
+                .collect();
+            if !fired.is_empty() {
+                tracing::info!(partition = p, count = fired.len(), "producing firings left in the outbox");
+                if self.publish_fired(&fired, shutdown).await.is_none() {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn store_offsets(&self, batch: &[BorrowedMessage<'_>]) {
+        let mut next: HashMap<(String, i32), i64> = HashMap::new();
+        for m in batch {
+            let e = next.entry((m.topic().to_string(), m.partition())).or_insert(0);
+            *e = (*e).max(m.offset() + 1);
+        }
+        let mut tpl = TopicPartitionList::new();
+        for ((t, p), o) in next {
+            let _ = tpl.add_partition_offset(&t, p, Offset::Offset(o));
+        }
+        if let Err(e) = self.consumer.store_offsets(&tpl) {
+            // The partition moved during the batch: its effects are durable and the applied
+            // offset makes the new owner skip them.
+            tracing::debug!(error = %e, "offsets not stored");
+        } else if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Async) {
+            tracing::debug!(error = %e, "async commit");
+        }
+    }
+
+    fn rekey(&self, event: leadstream_shared::event::EngagementEvent) -> BoxFuture<'_, anyhow::Result<()>> {
+        async move {
+            let bytes = encode_event(&event)?;
+            self.publisher
+                .send(&self.cfg.common.topics.events, &event.kafka_key(), &bytes, &[])
+                .await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn dead_letter(&self, m: &BorrowedMessage<'_>, reason: &str) -> BoxFuture<'_, anyhow::Result<()>> {
+        let d = DeadLetter {
+            reason: reason.to_string(),
+            source_topic: m.topic().to_string(),
+            source_partition: m.partition(),
+            source_offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            payload: m.payload().unwrap_or_default().to_vec(),
+            failed_at_ms: now_ms(),
+            target: None,
+            attempts: 0,
+        };
+        let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+        async move {
+            let bytes = encode_dead_letter(&d)?;
+            self.publisher
+                .send(&self.cfg.common.topics.events_dlq, &key, &bytes, &[])
+                .await?;
+            Ok(())
+        }
+        .boxed()
+    }
+}
+
+fn partition_count(consumer: &StreamConsumer<Ctx>, topic: &str) -> Option<i32> {
+    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)).ok()?;
+    let n = md.topics().first()?.partitions().len() as i32;
+    (n > 0).then_some(n)
+}
+
+/// Retry an operation with capped exponential backoff until it succeeds or shutdown begins
+/// (`None`). Used where giving up would lose work: Redis or Kafka being briefly unavailable
+/// pauses processing instead of skipping records.
+async fn retry<T, E, F, Fut>(shutdown: &CancellationToken, what: &str, mut f: F) -> Option<T>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut delay = Duration::from_millis(50);
+    loop {
+        match f().await {
+            Ok(v) => return Some(v),
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "{what} failed");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return None,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// For tests and `dev`: run with an explicit store.
+pub async fn run_with_store(cfg: ProcessorConfig, kv: Store, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let p = Processor::start(cfg, Some(kv)).await?;
+    p.run(shutdown).await
+}

@@ -1,0 +1,140 @@
+//! A test's world: broker, isolated topic and key prefixes, store, catalog, producer, and ways
+//! to run the processor in-process or as a real process.
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use leadstream_processor::state::LeadRecord;
+use leadstream_processor::ProcessorConfig;
+use leadstream_shared::avro::encode_event;
+use leadstream_shared::catalog::{collections, Catalog};
+use leadstream_shared::event::{EngagementEvent, Origin};
+use leadstream_shared::kafka::{ensure_topics, KafkaSettings, Publisher, Topics};
+use leadstream_shared::keys::Keys;
+use leadstream_shared::model::ruleset::Ruleset;
+use leadstream_shared::model::trigger::MilestoneTrigger;
+use leadstream_shared::store::{exec_one, Cmd, RedisKv, Store};
+use leadstream_testkit::{redis_url, unique, Broker};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub const OU: &str = "unit_default";
+pub const PARTITIONS: i32 = 4;
+
+pub struct World {
+    pub broker: Broker,
+    pub env: BTreeMap<String, String>,
+    pub topics: Topics,
+    pub keys: Keys,
+    pub kv: Store,
+    pub catalog: Catalog,
+    pub publisher: Publisher,
+}
+
+impl World {
+    pub async fn new(name: &str) -> World {
+        let broker = Broker::start();
+        let prefix = unique(name);
+        let env: BTreeMap<String, String> = [
+            ("LEADSTREAM_KAFKA_BROKERS", broker.addr()),
+            ("LEADSTREAM_REDIS_URL", redis_url()),
+            ("LEADSTREAM_TOPIC_PREFIX", prefix.clone()),
+            ("LEADSTREAM_REDIS_PREFIX", prefix.clone()),
+            ("LEADSTREAM_PARTITIONS", PARTITIONS.to_string()),
+            ("LEADSTREAM_PROCESSOR_GROUP", format!("{prefix}-processor")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let topics = Topics::from_prefix(&prefix);
+        let settings = KafkaSettings::new(broker.addr());
+        ensure_topics(&settings, &[&topics.events, &topics.fired, &topics.events_dlq], PARTITIONS, 1)
+            .await
+            .expect("topics");
+        let kv: Store = Arc::new(RedisKv::connect(&redis_url()).await.expect("redis-server must run"));
+        let keys = Keys::new(prefix);
+        World {
+            catalog: Catalog::new(kv.clone(), keys.clone()),
+            publisher: Publisher::new(&settings, Duration::from_secs(10)).expect("producer"),
+            broker,
+            env,
+            topics,
+            keys,
+            kv,
+        }
+    }
+
+    pub fn config(&self) -> ProcessorConfig {
+        ProcessorConfig::from_source(&self.env).expect("config")
+    }
+
+    pub async fn put_ruleset(&self, rs: serde_json::Value) {
+        let r: Ruleset = serde_json::from_value(rs).expect("ruleset");
+        self.catalog.put_doc(OU, collections::RULESETS, &r.id, &r).await.expect("put");
+    }
+
+    pub async fn put_trigger(&self, t: serde_json::Value) {
+        let t: MilestoneTrigger = serde_json::from_value(t).expect("trigger");
+        self.catalog.put_doc(OU, collections::TRIGGERS, &t.id, &t).await.expect("put");
+    }
+
+    pub async fn produce(&self, e: &EngagementEvent) {
+        let bytes = encode_event(e).expect("avro");
+        self.publisher.send(&self.topics.events, &e.kafka_key(), &bytes, &[]).await.expect("produce");
+    }
+
+    pub async fn produce_raw(&self, key: &str, bytes: &[u8], headers: &[(&str, &[u8])]) {
+        self.publisher.send(&self.topics.events, key, bytes, headers).await.expect("produce");
+    }
+
+    pub fn spawn_inprocess(&self) -> (JoinHandle<()>, CancellationToken) {
+        let token = CancellationToken::new();
+        let cfg = self.config();
+        let t = token.clone();
+        let h = tokio::spawn(async move {
+            leadstream_processor::run(cfg, t).await.expect("processor run");
+        });
+        (h, token)
+    }
+
+    pub fn spawn_process(&self, extra: &[(&str, &str)]) -> Child {
+        let mut cmd = Command::new(leadstream_testkit::leadstream_bin());
+        cmd.arg("processor")
+            .envs(&self.env)
+            .envs(extra.iter().copied())
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        cmd.spawn().expect("spawn leadstream processor")
+    }
+
+    pub async fn lead(&self, lead: &str) -> Option<LeadRecord> {
+        exec_one(&*self.kv, Cmd::Get { key: self.keys.lead_state(OU, lead) })
+            .await
+            .expect("get")
+            .json()
+            .expect("lead json")
+    }
+}
+
+pub fn event(lead: &str, event_type: &str, id: &str, time_ms: i64) -> EngagementEvent {
+    EngagementEvent {
+        event_id: format!("evt_{id}"),
+        org_id: "org_default".into(),
+        ou_id: OU.into(),
+        lead_id: Some(lead.into()),
+        aliases: vec![],
+        source: Some("test".into()),
+        producer_event_id: Some(id.into()),
+        event_type: event_type.into(),
+        event_time_ms: time_ms,
+        received_at_ms: time_ms,
+        metadata: Default::default(),
+        origin: Origin::Kafka,
+        environment: None,
+        severity: None,
+    }
+}
