@@ -4,7 +4,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "leadstream", version, about = "Event ingestion and real-time lead triggers")]
+#[command(
+    name = "leadstream",
+    version,
+    about = "Event ingestion and real-time lead triggers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -48,7 +48,11 @@ impl ProcessorConfig {
                 .get("LEADSTREAM_PROCESSOR_GROUP")
                 .unwrap_or_else(|| "leadstream-processor".into()),
             max_batch,
-            dedupe_ttl: duration(src, "LEADSTREAM_DEDUPE_TTL", Duration::from_secs(7 * 86_400))?,
+            dedupe_ttl: duration(
+                src,
+                "LEADSTREAM_DEDUPE_TTL",
+                Duration::from_secs(7 * 86_400),
+            )?,
             sequence_cap,
             history_cap: parse(src, "LEADSTREAM_HISTORY_CAP", 100_000)?,
             produce_timeout: duration(src, "LEADSTREAM_PRODUCE_TIMEOUT", Duration::from_secs(30))?,

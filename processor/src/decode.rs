@@ -37,7 +37,11 @@ pub struct Position<'a> {
     pub offset: i64,
 }
 
-pub fn decode(value: Option<&[u8]>, json_header: bool, pos: &Position<'_>) -> Result<EngagementEvent, DecodeError> {
+pub fn decode(
+    value: Option<&[u8]>,
+    json_header: bool,
+    pos: &Position<'_>,
+) -> Result<EngagementEvent, DecodeError> {
     let bytes = value.filter(|v| !v.is_empty()).ok_or(DecodeError::Empty)?;
     let event = if bytes.first() == Some(&0xC3) && !json_header {
         decode_event(bytes)?
@@ -75,15 +79,16 @@ struct JsonAlias {
 }
 
 fn decode_json(bytes: &[u8], pos: &Position<'_>) -> Result<EngagementEvent, DecodeError> {
-    let j: JsonEvent = serde_json::from_slice(bytes).map_err(|e| DecodeError::Json(e.to_string()))?;
+    let j: JsonEvent =
+        serde_json::from_slice(bytes).map_err(|e| DecodeError::Json(e.to_string()))?;
     let received = now_ms();
     let event_time_ms = match &j.event_time {
         None => received,
         Some(serde_json::Value::String(s)) => parse_rfc3339_ms(s)
             .ok_or_else(|| DecodeError::Invalid(format!("event_time {s:?} is not RFC 3339")))?,
-        Some(serde_json::Value::Number(n)) => n
-            .as_i64()
-            .ok_or_else(|| DecodeError::Invalid("event_time must be integer milliseconds".into()))?,
+        Some(serde_json::Value::Number(n)) => n.as_i64().ok_or_else(|| {
+            DecodeError::Invalid("event_time must be integer milliseconds".into())
+        })?,
         Some(_) => {
             return Err(DecodeError::Invalid(
                 "event_time must be an RFC 3339 string or Unix milliseconds".into(),
@@ -105,7 +110,9 @@ fn decode_json(bytes: &[u8], pos: &Position<'_>) -> Result<EngagementEvent, Deco
         event_id: j
             .event_id
             .unwrap_or_else(|| derived_id("evt", &[pos.topic, &partition, &offset])),
-        org_id: j.org_id.unwrap_or_else(|| leadstream_shared::DEFAULT_ORG.into()),
+        org_id: j
+            .org_id
+            .unwrap_or_else(|| leadstream_shared::DEFAULT_ORG.into()),
         ou_id: j.ou_id,
         lead_id: j.lead_id,
         aliases,
@@ -162,11 +169,17 @@ mod tests {
     #[test]
     fn garbage_is_a_clear_error() {
         assert!(matches!(decode(None, false, &POS), Err(DecodeError::Empty)));
-        assert!(matches!(decode(Some(b"{nope"), true, &POS), Err(DecodeError::Json(_))));
+        assert!(matches!(
+            decode(Some(b"{nope"), true, &POS),
+            Err(DecodeError::Json(_))
+        ));
         assert!(matches!(
             decode(Some(br#"{"ou_id":"u","event_type":"x"}"#), true, &POS),
             Err(DecodeError::Invalid(_))
         ));
-        assert!(matches!(decode(Some(&[0xC3, 0x01, 0, 0]), false, &POS), Err(DecodeError::Avro(_))));
+        assert!(matches!(
+            decode(Some(&[0xC3, 0x01, 0, 0]), false, &POS),
+            Err(DecodeError::Avro(_))
+        ));
     }
 }

@@ -136,10 +136,17 @@ impl Engine {
         leads.dedup();
 
         // 1. Read.
-        let mut cmds = Vec::with_capacity(partitions.len() + ous.len() + leads.len() + inputs.len());
-        cmds.extend(partitions.iter().map(|p| Cmd::Get { key: self.applied_key(*p) }));
-        cmds.extend(ous.iter().map(|ou| Cmd::Get { key: self.keys.config_version(ou) }));
-        cmds.extend(leads.iter().map(|(ou, lead)| Cmd::Get { key: self.keys.lead_state(ou, lead) }));
+        let mut cmds =
+            Vec::with_capacity(partitions.len() + ous.len() + leads.len() + inputs.len());
+        cmds.extend(partitions.iter().map(|p| Cmd::Get {
+            key: self.applied_key(*p),
+        }));
+        cmds.extend(ous.iter().map(|ou| Cmd::Get {
+            key: self.keys.config_version(ou),
+        }));
+        cmds.extend(leads.iter().map(|(ou, lead)| Cmd::Get {
+            key: self.keys.lead_state(ou, lead),
+        }));
         cmds.extend(inputs.iter().map(|i| Cmd::Exists {
             key: self.keys.processed(&i.event.ou_id, &i.event.dedupe_id()),
         }));
@@ -193,7 +200,9 @@ impl Engine {
             }
             *last = (*last).max(input.offset);
             let e = &input.event;
-            let Some(lead) = e.lead_id.as_deref() else { continue };
+            let Some(lead) = e.lead_id.as_deref() else {
+                continue;
+            };
             let dedupe = e.dedupe_id();
             if seen || !seen_now.insert((e.ou_id.as_str(), dedupe.clone())) {
                 out.duplicates += 1;
@@ -204,12 +213,19 @@ impl Engine {
                 value: b"1".to_vec(),
                 ttl_ms: ttl,
             });
-            let Some(cfg) = configs.get(e.ou_id.as_str()) else { continue };
+            let Some(cfg) = configs.get(e.ou_id.as_str()) else {
+                continue;
+            };
             let key = (e.ou_id.as_str(), lead);
-            let Some(rec) = states.get_mut(&key) else { continue };
+            let Some(rec) = states.get_mut(&key) else {
+                continue;
+            };
             touched.insert(key);
             rec.events += 1;
-            rec.last_event_at_ms = Some(rec.last_event_at_ms.map_or(e.event_time_ms, |t| t.max(e.event_time_ms)));
+            rec.last_event_at_ms = Some(
+                rec.last_event_at_ms
+                    .map_or(e.event_time_ms, |t| t.max(e.event_time_ms)),
+            );
             let outcome = scoring::apply(&mut rec.score, &cfg.rulesets, &cfg.triggers, e);
             let mut fired: Vec<TriggerFired> = outcome
                 .firings
@@ -217,9 +233,16 @@ impl Engine {
                 .map(|f| f.into_trigger_fired(e, now))
                 .collect();
             if cfg.active.is_relevant(&e.event_type) {
-                let matches = rec.seq.observe(lead, &cfg.active, &SeqEvent::from(e), self.settings.sequence_cap);
+                let matches = rec.seq.observe(
+                    lead,
+                    &cfg.active,
+                    &SeqEvent::from(e),
+                    self.settings.sequence_cap,
+                );
                 for m in matches {
-                    let Some(seq) = cfg.sequences.get(&m.sequence_id) else { continue };
+                    let Some(seq) = cfg.sequences.get(&m.sequence_id) else {
+                        continue;
+                    };
                     fired.push(TriggerFired {
                         fired_id: m.fired_id.clone(),
                         org_id: e.org_id.clone(),
@@ -252,7 +275,8 @@ impl Engine {
                 writes.push(Cmd::ZAdd {
                     key: hkey.clone(),
                     score: f.fired_at_ms as f64,
-                    member: serde_json::to_vec(&entry).map_err(|e| EngineError::Encode(e.to_string()))?,
+                    member: serde_json::to_vec(&entry)
+                        .map_err(|e| EngineError::Encode(e.to_string()))?,
                 });
                 history_keys.insert(hkey);
                 let avro = leadstream_shared::avro::encode_fired(&f)
@@ -283,7 +307,11 @@ impl Engine {
         }
         for key in history_keys {
             let cap = self.settings.history_cap as isize;
-            writes.push(Cmd::ZRemRangeByRank { key, start: 0, stop: -(cap + 1) });
+            writes.push(Cmd::ZRemRangeByRank {
+                key,
+                start: 0,
+                stop: -(cap + 1),
+            });
         }
         let mut guards = Vec::with_capacity(partitions.len());
         for p in &partitions {
@@ -294,9 +322,31 @@ impl Engine {
             });
             let next = new_offset.get(p).copied().unwrap_or(-1);
             if next > applied_offset.get(p).copied().unwrap_or(-1) {
-                writes.push(Cmd::Set { key, value: next.to_string().into_bytes(), ttl_ms: None });
+                writes.push(Cmd::Set {
+                    key,
+                    value: next.to_string().into_bytes(),
+                    ttl_ms: None,
+                });
             }
         }
+        tracing::debug!(
+            ?applied_offset,
+            ?new_offset,
+            first = inputs
+                .first()
+                .map(|i| (i.partition, i.offset))
+                .unwrap_or_default()
+                .1,
+            last = inputs
+                .last()
+                .map(|i| (i.partition, i.offset))
+                .unwrap_or_default()
+                .1,
+            applied = out.applied,
+            replayed = out.replayed,
+            duplicates = out.duplicates,
+            "batch computed"
+        );
         match self.kv().exec_guarded(guards, writes).await? {
             Some(_) => Ok(Some(out)),
             None => Ok(None),
@@ -328,8 +378,14 @@ impl Engine {
         }
         let mut cmds = Vec::new();
         for (ou, _) in &stale {
-            for c in [collections::RULESETS, collections::TRIGGERS, collections::SEQUENCES] {
-                cmds.push(Cmd::HGetAll { key: self.keys.docs(ou, c) });
+            for c in [
+                collections::RULESETS,
+                collections::TRIGGERS,
+                collections::SEQUENCES,
+            ] {
+                cmds.push(Cmd::HGetAll {
+                    key: self.keys.docs(ou, c),
+                });
             }
         }
         let mut replies = self.kv().exec(cmds).await?.into_iter();

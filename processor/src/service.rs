@@ -4,12 +4,13 @@
 //! Per batch: decode (poison records go to the events DLQ with the reason) → resolve alias-only
 //! records, re-producing those whose lead belongs to another partition → [`Engine::apply`]
 //! (state, dedupe, history and the outbox, atomically) → produce the outbox to the fired topic
-//! and wait for the acks → clear the outbox → store and commit the offsets.
+//! and wait for the acks → clear the outbox → commit the offsets (explicitly: see [`Ctx`]).
 //! When partitions are assigned, their outboxes are produced first (firings a crashed owner
 //! recorded but never got acknowledged). On SIGTERM: finish the batch, commit, leave the group.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -21,7 +22,9 @@ use leadstream_shared::fired::TriggerFired;
 use leadstream_shared::ids::now_ms;
 use leadstream_shared::kafka::{ensure_topics, murmur2_partition, Publisher};
 use leadstream_shared::store::{self, Cmd, Store};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
@@ -30,22 +33,44 @@ use crate::config::ProcessorConfig;
 use crate::decode::{decode, Position};
 use crate::engine::{Engine, EngineSettings, Input};
 
-/// Marks assignment changes so the loop drains the new partitions' outboxes, and commits
-/// stored offsets before partitions are taken away.
+/// Tracks, per partition, the next offset whose every effect is durable, and commits exactly
+/// those offsets (never librdkafka's consumed position, which can run ahead of durable work).
+/// Also marks assignment changes so the loop drains the new partitions' outboxes.
 struct Ctx {
+    topic: String,
     assignment_changed: AtomicBool,
+    durable: Mutex<HashMap<i32, i64>>,
+}
+
+impl Ctx {
+    fn durable_list(&self, only: Option<&[i32]>) -> TopicPartitionList {
+        let durable = self.durable.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tpl = TopicPartitionList::new();
+        for (p, o) in durable.iter() {
+            if only.is_none_or(|ps| ps.contains(p)) {
+                let _ = tpl.add_partition_offset(&self.topic, *p, Offset::Offset(*o));
+            }
+        }
+        tpl
+    }
 }
 
 impl ClientContext for Ctx {}
 
 impl ConsumerContext for Ctx {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(_) = rebalance {
-            // The loop is not inside a batch here (rebalances run inside poll), so everything
-            // stored is durable: commit it before the partitions move.
-            if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
-                tracing::debug!(error = %e, "commit on revoke (nothing stored or no assignment)");
+        if let Rebalance::Revoke(revoked) = rebalance {
+            // Rebalances run inside poll, between batches: what is recorded as durable is all
+            // there is. Commit it before the partitions move, then forget them.
+            let parts: Vec<i32> = revoked.elements().iter().map(|e| e.partition()).collect();
+            let tpl = self.durable_list(Some(&parts));
+            if tpl.count() > 0 {
+                if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
+                    tracing::warn!(error = %e, "commit on revoke failed; the new owner skips what was applied");
+                }
             }
+            let mut durable = self.durable.lock().unwrap_or_else(|p| p.into_inner());
+            durable.retain(|p, _| !parts.contains(p));
         }
     }
 
@@ -65,6 +90,8 @@ pub struct Processor {
     catalog: Catalog,
     kv: Store,
     partitions: i32,
+    /// How often a gap at (partition, expected offset) was met; see [`Processor::contiguous`].
+    gaps: Mutex<HashMap<(i32, i64), u32>>,
 }
 
 /// Run until `shutdown` is cancelled.
@@ -93,7 +120,9 @@ impl Processor {
             .kafka
             .consumer_config(&cfg.group_id)
             .create_with_context(Ctx {
+                topic: t.events.clone(),
                 assignment_changed: AtomicBool::new(false),
+                durable: Mutex::new(HashMap::new()),
             })?;
         consumer.subscribe(&[&t.events])?;
         let publisher = Publisher::new(&c.kafka, cfg.produce_timeout)?;
@@ -118,14 +147,23 @@ impl Processor {
             engine,
             kv,
             partitions,
+            gaps: Mutex::new(HashMap::new()),
         })
     }
 
     pub async fn run(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
         loop {
-            if self.consumer.context().assignment_changed.swap(false, Ordering::SeqCst) {
+            if self
+                .consumer
+                .context()
+                .assignment_changed
+                .swap(false, Ordering::SeqCst)
+            {
                 if let Some(n) = partition_count(&self.consumer, &self.cfg.common.topics.events) {
                     self.partitions = n;
+                }
+                if !self.resume_from_applied(&shutdown).await {
+                    break;
                 }
                 self.drain_outboxes(&shutdown).await;
             }
@@ -148,13 +186,31 @@ impl Processor {
                     _ => break,
                 }
             }
+            if self
+                .consumer
+                .context()
+                .assignment_changed
+                .load(Ordering::SeqCst)
+            {
+                // The assignment changed while polling: these records may come from a position
+                // that is not where our applied state ends. Drop them unprocessed; the loop
+                // repositions every partition and fetches them again.
+                continue;
+            }
+            let batch = self.contiguous(batch).await;
+            if batch.is_empty() {
+                continue;
+            }
             self.handle(&batch, &shutdown).await;
             if shutdown.is_cancelled() {
                 break;
             }
         }
-        if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Sync) {
-            tracing::debug!(error = %e, "final commit");
+        let tpl = self.consumer.context().durable_list(None);
+        if tpl.count() > 0 {
+            if let Err(e) = self.consumer.commit(&tpl, CommitMode::Sync) {
+                tracing::warn!(error = %e, "final commit failed; the next owner skips what was applied");
+            }
         }
         self.consumer.unsubscribe();
         let _ = self.publisher.flush(Duration::from_secs(5));
@@ -169,7 +225,11 @@ impl Processor {
         let mut side_effects = Vec::new();
         let mut unresolved: BTreeMap<String, Vec<Input>> = BTreeMap::new();
         for m in batch {
-            let pos = Position { topic, partition: m.partition(), offset: m.offset() };
+            let pos = Position {
+                topic,
+                partition: m.partition(),
+                offset: m.offset(),
+            };
             let json = m.headers().is_some_and(|h| {
                 h.iter().any(|x| {
                     x.key.eq_ignore_ascii_case("content-type")
@@ -178,11 +238,18 @@ impl Processor {
             });
             match decode(m.payload(), json, &pos) {
                 Ok(event) => {
-                    let input = Input { partition: m.partition(), offset: m.offset(), event };
+                    let input = Input {
+                        partition: m.partition(),
+                        offset: m.offset(),
+                        event,
+                    };
                     if input.event.lead_id.is_some() {
                         inputs.push(input);
                     } else {
-                        unresolved.entry(input.event.ou_id.clone()).or_default().push(input);
+                        unresolved
+                            .entry(input.event.ou_id.clone())
+                            .or_default()
+                            .push(input);
                     }
                 }
                 Err(e) => {
@@ -195,7 +262,10 @@ impl Processor {
         // Alias-only records: resolve; those owned by another partition are re-keyed.
         for (ou, group) in unresolved {
             let aliases: Vec<_> = group.iter().map(|i| i.event.aliases.clone()).collect();
-            let leads = retry(shutdown, "resolve aliases", || self.catalog.resolve_leads(&ou, &aliases)).await;
+            let leads = retry(shutdown, "resolve aliases", || {
+                self.catalog.resolve_leads(&ou, &aliases)
+            })
+            .await;
             let Some(leads) = leads else { return };
             for (mut input, lead) in group.into_iter().zip(leads) {
                 input.event.lead_id = Some(lead);
@@ -220,16 +290,20 @@ impl Processor {
         let applied = retry(shutdown, "apply batch", || self.engine.apply(&inputs)).await;
         let Some(applied) = applied else { return };
         metrics::counter!("leadstream_processor_events_total").increment(applied.applied as u64);
-        metrics::counter!("leadstream_processor_duplicates_total").increment(applied.duplicates as u64);
-        if !applied.fired.is_empty()
-            && self.publish_fired(&applied.fired, shutdown).await.is_none()
+        metrics::counter!("leadstream_processor_duplicates_total")
+            .increment(applied.duplicates as u64);
+        if !applied.fired.is_empty() && self.publish_fired(&applied.fired, shutdown).await.is_none()
         {
             return;
         }
-        self.store_offsets(batch);
+        self.commit_durable(batch);
     }
 
-    async fn publish_fired(&self, fired: &[(i32, TriggerFired)], shutdown: &CancellationToken) -> Option<()> {
+    async fn publish_fired(
+        &self,
+        fired: &[(i32, TriggerFired)],
+        shutdown: &CancellationToken,
+    ) -> Option<()> {
         let topic = &self.cfg.common.topics.fired;
         let encoded: Vec<(i32, String, String, Vec<u8>)> = fired
             .iter()
@@ -251,20 +325,172 @@ impl Processor {
         metrics::counter!("leadstream_processor_fired_total").increment(encoded.len() as u64);
         let clear: Vec<Cmd> = encoded
             .iter()
-            .map(|(p, id, _, _)| Cmd::HDel { key: self.cfg.common.keys().outbox(*p), field: id.clone() })
+            .map(|(p, id, _, _)| Cmd::HDel {
+                key: self.cfg.common.keys().outbox(*p),
+                field: id.clone(),
+            })
             .collect();
-        retry(shutdown, "clear outbox", || self.kv.exec(clear.clone())).await.map(|_| ())
+        retry(shutdown, "clear outbox", || self.kv.exec(clear.clone()))
+            .await
+            .map(|_| ())
+    }
+
+    /// Keep only records that continue each partition exactly where its durable state ends.
+    /// A record beyond the expected offset was fetched from a stale position (before a seek took
+    /// effect): it and the rest of its partition in this batch are dropped and the partition is
+    /// sought back, so a gap is never applied past. A gap seen again and again at the same place
+    /// (records deleted by retention before they were processed) is accepted with an error.
+    async fn contiguous<'a>(&self, batch: Vec<BorrowedMessage<'a>>) -> Vec<BorrowedMessage<'a>> {
+        let expected: HashMap<i32, i64> = self
+            .consumer
+            .context()
+            .durable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut next = expected.clone();
+        let mut stale: HashMap<i32, i64> = HashMap::new();
+        let mut keep = Vec::with_capacity(batch.len());
+        for m in batch {
+            let p = m.partition();
+            if stale.contains_key(&p) {
+                continue;
+            }
+            match next.get(&p).copied() {
+                Some(exp) if m.offset() > exp => {
+                    let mut gaps = self.gaps.lock().unwrap_or_else(|e| e.into_inner());
+                    let tries = gaps.entry((p, exp)).or_insert(0);
+                    *tries += 1;
+                    if *tries > 20 {
+                        tracing::error!(
+                            partition = p,
+                            expected = exp,
+                            got = m.offset(),
+                            "offsets missing from the topic; continuing after the gap"
+                        );
+                        gaps.remove(&(p, exp));
+                        next.insert(p, m.offset() + 1);
+                        keep.push(m);
+                    } else {
+                        stale.insert(p, exp);
+                    }
+                }
+                _ => {
+                    next.insert(p, m.offset() + 1);
+                    keep.push(m);
+                }
+            }
+        }
+        let topic = &self.cfg.common.topics.events;
+        for (p, exp) in stale {
+            tracing::debug!(
+                partition = p,
+                expected = exp,
+                "record beyond the durable position: seeking back"
+            );
+            let mut tpl = TopicPartitionList::new();
+            let _ = tpl.add_partition_offset(topic, p, Offset::Offset(exp));
+            if let Err(e) = self.consumer.seek_partitions(tpl, Duration::from_secs(5)) {
+                tracing::warn!(partition = p, error = %e, "seek back failed; will retry");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        keep
+    }
+
+    /// Position every assigned partition right after its applied offset in Redis, the source of
+    /// truth (written atomically with the state). Kafka's committed offset is only where a
+    /// partition that was never applied starts, and a lag signal; it is not trusted to be behind
+    /// the applied state. Returns false on shutdown.
+    async fn resume_from_applied(&self, shutdown: &CancellationToken) -> bool {
+        let Ok(tpl) = self.consumer.assignment() else {
+            return true;
+        };
+        let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+        drop(tpl);
+        if partitions.is_empty() {
+            return true;
+        }
+        let cmds: Vec<Cmd> = partitions
+            .iter()
+            .map(|p| Cmd::Get {
+                key: self.engine.applied_key(*p),
+            })
+            .collect();
+        let Some(replies) = retry(shutdown, "read applied offsets", || {
+            self.kv.exec(cmds.clone())
+        })
+        .await
+        else {
+            return false;
+        };
+        let topic = &self.cfg.common.topics.events;
+        for (p, r) in partitions.iter().zip(replies) {
+            let applied = r
+                .into_bytes()
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|s| s.parse::<i64>().ok());
+            // Nothing applied from this partition yet: start at its beginning (as
+            // auto.offset.reset=earliest would), so records dropped at the rebalance come back.
+            let (target, next) = match applied {
+                Some(a) => (Offset::Offset(a + 1), Some(a + 1)),
+                None => (Offset::Beginning, None),
+            };
+            let mut tpl = TopicPartitionList::new();
+            let _ = tpl.add_partition_offset(topic, *p, target);
+            // Seeking needs the partition's fetcher to be set up, which follows the assignment
+            // shortly: retry briefly.
+            let mut done = false;
+            for _ in 0..50 {
+                match self
+                    .consumer
+                    .seek_partitions(tpl.clone(), Duration::from_secs(5))
+                {
+                    Ok(res) if res.elements().iter().all(|e| e.error().is_ok()) => {
+                        done = true;
+                        break;
+                    }
+                    _ => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+            if done {
+                tracing::info!(partition = p, offset = ?next, "resumed after the applied offset");
+            } else {
+                tracing::error!(
+                    partition = p,
+                    "could not seek to the applied offset; relying on the committed offset"
+                );
+            }
+            let mut durable = self
+                .consumer
+                .context()
+                .durable
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            match next {
+                Some(n) => durable.insert(*p, n),
+                None => durable.remove(p),
+            };
+        }
+        true
     }
 
     /// Produce what crashed owners left in the outboxes of our partitions.
     async fn drain_outboxes(&self, shutdown: &CancellationToken) {
-        let Ok(tpl) = self.consumer.assignment() else { return };
+        let Ok(tpl) = self.consumer.assignment() else {
+            return;
+        };
         let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
         drop(tpl);
         let keys = self.cfg.common.keys();
         for p in partitions {
             let Some(pending) = retry(shutdown, "read outbox", || {
-                store::exec_one(&*self.kv, Cmd::HGetAll { key: keys.outbox(p) })
+                store::exec_one(
+                    &*self.kv,
+                    Cmd::HGetAll {
+                        key: keys.outbox(p),
+                    },
+                )
             })
             .await
             else {
@@ -276,7 +502,11 @@ impl Processor {
                 .filter_map(|(_, v)| decode_fired(&v).ok().map(|f| (p, f)))
                 .collect();
             if !fired.is_empty() {
-                tracing::info!(partition = p, count = fired.len(), "producing firings left in the outbox");
+                tracing::info!(
+                    partition = p,
+                    count = fired.len(),
+                    "producing firings left in the outbox"
+                );
                 if self.publish_fired(&fired, shutdown).await.is_none() {
                     return;
                 }
@@ -284,37 +514,56 @@ impl Processor {
         }
     }
 
-    fn store_offsets(&self, batch: &[BorrowedMessage<'_>]) {
-        let mut next: HashMap<(String, i32), i64> = HashMap::new();
-        for m in batch {
-            let e = next.entry((m.topic().to_string(), m.partition())).or_insert(0);
-            *e = (*e).max(m.offset() + 1);
+    /// Record the batch as durable and commit those offsets (async; a lost commit only means
+    /// a replay that the applied offsets skip).
+    fn commit_durable(&self, batch: &[BorrowedMessage<'_>]) {
+        let mut parts = Vec::new();
+        {
+            let mut durable = self
+                .consumer
+                .context()
+                .durable
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            for m in batch {
+                let next = m.offset() + 1;
+                let e = durable.entry(m.partition()).or_insert(next);
+                *e = (*e).max(next);
+                parts.push(m.partition());
+            }
         }
-        let mut tpl = TopicPartitionList::new();
-        for ((t, p), o) in next {
-            let _ = tpl.add_partition_offset(&t, p, Offset::Offset(o));
-        }
-        if let Err(e) = self.consumer.store_offsets(&tpl) {
-            // The partition moved during the batch: its effects are durable and the applied
-            // offset makes the new owner skip them.
-            tracing::debug!(error = %e, "offsets not stored");
-        } else if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Async) {
+        parts.sort_unstable();
+        parts.dedup();
+        let tpl = self.consumer.context().durable_list(Some(&parts));
+        if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
             tracing::debug!(error = %e, "async commit");
         }
     }
 
-    fn rekey(&self, event: leadstream_shared::event::EngagementEvent) -> BoxFuture<'_, anyhow::Result<()>> {
+    fn rekey(
+        &self,
+        event: leadstream_shared::event::EngagementEvent,
+    ) -> BoxFuture<'_, anyhow::Result<()>> {
         async move {
             let bytes = encode_event(&event)?;
             self.publisher
-                .send(&self.cfg.common.topics.events, &event.kafka_key(), &bytes, &[])
+                .send(
+                    &self.cfg.common.topics.events,
+                    &event.kafka_key(),
+                    &bytes,
+                    &[],
+                )
                 .await?;
             Ok(())
         }
         .boxed()
     }
 
-    fn dead_letter(&self, m: &BorrowedMessage<'_>, reason: &str) -> BoxFuture<'_, anyhow::Result<()>> {
+    fn dead_letter(
+        &self,
+        m: &BorrowedMessage<'_>,
+        reason: &str,
+    ) -> BoxFuture<'_, anyhow::Result<()>> {
         let d = DeadLetter {
             reason: reason.to_string(),
             source_topic: m.topic().to_string(),
@@ -339,7 +588,9 @@ impl Processor {
 }
 
 fn partition_count(consumer: &StreamConsumer<Ctx>, topic: &str) -> Option<i32> {
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(5)).ok()?;
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(5))
+        .ok()?;
     let n = md.topics().first()?.partitions().len() as i32;
     (n > 0).then_some(n)
 }
@@ -370,7 +621,11 @@ where
 }
 
 /// For tests and `dev`: run with an explicit store.
-pub async fn run_with_store(cfg: ProcessorConfig, kv: Store, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run_with_store(
+    cfg: ProcessorConfig,
+    kv: Store,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let p = Processor::start(cfg, Some(kv)).await?;
     p.run(shutdown).await
 }

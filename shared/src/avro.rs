@@ -185,7 +185,10 @@ pub fn encode_event(e: &EngagementEvent) -> Result<Vec<u8>, AvroError> {
         ("producer_event_id".into(), opt(&e.producer_event_id)),
         ("event_type".into(), s(&e.event_type)),
         ("event_time".into(), Value::TimestampMillis(e.event_time_ms)),
-        ("received_at".into(), Value::TimestampMillis(e.received_at_ms)),
+        (
+            "received_at".into(),
+            Value::TimestampMillis(e.received_at_ms),
+        ),
         ("metadata_json".into(), Value::String(metadata)),
         ("origin".into(), s(e.origin.as_str())),
         ("environment".into(), opt(&e.environment)),

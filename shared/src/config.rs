@@ -44,7 +44,11 @@ impl Source for BTreeMap<String, String> {
 }
 
 /// Read a variable and parse it, with the variable's name in the error.
-pub fn parse<T: std::str::FromStr>(src: &dyn Source, var: &str, default: T) -> Result<T, ConfigError>
+pub fn parse<T: std::str::FromStr>(
+    src: &dyn Source,
+    var: &str,
+    default: T,
+) -> Result<T, ConfigError>
 where
     T::Err: std::fmt::Display,
 {
@@ -120,7 +124,10 @@ impl CommonConfig {
         }
         let redis_url = src.get("LEADSTREAM_REDIS_URL");
         if let Some(url) = &redis_url {
-            if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://")) {
+            if !(url.starts_with("redis://")
+                || url.starts_with("rediss://")
+                || url.starts_with("unix://"))
+            {
                 return Err(ConfigError::new(
                     "LEADSTREAM_REDIS_URL",
                     format!("{url:?} must start with redis://, rediss:// or unix://"),
@@ -180,7 +187,8 @@ impl CommonConfig {
 fn validate_name(var: &str, v: &str) -> Result<(), ConfigError> {
     let ok = !v.is_empty()
         && v.len() <= 100
-        && v.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
     if ok {
         Ok(())
     } else {
@@ -196,14 +204,18 @@ mod tests {
     use super::*;
 
     fn src(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn brokers_are_required_and_checked() {
         let e = CommonConfig::from_source(&src(&[])).unwrap_err();
         assert_eq!(e.var, "LEADSTREAM_KAFKA_BROKERS");
-        let e = CommonConfig::from_source(&src(&[("LEADSTREAM_KAFKA_BROKERS", "nohost")])).unwrap_err();
+        let e =
+            CommonConfig::from_source(&src(&[("LEADSTREAM_KAFKA_BROKERS", "nohost")])).unwrap_err();
         assert!(e.message.contains("host:port"));
         let ok = CommonConfig::from_source(&src(&[
             ("LEADSTREAM_KAFKA_BROKERS", "127.0.0.1:9092"),

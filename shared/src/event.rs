@@ -199,12 +199,9 @@ impl EngagementEvent {
     pub fn kafka_key(&self) -> String {
         match (&self.lead_id, self.aliases.first()) {
             (Some(lead), _) => crate::kafka_key(&self.ou_id, lead),
-            (None, Some(alias)) => format!(
-                "{}:{}={}",
-                self.ou_id,
-                alias.kind.as_str(),
-                alias.value
-            ),
+            (None, Some(alias)) => {
+                format!("{}:{}={}", self.ou_id, alias.kind.as_str(), alias.value)
+            }
             (None, None) => format!("{}:{}", self.ou_id, self.event_id),
         }
     }

@@ -32,7 +32,8 @@ pub fn rfc3339_ms(ms: i64) -> String {
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     // Whole seconds are written as the seeds write them (`2025-01-15T10:35:00Z`).
     if ms.rem_euclid(1000) == 0 {
-        let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+        let fmt =
+            time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
         t.format(&fmt).unwrap_or_default()
     } else {
         let fmt = time::macros::format_description!(
@@ -54,8 +55,14 @@ mod tests {
 
     #[test]
     fn derived_ids_are_stable_and_unambiguous() {
-        assert_eq!(derived_id("fir", &["a", "b"]), derived_id("fir", &["a", "b"]));
-        assert_ne!(derived_id("fir", &["ab", ""]), derived_id("fir", &["a", "b"]));
+        assert_eq!(
+            derived_id("fir", &["a", "b"]),
+            derived_id("fir", &["a", "b"])
+        );
+        assert_ne!(
+            derived_id("fir", &["ab", ""]),
+            derived_id("fir", &["a", "b"])
+        );
     }
 
     #[test]

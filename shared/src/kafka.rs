@@ -65,7 +65,10 @@ impl KafkaSettings {
             .set("compression.type", "lz4")
             .set("linger.ms", self.linger_ms.to_string())
             .set("partitioner", "murmur2_random")
-            .set("message.timeout.ms", message_timeout.as_millis().to_string())
+            .set(
+                "message.timeout.ms",
+                message_timeout.as_millis().to_string(),
+            )
             .set("queue.buffering.max.messages", "200000")
             .set("queue.buffering.max.kbytes", "262144");
         self.apply_overrides(&mut c);
@@ -210,7 +213,10 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub fn new(settings: &KafkaSettings, message_timeout: Duration) -> Result<Publisher, KafkaSetupError> {
+    pub fn new(
+        settings: &KafkaSettings,
+        message_timeout: Duration,
+    ) -> Result<Publisher, KafkaSetupError> {
         let producer = settings
             .producer_config(message_timeout)
             .create()
@@ -323,8 +329,14 @@ mod tests {
         assert_eq!(murmur2(b"21") as i32, -973_932_308);
         assert_eq!(murmur2(b"foobar") as i32, -790_332_482);
         assert_eq!(murmur2(b"a-little-bit-long-string") as i32, -985_981_536);
-        assert_eq!(murmur2(b"a-little-bit-longer-string") as i32, -1_486_304_829);
-        assert_eq!(murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8") as i32, -58_897_971);
+        assert_eq!(
+            murmur2(b"a-little-bit-longer-string") as i32,
+            -1_486_304_829
+        );
+        assert_eq!(
+            murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8") as i32,
+            -58_897_971
+        );
         assert_eq!(murmur2(b"abc") as i32, 479_470_107);
     }
 

@@ -49,7 +49,16 @@ async fn scores_fire_once_per_crossing_and_ignore_duplicates() {
     let demo2 = event("ld_123", "demo_request", "d2", T0 + 4000);
     let unsub = event("ld_123", "unsubscribe", "u1", T0 + 5000);
     let demo3 = event("ld_123", "demo_request", "d3", T0 + 6000);
-    for e in [&pricing, &pricing2, &other_page, &demo, &demo_retry, &demo2, &unsub, &demo3] {
+    for e in [
+        &pricing,
+        &pricing2,
+        &other_page,
+        &demo,
+        &demo_retry,
+        &demo2,
+        &unsub,
+        &demo3,
+    ] {
         w.produce(e).await;
     }
     // Scores: 10, 20, 20, 70 (no cross), 70 (dup), 120 (cross: fire #1), 60 (re-arm), 110 (fire #2).
@@ -58,14 +67,27 @@ async fn scores_fire_once_per_crossing_and_ignore_duplicates() {
     })
     .await;
     assert_eq!(rec.score.score_at(T0 + 6000), 110);
-    let fired = consume(&w.broker.addr(), &w.topics.fired, 2, Duration::from_secs(30), Duration::from_secs(2)).await;
-    let fired: Vec<_> = fired.iter().map(|m| (key_of(m), decode_fired(m.payload().unwrap()).unwrap())).collect();
+    let fired = consume(
+        &w.broker.addr(),
+        &w.topics.fired,
+        2,
+        Duration::from_secs(30),
+        Duration::from_secs(2),
+    )
+    .await;
+    let fired: Vec<_> = fired
+        .iter()
+        .map(|m| (key_of(m), decode_fired(m.payload().unwrap()).unwrap()))
+        .collect();
     assert_eq!(fired.len(), 2, "one firing per crossing: {fired:?}");
     let (key, first) = &fired[0];
     assert_eq!(key, "unit_default:ld_123");
     assert_eq!(first.kind, TriggerKind::Milestone);
     assert_eq!(first.event_id, "evt_d2");
-    assert_eq!(first.targets.webhook_url.as_deref(), Some("https://hooks.example.com/leadvibe"));
+    assert_eq!(
+        first.targets.webhook_url.as_deref(),
+        Some("https://hooks.example.com/leadvibe")
+    );
     assert_eq!(
         first.payload,
         json!({
@@ -81,7 +103,11 @@ async fn scores_fire_once_per_crossing_and_ignore_duplicates() {
     // History records both firings, newest first.
     let history = leadstream_shared::store::exec_one(
         &*w.kv,
-        leadstream_shared::store::Cmd::ZRevRange { key: w.keys.history(OU, "milestone"), start: 0, stop: -1 },
+        leadstream_shared::store::Cmd::ZRevRange {
+            key: w.keys.history(OU, "milestone"),
+            start: 0,
+            stop: -1,
+        },
     )
     .await
     .unwrap()
@@ -109,16 +135,27 @@ async fn alias_only_json_records_are_resolved_and_rekeyed() {
             "event_time": "2026-01-01T00:00:00Z"
         });
         let bytes = serde_json::to_vec(&body).unwrap();
-        w.produce_raw(&format!("alias-{i}"), &bytes, &[("content-type", b"application/json")]).await;
+        w.produce_raw(
+            &format!("alias-{i}"),
+            &bytes,
+            &[("content-type", b"application/json")],
+        )
+        .await;
     }
-    let alias = leadstream_shared::event::Alias::normalise(leadstream_shared::event::AliasKind::Email, "user0@example.com").unwrap();
+    let alias = leadstream_shared::event::Alias::normalise(
+        leadstream_shared::event::AliasKind::Email,
+        "user0@example.com",
+    )
+    .unwrap();
     let lead = wait_until(Duration::from_secs(30), "alias resolved", || async {
         w.catalog.lead_for_alias(OU, &alias).await.unwrap()
     })
     .await;
-    let rec = wait_until(Duration::from_secs(30), "5 events of user0 applied", || async {
-        w.lead(&lead).await.filter(|r| r.events == 5)
-    })
+    let rec = wait_until(
+        Duration::from_secs(30),
+        "5 events of user0 applied",
+        || async { w.lead(&lead).await.filter(|r| r.events == 5) },
+    )
     .await;
     assert_eq!(rec.score.score_at(0), 35);
     token.cancel();
@@ -136,19 +173,29 @@ async fn poison_records_go_to_the_dlq_and_do_not_stall_the_partition() {
     let (handle, token) = w.spawn_inprocess();
     let key = "unit_default:ld_p";
     w.produce_raw(key, b"\xC3\x01truncated", &[]).await;
-    w.produce_raw(key, b"{not json", &[("content-type", b"application/json")]).await;
+    w.produce_raw(key, b"{not json", &[("content-type", b"application/json")])
+        .await;
     w.produce_raw(key, &[0xff, 0xfe, 0x00], &[]).await;
     w.produce(&event("ld_p", "page_view", "ok1", T0)).await;
-    let dead = consume(&w.broker.addr(), &w.topics.events_dlq, 3, Duration::from_secs(30), Duration::from_millis(500)).await;
+    let dead = consume(
+        &w.broker.addr(),
+        &w.topics.events_dlq,
+        3,
+        Duration::from_secs(30),
+        Duration::from_millis(500),
+    )
+    .await;
     assert_eq!(dead.len(), 3);
     for m in &dead {
         let d = decode_dead_letter(m.payload().unwrap()).unwrap();
         assert!(!d.reason.is_empty());
         assert_eq!(d.source_topic, w.topics.events);
     }
-    let rec = wait_until(Duration::from_secs(30), "good record after poison applied", || async {
-        w.lead("ld_p").await.filter(|r| r.events == 1)
-    })
+    let rec = wait_until(
+        Duration::from_secs(30),
+        "good record after poison applied",
+        || async { w.lead("ld_p").await.filter(|r| r.events == 1) },
+    )
     .await;
     assert_eq!(rec.score.score_at(T0), 1);
     token.cancel();

@@ -2,7 +2,7 @@
 //! to run the processor in-process or as a real process.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use leadstream_shared::keys::Keys;
 use leadstream_shared::model::ruleset::Ruleset;
 use leadstream_shared::model::trigger::MilestoneTrigger;
 use leadstream_shared::store::{exec_one, Cmd, RedisKv, Store};
-use leadstream_testkit::{redis_url, unique, Broker};
+use leadstream_testkit::{redis_url, unique, Broker, ChildGuard};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -49,11 +49,28 @@ impl World {
         .map(|(k, v)| (k.to_string(), v))
         .collect();
         let topics = Topics::from_prefix(&prefix);
-        let settings = KafkaSettings::new(broker.addr());
-        ensure_topics(&settings, &[&topics.events, &topics.fired, &topics.events_dlq], PARTITIONS, 1)
-            .await
-            .expect("topics");
-        let kv: Store = Arc::new(RedisKv::connect(&redis_url()).await.expect("redis-server must run"));
+        let mut settings = KafkaSettings::new(broker.addr());
+        // The tansu broker answers a fetch at an offset inside a record batch with the batch
+        // after it (Apache Kafka returns the containing batch), so a consumer resuming in the
+        // middle of a batch would never see the rest of it. One record per batch gives every
+        // offset a batch boundary; the processor's own gap guard is what detects the tansu
+        // behaviour otherwise (see `Processor::contiguous`).
+        settings
+            .overrides
+            .insert("batch.num.messages".into(), "1".into());
+        ensure_topics(
+            &settings,
+            &[&topics.events, &topics.fired, &topics.events_dlq],
+            PARTITIONS,
+            1,
+        )
+        .await
+        .expect("topics");
+        let kv: Store = Arc::new(
+            RedisKv::connect(&redis_url())
+                .await
+                .expect("redis-server must run"),
+        );
         let keys = Keys::new(prefix);
         World {
             catalog: Catalog::new(kv.clone(), keys.clone()),
@@ -72,21 +89,33 @@ impl World {
 
     pub async fn put_ruleset(&self, rs: serde_json::Value) {
         let r: Ruleset = serde_json::from_value(rs).expect("ruleset");
-        self.catalog.put_doc(OU, collections::RULESETS, &r.id, &r).await.expect("put");
+        self.catalog
+            .put_doc(OU, collections::RULESETS, &r.id, &r)
+            .await
+            .expect("put");
     }
 
     pub async fn put_trigger(&self, t: serde_json::Value) {
         let t: MilestoneTrigger = serde_json::from_value(t).expect("trigger");
-        self.catalog.put_doc(OU, collections::TRIGGERS, &t.id, &t).await.expect("put");
+        self.catalog
+            .put_doc(OU, collections::TRIGGERS, &t.id, &t)
+            .await
+            .expect("put");
     }
 
     pub async fn produce(&self, e: &EngagementEvent) {
         let bytes = encode_event(e).expect("avro");
-        self.publisher.send(&self.topics.events, &e.kafka_key(), &bytes, &[]).await.expect("produce");
+        self.publisher
+            .send(&self.topics.events, &e.kafka_key(), &bytes, &[])
+            .await
+            .expect("produce");
     }
 
     pub async fn produce_raw(&self, key: &str, bytes: &[u8], headers: &[(&str, &[u8])]) {
-        self.publisher.send(&self.topics.events, key, bytes, headers).await.expect("produce");
+        self.publisher
+            .send(&self.topics.events, key, bytes, headers)
+            .await
+            .expect("produce");
     }
 
     pub fn spawn_inprocess(&self) -> (JoinHandle<()>, CancellationToken) {
@@ -94,29 +123,49 @@ impl World {
         let cfg = self.config();
         let t = token.clone();
         let h = tokio::spawn(async move {
-            leadstream_processor::run(cfg, t).await.expect("processor run");
+            leadstream_processor::run(cfg, t)
+                .await
+                .expect("processor run");
         });
         (h, token)
     }
 
-    pub fn spawn_process(&self, extra: &[(&str, &str)]) -> Child {
+    pub fn spawn_process(&self, extra: &[(&str, &str)]) -> ChildGuard {
         let mut cmd = Command::new(leadstream_testkit::leadstream_bin());
         cmd.arg("processor")
             .envs(&self.env)
             .envs(extra.iter().copied())
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("LEADSTREAM_TEST_CHILD_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        cmd.spawn().expect("spawn leadstream processor")
+            .stderr(Stdio::inherit())
+            // Services log to stdout (JSON lines).
+            .stdout(match std::env::var("LEADSTREAM_TEST_CHILD_LOG_DIR") {
+                // Debugging aid: each child's log in its own file.
+                Ok(dir) => {
+                    let path = format!("{dir}/processor-{}.log", leadstream_testkit::unique("p"));
+                    std::fs::File::create(path)
+                        .map(Stdio::from)
+                        .unwrap_or_else(|_| Stdio::inherit())
+                }
+                Err(_) => Stdio::null(),
+            });
+        ChildGuard::spawn(&mut cmd).expect("spawn leadstream processor")
     }
 
     pub async fn lead(&self, lead: &str) -> Option<LeadRecord> {
-        exec_one(&*self.kv, Cmd::Get { key: self.keys.lead_state(OU, lead) })
-            .await
-            .expect("get")
-            .json()
-            .expect("lead json")
+        exec_one(
+            &*self.kv,
+            Cmd::Get {
+                key: self.keys.lead_state(OU, lead),
+            },
+        )
+        .await
+        .expect("get")
+        .json()
+        .expect("lead json")
     }
 }
 

@@ -34,16 +34,14 @@ fn event_round_trips() {
 #[test]
 fn header_is_the_standard_single_object_header() {
     // The crate's own single-object writer must produce the same first ten bytes.
-    let mut w = apache_avro::GenericSingleObjectWriter::new_with_capacity(EVENT_CODEC.schema(), 1024)
-        .unwrap();
+    let mut w =
+        apache_avro::GenericSingleObjectWriter::new_with_capacity(EVENT_CODEC.schema(), 1024)
+            .unwrap();
     let mut buf = Vec::new();
     let ours = encode_event(&event()).unwrap();
-    let Value::Record(fields) = apache_avro::from_avro_datum(
-        EVENT_CODEC.schema(),
-        &mut &ours[10..],
-        None,
-    )
-    .unwrap() else {
+    let Value::Record(fields) =
+        apache_avro::from_avro_datum(EVENT_CODEC.schema(), &mut &ours[10..], None).unwrap()
+    else {
         panic!("not a record")
     };
     w.write_value(Value::Record(fields), &mut buf).unwrap();
@@ -61,7 +59,10 @@ fn a_record_written_with_schema_v1_is_still_read() {
         ("lead_id".into(), Value::Union(1, Box::new(s("ld_9")))),
         ("aliases".into(), Value::Array(vec![])),
         ("source".into(), Value::Union(0, Box::new(Value::Null))),
-        ("producer_event_id".into(), Value::Union(0, Box::new(Value::Null))),
+        (
+            "producer_event_id".into(),
+            Value::Union(0, Box::new(Value::Null)),
+        ),
         ("event_type".into(), s("email_open")),
         ("event_time".into(), Value::TimestampMillis(1000)),
         ("received_at".into(), Value::TimestampMillis(2000)),
@@ -115,19 +116,31 @@ fn dead_letter_round_trips() {
         target: None,
         attempts: 0,
     };
-    assert_eq!(decode_dead_letter(&encode_dead_letter(&d).unwrap()).unwrap(), d);
+    assert_eq!(
+        decode_dead_letter(&encode_dead_letter(&d).unwrap()).unwrap(),
+        d
+    );
 }
 
 #[test]
 fn garbage_is_a_clear_error() {
     assert!(matches!(decode_event(b"{}"), Err(AvroError::TooShort(2))));
-    assert!(matches!(decode_event(b"0123456789abc"), Err(AvroError::NoMarker)));
+    assert!(matches!(
+        decode_event(b"0123456789abc"),
+        Err(AvroError::NoMarker)
+    ));
     let mut unknown = vec![0xC3, 0x01];
     unknown.extend([9u8; 10]);
-    assert!(matches!(decode_event(&unknown), Err(AvroError::UnknownSchema(_))));
+    assert!(matches!(
+        decode_event(&unknown),
+        Err(AvroError::UnknownSchema(_))
+    ));
     let good = encode_event(&event()).unwrap();
     for cut in 1..good.len() - 10 {
-        assert!(decode_event(&good[..good.len() - cut]).is_err(), "truncated by {cut}");
+        assert!(
+            decode_event(&good[..good.len() - cut]).is_err(),
+            "truncated by {cut}"
+        );
     }
     assert!(decode_fired(&good).is_err(), "wrong schema");
 }
@@ -148,4 +161,3 @@ proptest! {
         let _ = decode_event(&good[..cut]);
     }
 }
-

@@ -88,7 +88,11 @@ impl Catalog {
         if !lost.is_empty() {
             let again = self
                 .kv
-                .exec(lost.iter().map(|(a, _, _)| Cmd::Get { key: key(a) }).collect())
+                .exec(
+                    lost.iter()
+                        .map(|(a, _, _)| Cmd::Get { key: key(a) })
+                        .collect(),
+                )
                 .await?;
             let mut cleanup = Vec::new();
             for ((a, ours, gi), r) in lost.into_iter().zip(again) {
@@ -108,7 +112,11 @@ impl Catalog {
     }
 
     /// The lead an alias points at, if any (read-only).
-    pub async fn lead_for_alias(&self, ou: &str, alias: &Alias) -> Result<Option<String>, StoreError> {
+    pub async fn lead_for_alias(
+        &self,
+        ou: &str,
+        alias: &Alias,
+    ) -> Result<Option<String>, StoreError> {
         let r = self
             .kv
             .exec(vec![Cmd::Get {

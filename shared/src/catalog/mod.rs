@@ -209,7 +209,12 @@ impl Catalog {
     }
 
     /// Delete a document; `false` when there was none.
-    pub async fn delete_doc(&self, ou: &str, collection: &str, id: &str) -> Result<bool, StoreError> {
+    pub async fn delete_doc(
+        &self,
+        ou: &str,
+        collection: &str,
+        id: &str,
+    ) -> Result<bool, StoreError> {
         let out = self
             .kv
             .exec_guarded(

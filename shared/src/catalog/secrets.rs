@@ -68,7 +68,11 @@ impl Catalog {
 
     /// Every secret that signs right now: the current one and those retired less than `grace_ms`
     /// ago, newest first.
-    pub async fn signing_secrets(&self, ou: &str, grace_ms: i64) -> Result<Vec<String>, StoreError> {
+    pub async fn signing_secrets(
+        &self,
+        ou: &str,
+        grace_ms: i64,
+    ) -> Result<Vec<String>, StoreError> {
         let (_, list) = self.secrets_raw(ou).await?;
         let now = now_ms();
         Ok(list
@@ -80,7 +84,11 @@ impl Catalog {
 
     /// Make a new current secret; the old one keeps signing for the grace period. Returns the
     /// new secret.
-    pub async fn rotate_webhook_secret(&self, ou: &str, grace_ms: i64) -> Result<String, StoreError> {
+    pub async fn rotate_webhook_secret(
+        &self,
+        ou: &str,
+        grace_ms: i64,
+    ) -> Result<String, StoreError> {
         loop {
             let (raw, mut list) = self.secrets_raw(ou).await?;
             let now = now_ms();

@@ -61,14 +61,20 @@ async fn aliases_resolve_to_one_lead_and_link() {
     let c = catalog();
     let phone = Alias::normalise(AliasKind::Phone, "+1 415 555 0100").unwrap();
     let leads = c
-        .resolve_leads("ou1", &[vec![email("a@x.co")], vec![email("a@x.co"), phone.clone()]])
+        .resolve_leads(
+            "ou1",
+            &[vec![email("a@x.co")], vec![email("a@x.co"), phone.clone()]],
+        )
         .await
         .unwrap();
     assert!(leads[0].starts_with("ld_"));
     assert_eq!(leads[0], leads[1], "same alias in one batch → same lead");
     let again = c.resolve_leads("ou1", &[vec![phone]]).await.unwrap();
     assert_eq!(again[0], leads[0], "the phone was linked to the lead");
-    let other_ou = c.resolve_leads("ou2", &[vec![email("a@x.co")]]).await.unwrap();
+    let other_ou = c
+        .resolve_leads("ou2", &[vec![email("a@x.co")]])
+        .await
+        .unwrap();
     assert_ne!(other_ou[0], leads[0], "OUs never share leads");
     let mut aliases = c.aliases_of("ou1", &leads[0]).await.unwrap();
     aliases.sort();
@@ -79,16 +85,27 @@ async fn aliases_resolve_to_one_lead_and_link() {
 async fn documents_bump_the_config_version() {
     let c = catalog();
     assert_eq!(c.config_version("ou1").await.unwrap(), 0);
-    c.put_doc("ou1", collections::RULESETS, "rs_1", &serde_json::json!({"a": 1}))
-        .await
-        .unwrap();
+    c.put_doc(
+        "ou1",
+        collections::RULESETS,
+        "rs_1",
+        &serde_json::json!({"a": 1}),
+    )
+    .await
+    .unwrap();
     assert_eq!(c.config_version("ou1").await.unwrap(), 1);
     let docs: Vec<serde_json::Value> = c.list_docs("ou1", collections::RULESETS).await.unwrap();
     assert_eq!(docs, vec![serde_json::json!({"a": 1})]);
     let none: Vec<serde_json::Value> = c.list_docs("ou2", collections::RULESETS).await.unwrap();
     assert!(none.is_empty());
-    assert!(c.delete_doc("ou1", collections::RULESETS, "rs_1").await.unwrap());
-    assert!(!c.delete_doc("ou1", collections::RULESETS, "rs_1").await.unwrap());
+    assert!(c
+        .delete_doc("ou1", collections::RULESETS, "rs_1")
+        .await
+        .unwrap());
+    assert!(!c
+        .delete_doc("ou1", collections::RULESETS, "rs_1")
+        .await
+        .unwrap());
     assert_eq!(c.config_version("ou1").await.unwrap(), 3);
 }
 
@@ -97,10 +114,20 @@ async fn webhook_secrets_rotate_with_grace() {
     let c = catalog();
     let first = c.webhook_secret("ou1").await.unwrap();
     assert!(first.starts_with("whsec_"));
-    assert_eq!(c.webhook_secret("ou1").await.unwrap(), first, "stable until rotated");
+    assert_eq!(
+        c.webhook_secret("ou1").await.unwrap(),
+        first,
+        "stable until rotated"
+    );
     let second = c.rotate_webhook_secret("ou1", 60_000).await.unwrap();
     assert_ne!(first, second);
-    assert_eq!(c.signing_secrets("ou1", 60_000).await.unwrap(), vec![second.clone(), first]);
+    assert_eq!(
+        c.signing_secrets("ou1", 60_000).await.unwrap(),
+        vec![second.clone(), first]
+    );
     assert_eq!(c.signing_secrets("ou1", 0).await.unwrap(), vec![second]);
-    assert_ne!(c.webhook_secret("ou2").await.unwrap(), c.webhook_secret("ou1").await.unwrap());
+    assert_ne!(
+        c.webhook_secret("ou2").await.unwrap(),
+        c.webhook_secret("ou1").await.unwrap()
+    );
 }

@@ -82,7 +82,10 @@ fn ttl(ms: Option<u64>) -> Option<Instant> {
     ms.map(|ms| Instant::now() + Duration::from_millis(ms.max(1)))
 }
 
-fn hash<'a>(data: &'a mut HashMap<String, Entry>, key: &str) -> Option<&'a mut BTreeMap<String, Vec<u8>>> {
+fn hash<'a>(
+    data: &'a mut HashMap<String, Entry>,
+    key: &str,
+) -> Option<&'a mut BTreeMap<String, Vec<u8>>> {
     match live(data, key) {
         Some(Entry {
             value: Value::Hash(h),
@@ -92,7 +95,10 @@ fn hash<'a>(data: &'a mut HashMap<String, Entry>, key: &str) -> Option<&'a mut B
     }
 }
 
-fn zset<'a>(data: &'a mut HashMap<String, Entry>, key: &str) -> Option<&'a mut Vec<(f64, Vec<u8>)>> {
+fn zset<'a>(
+    data: &'a mut HashMap<String, Entry>,
+    key: &str,
+) -> Option<&'a mut Vec<(f64, Vec<u8>)>> {
     match live(data, key) {
         Some(Entry {
             value: Value::ZSet(z),
@@ -105,8 +111,16 @@ fn zset<'a>(data: &'a mut HashMap<String, Entry>, key: &str) -> Option<&'a mut V
 /// Redis rank range (inclusive, negative from the end) → index range.
 fn rank_range(len: usize, start: isize, stop: isize) -> Option<(usize, usize)> {
     let len = len as isize;
-    let s = if start < 0 { (len + start).max(0) } else { start };
-    let e = if stop < 0 { len + stop } else { stop.min(len - 1) };
+    let s = if start < 0 {
+        (len + start).max(0)
+    } else {
+        start
+    };
+    let e = if stop < 0 {
+        len + stop
+    } else {
+        stop.min(len - 1)
+    };
     if len == 0 || s > e || s >= len {
         None
     } else {

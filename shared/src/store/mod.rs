@@ -18,32 +18,94 @@ pub use redis_kv::RedisKv;
 /// One command. Keys are full keys (see [`crate::keys`]); values are bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cmd {
-    Get { key: String },
-    MGet { keys: Vec<String> },
-    Set { key: String, value: Vec<u8>, ttl_ms: Option<u64> },
+    Get {
+        key: String,
+    },
+    MGet {
+        keys: Vec<String>,
+    },
+    Set {
+        key: String,
+        value: Vec<u8>,
+        ttl_ms: Option<u64>,
+    },
     /// Set only if absent. Reply: `Int(1)` when set, `Int(0)` when the key existed.
-    SetNx { key: String, value: Vec<u8>, ttl_ms: Option<u64> },
-    Del { key: String },
-    Exists { key: String },
-    IncrBy { key: String, by: i64 },
-    PExpire { key: String, ttl_ms: u64 },
-    HSet { key: String, field: String, value: Vec<u8> },
+    SetNx {
+        key: String,
+        value: Vec<u8>,
+        ttl_ms: Option<u64>,
+    },
+    Del {
+        key: String,
+    },
+    Exists {
+        key: String,
+    },
+    IncrBy {
+        key: String,
+        by: i64,
+    },
+    PExpire {
+        key: String,
+        ttl_ms: u64,
+    },
+    HSet {
+        key: String,
+        field: String,
+        value: Vec<u8>,
+    },
     /// Set a hash field only if absent. Reply: `Int(1)` when set.
-    HSetNx { key: String, field: String, value: Vec<u8> },
-    HGet { key: String, field: String },
+    HSetNx {
+        key: String,
+        field: String,
+        value: Vec<u8>,
+    },
+    HGet {
+        key: String,
+        field: String,
+    },
     /// Reply: `Pairs`, fields in ascending order.
-    HGetAll { key: String },
-    HDel { key: String, field: String },
-    HLen { key: String },
-    ZAdd { key: String, score: f64, member: Vec<u8> },
+    HGetAll {
+        key: String,
+    },
+    HDel {
+        key: String,
+        field: String,
+    },
+    HLen {
+        key: String,
+    },
+    ZAdd {
+        key: String,
+        score: f64,
+        member: Vec<u8>,
+    },
     /// Members with `min <= score <= max`, ascending, at most `limit`. Reply: `Array` of `Bytes`.
-    ZRangeByScore { key: String, min: f64, max: f64, limit: Option<usize> },
+    ZRangeByScore {
+        key: String,
+        min: f64,
+        max: f64,
+        limit: Option<usize>,
+    },
     /// Members by rank, highest score first (`stop` inclusive, negative counts from the end).
-    ZRevRange { key: String, start: isize, stop: isize },
-    ZRem { key: String, member: Vec<u8> },
-    ZCard { key: String },
+    ZRevRange {
+        key: String,
+        start: isize,
+        stop: isize,
+    },
+    ZRem {
+        key: String,
+        member: Vec<u8>,
+    },
+    ZCard {
+        key: String,
+    },
     /// Remove by rank, lowest first (`stop` inclusive, negative counts from the end).
-    ZRemRangeByRank { key: String, start: isize, stop: isize },
+    ZRemRangeByRank {
+        key: String,
+        start: isize,
+        stop: isize,
+    },
 }
 
 /// A command's answer, normalised so both adapters answer alike.

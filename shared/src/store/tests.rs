@@ -13,40 +13,124 @@ fn script(p: &str) -> Vec<Vec<Cmd>> {
     let b = |s: &str| s.as_bytes().to_vec();
     vec![
         vec![
-            Cmd::Set { key: k("a"), value: b("1"), ttl_ms: None },
+            Cmd::Set {
+                key: k("a"),
+                value: b("1"),
+                ttl_ms: None,
+            },
             Cmd::Get { key: k("a") },
             Cmd::Get { key: k("missing") },
-            Cmd::SetNx { key: k("a"), value: b("2"), ttl_ms: Some(10_000) },
-            Cmd::SetNx { key: k("b"), value: b("2"), ttl_ms: Some(10_000) },
-            Cmd::MGet { keys: vec![k("a"), k("b"), k("c")] },
+            Cmd::SetNx {
+                key: k("a"),
+                value: b("2"),
+                ttl_ms: Some(10_000),
+            },
+            Cmd::SetNx {
+                key: k("b"),
+                value: b("2"),
+                ttl_ms: Some(10_000),
+            },
+            Cmd::MGet {
+                keys: vec![k("a"), k("b"), k("c")],
+            },
             Cmd::IncrBy { key: k("n"), by: 5 },
-            Cmd::IncrBy { key: k("n"), by: -2 },
+            Cmd::IncrBy {
+                key: k("n"),
+                by: -2,
+            },
             Cmd::Exists { key: k("n") },
         ],
         vec![
-            Cmd::HSet { key: k("h"), field: "x".into(), value: b("1") },
-            Cmd::HSet { key: k("h"), field: "x".into(), value: b("2") },
-            Cmd::HSetNx { key: k("h"), field: "x".into(), value: b("3") },
-            Cmd::HSetNx { key: k("h"), field: "y".into(), value: b("4") },
-            Cmd::HGet { key: k("h"), field: "x".into() },
+            Cmd::HSet {
+                key: k("h"),
+                field: "x".into(),
+                value: b("1"),
+            },
+            Cmd::HSet {
+                key: k("h"),
+                field: "x".into(),
+                value: b("2"),
+            },
+            Cmd::HSetNx {
+                key: k("h"),
+                field: "x".into(),
+                value: b("3"),
+            },
+            Cmd::HSetNx {
+                key: k("h"),
+                field: "y".into(),
+                value: b("4"),
+            },
+            Cmd::HGet {
+                key: k("h"),
+                field: "x".into(),
+            },
             Cmd::HGetAll { key: k("h") },
             Cmd::HLen { key: k("h") },
-            Cmd::HDel { key: k("h"), field: "x".into() },
+            Cmd::HDel {
+                key: k("h"),
+                field: "x".into(),
+            },
             Cmd::HGetAll { key: k("nothing") },
         ],
         vec![
-            Cmd::ZAdd { key: k("z"), score: 3.0, member: b("c") },
-            Cmd::ZAdd { key: k("z"), score: 1.0, member: b("a") },
-            Cmd::ZAdd { key: k("z"), score: 2.0, member: b("b") },
-            Cmd::ZAdd { key: k("z"), score: 4.0, member: b("a") },
-            Cmd::ZRangeByScore { key: k("z"), min: 0.0, max: 3.0, limit: None },
-            Cmd::ZRangeByScore { key: k("z"), min: 0.0, max: 10.0, limit: Some(2) },
-            Cmd::ZRevRange { key: k("z"), start: 0, stop: 1 },
-            Cmd::ZRevRange { key: k("z"), start: 0, stop: -1 },
+            Cmd::ZAdd {
+                key: k("z"),
+                score: 3.0,
+                member: b("c"),
+            },
+            Cmd::ZAdd {
+                key: k("z"),
+                score: 1.0,
+                member: b("a"),
+            },
+            Cmd::ZAdd {
+                key: k("z"),
+                score: 2.0,
+                member: b("b"),
+            },
+            Cmd::ZAdd {
+                key: k("z"),
+                score: 4.0,
+                member: b("a"),
+            },
+            Cmd::ZRangeByScore {
+                key: k("z"),
+                min: 0.0,
+                max: 3.0,
+                limit: None,
+            },
+            Cmd::ZRangeByScore {
+                key: k("z"),
+                min: 0.0,
+                max: 10.0,
+                limit: Some(2),
+            },
+            Cmd::ZRevRange {
+                key: k("z"),
+                start: 0,
+                stop: 1,
+            },
+            Cmd::ZRevRange {
+                key: k("z"),
+                start: 0,
+                stop: -1,
+            },
             Cmd::ZCard { key: k("z") },
-            Cmd::ZRem { key: k("z"), member: b("b") },
-            Cmd::ZRemRangeByRank { key: k("z"), start: 0, stop: 0 },
-            Cmd::ZRevRange { key: k("z"), start: 0, stop: -1 },
+            Cmd::ZRem {
+                key: k("z"),
+                member: b("b"),
+            },
+            Cmd::ZRemRangeByRank {
+                key: k("z"),
+                start: 0,
+                stop: 0,
+            },
+            Cmd::ZRevRange {
+                key: k("z"),
+                start: 0,
+                stop: -1,
+            },
             Cmd::Del { key: k("z") },
             Cmd::Del { key: k("z") },
         ],
@@ -63,7 +147,11 @@ async fn run(store: &dyn Kv, p: &str) -> Vec<Vec<Reply>> {
     let failed = store
         .exec_guarded(
             vec![Guard::Absent(k("a"))],
-            vec![Cmd::Set { key: k("g"), value: b"x".to_vec(), ttl_ms: None }],
+            vec![Cmd::Set {
+                key: k("g"),
+                value: b"x".to_vec(),
+                ttl_ms: None,
+            }],
         )
         .await
         .expect("guarded");
@@ -72,8 +160,16 @@ async fn run(store: &dyn Kv, p: &str) -> Vec<Vec<Reply>> {
         .exec_guarded(
             vec![Guard::Equals(k("a"), b"1".to_vec()), Guard::Absent(k("g"))],
             vec![
-                Cmd::Set { key: k("g"), value: b"y".to_vec(), ttl_ms: Some(5000) },
-                Cmd::SetNx { key: k("g"), value: b"z".to_vec(), ttl_ms: None },
+                Cmd::Set {
+                    key: k("g"),
+                    value: b"y".to_vec(),
+                    ttl_ms: Some(5000),
+                },
+                Cmd::SetNx {
+                    key: k("g"),
+                    value: b"z".to_vec(),
+                    ttl_ms: None,
+                },
                 Cmd::HGetAll { key: k("h") },
                 Cmd::Get { key: k("g") },
                 Cmd::Get { key: k("none") },
@@ -103,21 +199,33 @@ async fn memory_and_redis_answer_alike() {
     assert_eq!(expected[0][7], Reply::Int(3));
     assert_eq!(
         expected[2][4],
-        Reply::Array(vec![Reply::Bytes(b"b".to_vec()), Reply::Bytes(b"c".to_vec())])
+        Reply::Array(vec![
+            Reply::Bytes(b"b".to_vec()),
+            Reply::Bytes(b"c".to_vec())
+        ])
     );
     assert_eq!(expected[3][3], Reply::Bytes(b"y".to_vec()));
     // Clean up the Redis side.
-    let keys = ["a", "b", "n", "h", "g"].map(|s| Cmd::Del { key: format!("{prefix}:{s}") });
+    let keys = ["a", "b", "n", "h", "g"].map(|s| Cmd::Del {
+        key: format!("{prefix}:{s}"),
+    });
     redis.exec(keys.to_vec()).await.expect("cleanup");
 }
 
 #[tokio::test]
 async fn memory_keys_expire() {
     let m = MemoryKv::new();
-    m.exec(vec![Cmd::Set { key: "k".into(), value: b"v".to_vec(), ttl_ms: Some(1) }])
-        .await
-        .expect("set");
+    m.exec(vec![Cmd::Set {
+        key: "k".into(),
+        value: b"v".to_vec(),
+        ttl_ms: Some(1),
+    }])
+    .await
+    .expect("set");
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    let r = m.exec(vec![Cmd::Get { key: "k".into() }]).await.expect("get");
+    let r = m
+        .exec(vec![Cmd::Get { key: "k".into() }])
+        .await
+        .expect("get");
     assert_eq!(r, vec![Reply::Nil]);
 }

@@ -1,0 +1,167 @@
+//! From validated events to acknowledged Kafka records.
+//!
+//! [`Pipeline::accept`] resolves leads for alias-only events ([`crate::identity`]), encodes each
+//! event as single-object Avro, and publishes every record concurrently to the events topic,
+//! keyed `"{ou}:{lead}"` (the producer's murmur2_random partitioner places it), then waits for
+//! every acknowledgement. Answers are per event, so single-event routes answer 2xx only after
+//! their ack and batch routes can report each item. The W3C `traceparent` of the request (or a
+//! new one) travels in a Kafka header so one trace spans gateway → processor → notifier.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
+
+use leadstream_shared::avro;
+use leadstream_shared::catalog::Catalog;
+use leadstream_shared::event::EngagementEvent;
+use leadstream_shared::kafka::{Delivered, PublishError};
+
+use crate::error::ApiError;
+use crate::identity;
+use crate::metrics as m;
+use crate::sink::{EventSink, Record};
+
+/// Why one event was not published.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishFailure {
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error("cannot encode the event: {0}")]
+    Encode(String),
+}
+
+impl PublishFailure {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            PublishFailure::Publish(e) => e.is_retryable(),
+            PublishFailure::Encode(_) => false,
+        }
+    }
+
+    /// The HTTP error for a single-event route.
+    pub fn into_api(self, retry_after_secs: u64) -> ApiError {
+        match self {
+            PublishFailure::Publish(e) if e.is_retryable() => ApiError::unavailable(
+                format!("event not stored, retry later: {e}"),
+                retry_after_secs,
+            ),
+            PublishFailure::Publish(e) => ApiError::Validation(e.to_string()),
+            PublishFailure::Encode(e) => ApiError::Internal(e),
+        }
+    }
+
+    /// The per-item `error_code` of batch answers.
+    pub fn code(&self) -> &'static str {
+        if self.is_retryable() {
+            "unavailable"
+        } else {
+            "rejected"
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Pipeline {
+    pub sink: Arc<dyn EventSink>,
+    pub catalog: Catalog,
+}
+
+impl Pipeline {
+    /// Resolve leads (store errors fail the whole call: nothing was published yet), then
+    /// publish every event and await all acks.
+    pub async fn accept(
+        &self,
+        events: &mut [EngagementEvent],
+        traceparent: &str,
+    ) -> Result<Vec<Result<Delivered, PublishFailure>>, ApiError> {
+        identity::resolve(&self.catalog, events)
+            .await
+            .map_err(|e| store_unavailable(e, 2))?;
+        Ok(self.publish(events, traceparent).await)
+    }
+
+    /// Publish already-resolved events concurrently; one result per event, in order.
+    pub async fn publish(
+        &self,
+        events: &[EngagementEvent],
+        traceparent: &str,
+    ) -> Vec<Result<Delivered, PublishFailure>> {
+        let sends = events.iter().map(|e| async move {
+            let payload = avro::encode_event(e).map_err(|err| PublishFailure::Encode(err.to_string()))?;
+            let record = Record {
+                key: e.kafka_key(),
+                payload,
+                headers: vec![("traceparent", traceparent.as_bytes().to_vec())],
+            };
+            let origin = e.origin.as_str();
+            match self.sink.publish(&record).await {
+                Ok(d) => {
+                    metrics::counter!(m::EVENTS_ACKED, "origin" => origin).increment(1);
+                    Ok(d)
+                }
+                Err(err) => {
+                    let retryable = if err.is_retryable() { "true" } else { "false" };
+                    metrics::counter!(m::PRODUCE_ERRORS, "origin" => origin, "retryable" => retryable)
+                        .increment(1);
+                    tracing::warn!(event_id = %e.event_id, ou = %e.ou_id, error = %err, "publish failed");
+                    Err(PublishFailure::Publish(err))
+                }
+            }
+        });
+        join_all(sends).await
+    }
+
+    pub fn flush(&self, timeout: Duration) {
+        self.sink.flush(timeout);
+    }
+}
+
+/// A store failure is the dependency's fault: 503, retry later.
+pub fn store_unavailable(
+    e: leadstream_shared::store::StoreError,
+    retry_after_secs: u64,
+) -> ApiError {
+    ApiError::unavailable(
+        format!("store unavailable, retry later: {e}"),
+        retry_after_secs,
+    )
+}
+
+/// The request's `traceparent` when it is well-formed, otherwise a new sampled one.
+pub fn traceparent(headers: &axum::http::HeaderMap) -> String {
+    if let Some(tp) = headers.get("traceparent").and_then(|v| v.to_str().ok()) {
+        let parts: Vec<&str> = tp.split('-').collect();
+        let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+        if parts.len() == 4
+            && hex(parts[0], 2)
+            && hex(parts[1], 32)
+            && hex(parts[2], 16)
+            && hex(parts[3], 2)
+        {
+            return tp.to_ascii_lowercase();
+        }
+    }
+    let trace: u128 = rand::random::<u128>().max(1);
+    let span: u64 = rand::random::<u64>().max(1);
+    format!("00-{trace:032x}-{span:016x}-01")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn traceparent_is_kept_or_made() {
+        let mut h = HeaderMap::new();
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        h.insert("traceparent", HeaderValue::from_static(tp));
+        assert_eq!(traceparent(&h), tp);
+        let made = traceparent(&HeaderMap::new());
+        assert_eq!(made.len(), 55);
+        assert!(made.starts_with("00-") && made.ends_with("-01"));
+        h.insert("traceparent", HeaderValue::from_static("garbage"));
+        assert_ne!(traceparent(&h), "garbage");
+    }
+}

@@ -1,0 +1,324 @@
+//! Seed 002 (ResultFly CDP): `POST /v1/cdp/events` and `POST /v1/cdp/events/batch`.
+//!
+//! Each event is checked against the OU's event-type registry, then deduplicated on
+//! `(OU, source, externalEventId)` through a two-phase claim ([`crate::dedupe`]):
+//! a first sighting is published and answered `{"status":"accepted","event_id"}` (202 for the
+//! single route), a repeat is answered `{"status":"duplicate","original_event_id"}` (200) and
+//! publishes nothing. The batch evaluates every item on its own and answers 200 with one result
+//! per item in order; an item that failed carries `error_code` and `message`. When no item could
+//! be stored because the broker (or store) is unavailable, the whole batch is a 503 and every
+//! claim is released, so a retry is safe.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures::future::join_all;
+use serde_json::{json, Value};
+
+use leadstream_shared::event::EngagementEvent;
+use leadstream_shared::ids;
+
+use super::{batch_error, batch_limits, ingest_ctx, invalid_422, single_limits, Ctx};
+use crate::auth::KeyChecks;
+use crate::body::{read_body, Accept};
+use crate::dedupe::{Claim, Outcome};
+use crate::error::ApiError;
+use crate::metrics as m;
+use crate::payload::cdp::{self, EventType};
+use crate::payload::import::split_items;
+use crate::payload::{parse_object, PayloadError};
+use crate::publish::{store_unavailable, traceparent};
+use crate::state::AppState;
+
+/// The result of one CDP item, as the seed spells it.
+#[derive(Debug, Clone)]
+enum ItemResult {
+    Accepted(String),
+    Duplicate(String),
+    Error { code: &'static str, message: String },
+}
+
+impl ItemResult {
+    fn to_json(&self) -> Value {
+        match self {
+            ItemResult::Accepted(id) => json!({"status": "accepted", "event_id": id}),
+            ItemResult::Duplicate(id) => json!({"status": "duplicate", "original_event_id": id}),
+            ItemResult::Error { code, message } => {
+                json!({"status": "error", "error_code": code, "message": message})
+            }
+        }
+    }
+
+    fn error(code: &'static str, message: impl Into<String>) -> ItemResult {
+        ItemResult::Error {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Validate one parsed item: payload, source binding, registered type and its properties.
+fn validate_item(
+    ctx: &Ctx,
+    types: &HashMap<String, EventType>,
+    obj: &serde_json::Map<String, Value>,
+) -> Result<EngagementEvent, ApiError> {
+    let draft = cdp::parse(obj).map_err(invalid_422)?;
+    let source = draft.source.as_deref().unwrap_or("");
+    ctx.key.require_source(source)?;
+    let Some(t) = types.get(&draft.event_type) else {
+        return Err(ApiError::Validation(format!(
+            "eventType `{}` is not registered in the CDP contract (POST /v1/cdp/event-types)",
+            draft.event_type
+        )));
+    };
+    t.validate(&draft.metadata).map_err(invalid_422)?;
+    Ok(draft.into_event(&ctx.tenant, ids::now_ms()))
+}
+
+/// `POST /v1/cdp/events`.
+pub async fn event(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let ctx = ingest_ctx(&st, &headers).await?;
+    let (_, bytes) = read_body(&headers, body, Accept::Json, single_limits(&st)).await?;
+    let obj = parse_object(&bytes).map_err(|e| match e {
+        PayloadError::Malformed(m) => {
+            ApiError::bad_request("invalid_json", format!("malformed JSON: {m}"))
+        }
+        other => invalid_422(other),
+    })?;
+    let types = st.event_types(&ctx.tenant.ou_id).await?;
+    let event = validate_item(&ctx, &types, &obj)?;
+    let results = process(&st, &headers, vec![event]).await?;
+    match results.into_iter().next() {
+        Some(ItemResult::Accepted(id)) => Ok((
+            StatusCode::ACCEPTED,
+            Json(ItemResult::Accepted(id).to_json()),
+        )
+            .into_response()),
+        Some(r @ ItemResult::Duplicate(_)) => {
+            Ok((StatusCode::OK, Json(r.to_json())).into_response())
+        }
+        Some(ItemResult::Error { code, message }) => Err(match code {
+            "request_in_progress" => ApiError::conflict(code, message),
+            "rejected" => ApiError::Validation(message),
+            _ => ApiError::unavailable(message, st.cfg.retry_after_secs()),
+        }),
+        None => Err(ApiError::Internal("no result for the event".into())),
+    }
+}
+
+/// `POST /v1/cdp/events/batch`.
+pub async fn batch(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let ctx = ingest_ctx(&st, &headers).await?;
+    let (_, bytes) = read_body(&headers, body, Accept::Json, batch_limits(&st)).await?;
+    let items =
+        split_items(&bytes, st.cfg.max_batch_items, st.cfg.max_event_bytes).map_err(batch_error)?;
+    let types = st.event_types(&ctx.tenant.ou_id).await?;
+
+    let mut results: Vec<Option<ItemResult>> = vec![None; items.len()];
+    let mut events = Vec::new();
+    let mut slots = Vec::new();
+    for (i, raw) in items.into_iter().enumerate() {
+        let checked = raw
+            .and_then(|text| parse_object(text.as_bytes()))
+            .map_err(invalid_422)
+            .and_then(|obj| validate_item(&ctx, &types, &obj));
+        match checked {
+            Ok(e) => {
+                events.push(e);
+                slots.push(i);
+            }
+            Err(e) => {
+                metrics::counter!(m::ITEMS_REJECTED, "origin" => "cdp").increment(1);
+                let (_, code, _) = e.parts();
+                let code = if code == "forbidden" {
+                    "forbidden"
+                } else {
+                    "validation_failed"
+                };
+                results[i] = Some(ItemResult::error(code, e.public_message()));
+            }
+        }
+    }
+    let attempted = events.len();
+    let processed = process(&st, &headers, events).await?;
+    let unavailable = processed
+        .iter()
+        .filter(|r| {
+            matches!(
+                r,
+                ItemResult::Error {
+                    code: "unavailable",
+                    ..
+                }
+            )
+        })
+        .count();
+    if attempted > 0 && unavailable == attempted {
+        return Err(ApiError::unavailable(
+            "no event of the batch could be stored; retry later",
+            st.cfg.retry_after_secs(),
+        ));
+    }
+    for (slot, r) in slots.into_iter().zip(processed) {
+        results[slot] = Some(r);
+    }
+    let out: Vec<Value> = results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| ItemResult::error("internal", "no result"))
+                .to_json()
+        })
+        .collect();
+    let mut resp = (StatusCode::OK, Json(json!({ "results": out }))).into_response();
+    if unavailable > 0 {
+        resp.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(st.cfg.retry_after_secs()),
+        );
+    }
+    Ok(resp)
+}
+
+/// Dedupe, resolve, publish and record a list of validated events; one result each, in order.
+async fn process(
+    st: &AppState,
+    headers: &HeaderMap,
+    events: Vec<EngagementEvent>,
+) -> Result<Vec<ItemResult>, ApiError> {
+    let retry = st.cfg.retry_after_secs();
+    let n = events.len();
+    let mut results: Vec<Option<ItemResult>> = vec![None; n];
+    // Repeats inside the same request answer like the first occurrence.
+    let mut first_of: HashMap<(String, String), usize> = HashMap::new();
+    let mut copy_of: Vec<Option<usize>> = vec![None; n];
+    for (i, e) in events.iter().enumerate() {
+        let id = (
+            e.source.clone().unwrap_or_default(),
+            e.producer_event_id.clone().unwrap_or_default(),
+        );
+        match first_of.get(&id) {
+            Some(&first) => copy_of[i] = Some(first),
+            None => {
+                first_of.insert(id, i);
+            }
+        }
+    }
+    let claim_keys: Vec<Option<String>> = events
+        .iter()
+        .zip(&copy_of)
+        .map(|(e, copy)| {
+            copy.is_none().then(|| {
+                let source = e.source.as_deref().unwrap_or("");
+                let ext = e.producer_event_id.as_deref().unwrap_or("");
+                st.claims.key(&e.ou_id, "cdp", &[source, ext])
+            })
+        })
+        .collect();
+    let outcomes = join_all(events.iter().zip(&claim_keys).map(|(e, key)| async move {
+        match key {
+            Some(k) => st.claims.claim(k, &e.event_id).await.map(Some),
+            None => Ok(None),
+        }
+    }))
+    .await;
+    let mut claims: Vec<Option<Claim>> = vec![None; n];
+    let mut store_error = None;
+    for (i, o) in outcomes.into_iter().enumerate() {
+        match o {
+            Ok(Some(Outcome::Claimed(c))) => claims[i] = Some(c),
+            Ok(Some(Outcome::Done { event_id, .. })) => {
+                metrics::counter!(m::DUPLICATES, "origin" => "cdp").increment(1);
+                results[i] = Some(ItemResult::Duplicate(event_id));
+            }
+            Ok(Some(Outcome::InProgress)) => {
+                results[i] = Some(ItemResult::error(
+                    "request_in_progress",
+                    "an event with this externalEventId is being stored right now; retry shortly",
+                ))
+            }
+            Ok(None) => {}
+            Err(e) => store_error = Some(e),
+        }
+    }
+    let release_all = |claims: Vec<Option<Claim>>| async move {
+        join_all(claims.iter().flatten().map(|c| st.claims.release(c))).await;
+    };
+    if let Some(e) = store_error {
+        release_all(claims).await;
+        return Err(store_unavailable(e, retry));
+    }
+
+    let mut to_send: Vec<EngagementEvent> = Vec::new();
+    let mut sent_idx = Vec::new();
+    for (i, e) in events.into_iter().enumerate() {
+        if claims[i].is_some() {
+            to_send.push(e);
+            sent_idx.push(i);
+        }
+    }
+    let tp = traceparent(headers);
+    let published = match st.pipeline.accept(&mut to_send, &tp).await {
+        Ok(p) => p,
+        Err(e) => {
+            release_all(claims).await;
+            return Err(e);
+        }
+    };
+    let finishing = sent_idx.iter().zip(&to_send).zip(published).map(|((i, e), res)| {
+        let claim = claims[*i].clone();
+        async move {
+            let Some(claim) = claim else {
+                return (*i, ItemResult::error("internal", "missing claim"));
+            };
+            match res {
+                Ok(_) => {
+                    if let Err(err) = st.claims.finish(&claim, &e.event_id, "").await {
+                        tracing::warn!(error = %err, event_id = %e.event_id, "dedupe record not completed");
+                    }
+                    (*i, ItemResult::Accepted(e.event_id.clone()))
+                }
+                Err(err) => {
+                    let _ = st.claims.release(&claim).await;
+                    (*i, ItemResult::error(err.code(), err.to_string()))
+                }
+            }
+        }
+    });
+    for (i, r) in join_all(finishing).await {
+        results[i] = Some(r);
+    }
+    let results: Vec<ItemResult> = (0..n)
+        .map(|i| {
+            let own = results[i].clone();
+            match (own, copy_of[i]) {
+                (Some(r), _) => r,
+                (None, Some(first)) => match &results[first] {
+                    Some(ItemResult::Accepted(id)) | Some(ItemResult::Duplicate(id)) => {
+                        ItemResult::Duplicate(id.clone())
+                    }
+                    Some(other) => other.clone(),
+                    None => ItemResult::error("internal", "no result"),
+                },
+                (None, None) => ItemResult::error("internal", "no result"),
+            }
+        })
+        .collect();
+    Ok(results)
+}
+
+/// The registry of an OU, as the state caches it.
+pub type Registry = Arc<HashMap<String, EventType>>;

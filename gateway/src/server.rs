@@ -1,0 +1,132 @@
+//! The router and the server loop.
+//!
+//! Every route reads its own body (see [`crate::body`]) so axum's default body limit is off;
+//! the layers add request metrics, tracing and panic-to-500 (a panic is a bug and must never
+//! take the process down with it). Shutdown: when the token is cancelled `/readyz` answers 503
+//! at once; after `LEADSTREAM_SHUTDOWN_DELAY` (time for load balancers to notice) the listener
+//! closes, in-flight requests get up to `LEADSTREAM_SHUTDOWN_GRACE` to finish, and the producer
+//! is flushed so every acknowledged answer's record is on the broker.
+
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::Router;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::metrics as m;
+use crate::routes::{cdp, event_types, health, import, ingest, manage};
+use crate::state::AppState;
+
+/// All routes with their layers.
+pub fn router(st: AppState) -> Router {
+    Router::new()
+        .route("/ingest", post(ingest::ingest))
+        .route("/import", post(import::import))
+        .route("/v1/events/ingest", post(ingest::events_ingest))
+        .route("/v1/cdp/events", post(cdp::event))
+        .route("/v1/cdp/events/batch", post(cdp::batch))
+        .route(
+            "/v1/cdp/event-types",
+            post(event_types::create).get(event_types::list),
+        )
+        .route("/v1/cdp/event-types/{name}", delete(event_types::delete))
+        .route(
+            "/org-units",
+            post(manage::create_org_unit).get(manage::list_org_units),
+        )
+        .route("/org-units/active", post(manage::set_active_ou))
+        .route(
+            "/api-keys",
+            post(manage::create_api_key).get(manage::list_api_keys),
+        )
+        .route("/api-keys/{id}", delete(manage::delete_api_key))
+        .route("/webhook-secret", get(manage::webhook_secret))
+        .route(
+            "/webhook-secret/rotate",
+            post(manage::rotate_webhook_secret),
+        )
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .merge(crate::routes::scoring_routes::router())
+        .fallback(not_found)
+        .layer(middleware::from_fn(track))
+        .layer(DefaultBodyLimit::disable())
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(on_panic))
+        .with_state(st)
+}
+
+async fn not_found() -> Response {
+    ApiError::NotFound("no such route".into()).into_response()
+}
+
+fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::Internal("handler panicked".into()).into_response()
+}
+
+async fn track(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status();
+    metrics::counter!(m::HTTP_REQUESTS, "route" => route.clone(), "status" => status.as_u16().to_string())
+        .increment(1);
+    metrics::histogram!(m::HTTP_DURATION, "route" => route).record(started.elapsed().as_secs_f64());
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        return (
+            status,
+            axum::Json(serde_json::json!({"error": {"code": "method_not_allowed",
+                "message": "method not allowed on this route"}})),
+        )
+            .into_response();
+    }
+    resp
+}
+
+/// Serve until the state's shutdown token is cancelled, then drain as described above.
+pub async fn serve(listener: TcpListener, st: AppState) -> anyhow::Result<()> {
+    let token = st.shutdown.clone();
+    let delay = st.cfg.shutdown_delay;
+    let grace = st.cfg.shutdown_grace;
+    let closing = tokio_util::sync::CancellationToken::new();
+    let stop = closing.clone();
+    tokio::spawn(async move {
+        token.cancelled().await;
+        tracing::info!(
+            ?delay,
+            "shutdown: /readyz is 503, closing the listener after the delay"
+        );
+        tokio::time::sleep(delay).await;
+        stop.cancel();
+    });
+    let app = router(st.clone());
+    let server = axum::serve(listener, app).with_graceful_shutdown({
+        let closing = closing.clone();
+        async move { closing.cancelled().await }
+    });
+    let drain = async {
+        closing.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        res = server => res?,
+        _ = drain => tracing::warn!(?grace, "shutdown grace elapsed with requests in flight"),
+    }
+    let pipeline = st.pipeline.clone();
+    tokio::task::spawn_blocking(move || pipeline.flush(grace)).await?;
+    tracing::info!("gateway stopped");
+    Ok(())
+}

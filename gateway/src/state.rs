@@ -1,0 +1,105 @@
+//! The state every handler shares, built once at start ([`AppState::build`]) from the config,
+//! a store and an event sink. Cheap to clone (one `Arc`).
+
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use leadstream_shared::keys::Keys;
+use leadstream_shared::store::{Cmd, Store};
+
+use leadstream_shared::catalog::{collections, Catalog};
+
+use crate::auth::Auth;
+use crate::cache::TtlCache;
+use crate::config::GatewayConfig;
+use crate::dedupe::Claims;
+use crate::error::ApiError;
+use crate::payload::cdp::EventType;
+use crate::publish::{store_unavailable, Pipeline};
+use crate::ratelimit::KeyLimiter;
+use crate::routes::cdp::Registry;
+use crate::sink::EventSink;
+
+/// The event-type documents' collection name.
+pub const EVENT_TYPES: &str = collections::EVENT_TYPES;
+
+pub struct Inner {
+    pub cfg: Arc<GatewayConfig>,
+    pub store: Store,
+    pub keys: Keys,
+    pub auth: Auth,
+    pub limiter: KeyLimiter,
+    pub pipeline: Pipeline,
+    pub claims: Claims,
+    pub event_type_cache: TtlCache<String, Registry>,
+    /// Cancelled when shutdown begins: `/readyz` turns 503.
+    pub shutdown: CancellationToken,
+}
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn build(
+        cfg: GatewayConfig,
+        store: Store,
+        sink: Arc<dyn EventSink>,
+        shutdown: CancellationToken,
+    ) -> AppState {
+        let keys = cfg.common.keys();
+        let retry = cfg.retry_after_secs();
+        let catalog = Catalog::new(store.clone(), keys.clone());
+        let auth = Auth::new(catalog.clone(), cfg.key_cache_ttl, retry);
+        AppState(Arc::new(Inner {
+            limiter: KeyLimiter::new(cfg.rate_limit_per_sec, cfg.rate_limit_burst),
+            pipeline: Pipeline { sink, catalog },
+            claims: Claims::new(
+                store.clone(),
+                keys.clone(),
+                cfg.produce_timeout,
+                cfg.dedupe_ttl,
+            ),
+            event_type_cache: TtlCache::new(cfg.key_cache_ttl),
+            auth,
+            keys,
+            store,
+            cfg: Arc::new(cfg),
+            shutdown,
+        }))
+    }
+
+    /// The OU's registered CDP event types (cached for the key-cache TTL).
+    pub async fn event_types(&self, ou: &str) -> Result<Registry, ApiError> {
+        if let Some(hit) = self.event_type_cache.get(&ou.to_string()) {
+            return Ok(hit);
+        }
+        let reply = leadstream_shared::store::exec_one(
+            self.store.as_ref(),
+            Cmd::HGetAll {
+                key: self.keys.docs(ou, EVENT_TYPES),
+            },
+        )
+        .await
+        .map_err(|e| store_unavailable(e, self.cfg.retry_after_secs()))?;
+        let map: HashMap<String, EventType> = reply
+            .into_pairs()
+            .into_iter()
+            .filter_map(|(name, v)| Some((name, serde_json::from_slice(&v).ok()?)))
+            .collect();
+        let registry = Arc::new(map);
+        self.event_type_cache
+            .insert(ou.to_string(), registry.clone());
+        Ok(registry)
+    }
+}

@@ -1,0 +1,10 @@
+//! The gateway's integration tests, in one binary so it links once: the real gateway on port 0
+//! against a real tansu broker and the real Redis (own topic and key prefixes per test).
+
+mod common;
+mod errors;
+mod lifecycle;
+mod props;
+mod resilience;
+mod scoring_routes;
+mod seeds;

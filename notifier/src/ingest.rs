@@ -1,0 +1,205 @@
+//! The consumer: reads the fired topic as a consumer group and turns each fired record into one
+//! durable job per endpoint.
+//!
+//! Per polled batch: decode every record (one that cannot be decoded goes to the DLQ with the
+//! reason), create the jobs that do not exist yet (idempotent on `(fired_id, endpoint)`), and only
+//! then store and commit the offsets. So an offset is committed once the record's delivery state
+//! is durable in the store — not when the delivery succeeded: retries continue from the store,
+//! whoever owns the partition by then. A crash before the commit replays the batch, and the
+//! replayed jobs are recognised as duplicates.
+
+use std::time::Duration;
+
+use leadstream_shared::avro::{decode_fired, encode_dead_letter, DeadLetter};
+use leadstream_shared::ids::now_ms;
+use leadstream_shared::kafka::{Publisher, Topics};
+use leadstream_shared::keys::Keys;
+use leadstream_shared::store::Store;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::OwnedMessage;
+use rdkafka::Message;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::endpoint::Endpoint;
+use crate::jobs::{self, Job};
+use crate::metrics as m;
+
+/// Most records handled per batch.
+const BATCH_MAX: usize = 500;
+/// How long a batch waits for more records after the first one.
+const BATCH_WAIT: Duration = Duration::from_millis(5);
+
+pub struct Ingest {
+    pub consumer: StreamConsumer,
+    pub store: Store,
+    pub keys: Keys,
+    pub topics: Topics,
+    pub publisher: Publisher,
+    pub retention_ms: u64,
+    /// New job keys, handed to the dispatcher for an immediate first attempt.
+    pub fresh: mpsc::Sender<String>,
+}
+
+impl Ingest {
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        self.consumer.subscribe(&[self.topics.fired.as_str()])?;
+        tracing::info!(topic = %self.topics.fired, "notifier consuming fired triggers");
+        loop {
+            let first = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                m = self.consumer.recv() => m,
+            };
+            let mut batch = match first {
+                Ok(msg) => vec![msg.detach()],
+                Err(e) => {
+                    tracing::warn!(error = %e, "fired topic: consumer error");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            while batch.len() < BATCH_MAX {
+                match tokio::time::timeout(BATCH_WAIT, self.consumer.recv()).await {
+                    Ok(Ok(msg)) => batch.push(msg.detach()),
+                    _ => break,
+                }
+            }
+            if !self.handle(&batch, &shutdown).await {
+                break;
+            }
+        }
+        if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Sync) {
+            // Nothing stored since the last commit is not an error worth more than a note.
+            tracing::debug!(error = %e, "final offset commit");
+        }
+        Ok(())
+    }
+
+    /// Make the batch durable, then store and commit its offsets. `false` when shutdown came
+    /// while the store was unreachable (nothing is committed then; the batch is replayed).
+    async fn handle(&self, batch: &[OwnedMessage], shutdown: &CancellationToken) -> bool {
+        let now = now_ms();
+        let mut new_jobs = Vec::new();
+        for msg in batch {
+            metrics::counter!(m::FIRED_CONSUMED).increment(1);
+            let payload = msg.payload().unwrap_or_default();
+            match decode_fired(payload) {
+                Ok(f) => {
+                    for ep in Endpoint::all(&f.targets) {
+                        new_jobs.push(Job::new(&f, &ep, msg.partition(), msg.offset(), now));
+                    }
+                }
+                Err(e) => {
+                    if !self
+                        .dead_letter(msg, &format!("undecodable fired record: {e}"), shutdown)
+                        .await
+                    {
+                        return false;
+                    }
+                }
+            }
+        }
+        let mut backoff = Duration::from_millis(100);
+        let created = loop {
+            match jobs::enqueue(
+                self.store.as_ref(),
+                &self.keys,
+                &new_jobs,
+                now,
+                self.retention_ms,
+            )
+            .await
+            {
+                Ok(c) => break c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot record deliveries; retrying (offsets not committed)");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return false,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        };
+        for msg in batch {
+            if let Err(e) =
+                self.consumer
+                    .store_offset(msg.topic(), msg.partition(), msg.offset() + 1)
+            {
+                // The partition was revoked meanwhile: its new owner replays, idempotently.
+                tracing::debug!(error = %e, "offset not stored");
+            }
+        }
+        if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Async) {
+            tracing::debug!(error = %e, "offset commit");
+        }
+        for (job, created) in new_jobs.iter().zip(created) {
+            let ch = job.channel.as_str();
+            if created {
+                metrics::counter!(m::DELIVERIES_CREATED, "channel" => ch).increment(1);
+                let key = jobs::job_key(
+                    &self.keys,
+                    &job.fired.ou_id,
+                    &job.fired.fired_id,
+                    &job.endpoint_id,
+                );
+                // A full hand-off queue is fine: the poller finds the job in the due set.
+                let _ = self.fresh.try_send(key);
+            } else {
+                metrics::counter!(m::DELIVERIES_DUPLICATE, "channel" => ch).increment(1);
+                tracing::debug!(fired_id = %job.fired.fired_id, endpoint = %job.endpoint_id, "already known; skipped");
+            }
+        }
+        true
+    }
+
+    /// Send a record that cannot be handled to the DLQ, retrying until Kafka acknowledges.
+    async fn dead_letter(
+        &self,
+        msg: &OwnedMessage,
+        reason: &str,
+        shutdown: &CancellationToken,
+    ) -> bool {
+        tracing::warn!(
+            partition = msg.partition(),
+            offset = msg.offset(),
+            reason,
+            "fired record to the DLQ"
+        );
+        let letter = DeadLetter {
+            reason: reason.to_string(),
+            source_topic: msg.topic().to_string(),
+            source_partition: msg.partition(),
+            source_offset: msg.offset(),
+            key: msg.key().map(<[u8]>::to_vec),
+            payload: msg.payload().unwrap_or_default().to_vec(),
+            failed_at_ms: now_ms(),
+            target: None,
+            attempts: 0,
+        };
+        let Ok(bytes) = encode_dead_letter(&letter) else {
+            return true;
+        };
+        let key = String::from_utf8_lossy(msg.key().unwrap_or_default()).into_owned();
+        loop {
+            match self
+                .publisher
+                .send(&self.topics.dlq, &key, &bytes, &[])
+                .await
+            {
+                Ok(_) => {
+                    metrics::counter!(m::DLQ, "channel" => "none", "reason" => "undecodable")
+                        .increment(1);
+                    return true;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "DLQ unavailable; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return false,
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
+                }
+            }
+        }
+    }
+}

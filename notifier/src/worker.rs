@@ -1,0 +1,498 @@
+//! The dispatcher: takes due jobs from the store and runs each attempt as its own task.
+//!
+//! Jobs reach it two ways: new ones straight from the consumer (so a first attempt does not wait
+//! for a poll), and every `poll_interval` from the due set (retries, jobs of a crashed worker,
+//! jobs another replica enqueued). Before a job is claimed it must get a permit from its
+//! endpoint's semaphore (`LEADSTREAM_NOTIFIER_ENDPOINT_CONCURRENCY`) and from the global one
+//! (`LEADSTREAM_NOTIFIER_MAX_IN_FLIGHT`); a job that cannot get one stays due and is looked at
+//! again on the next poll. So a slow or dead endpoint occupies at most its own few permits and
+//! never holds back deliveries to other endpoints.
+//!
+//! One attempt ([`Worker::run_job`]): claim the lease → load the job → (410-disabled? skip) →
+//! attempt → state transition → one write of the new state, the due time and the attempt record
+//! → for a dead job, the DLQ record, then the job leaves the due set.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use leadstream_shared::avro::{encode_dead_letter, encode_fired, DeadLetter};
+use leadstream_shared::ids::{new_id, now_ms};
+use leadstream_shared::kafka::{Publisher, Topics};
+use leadstream_shared::keys::Keys;
+use leadstream_shared::store::{Cmd, Store, StoreError};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::attempt::{transition, DeadReason, Outcome, State};
+use crate::deliver::{AttemptReport, Sender};
+use crate::delivery::{record_cmds, AttemptStatus, DeliveryAttempt};
+use crate::jobs::{self, Job, Next, Write};
+use crate::metrics as m;
+use crate::schedule::Schedule;
+
+enum Dispatch {
+    Started,
+    /// Already in flight here.
+    Skipped,
+    /// No permit free (its endpoint's or the global one): it waits.
+    Busy(String),
+}
+
+/// Due jobs that found no free permit, per endpoint, handed the next freed permit. Bounded: a
+/// job dropped from here is still due in the store and the next poll finds it.
+#[derive(Default)]
+struct Waiting {
+    queues: HashMap<String, std::collections::VecDeque<String>>,
+    known: HashSet<String>,
+}
+
+impl Waiting {
+    const MAX: usize = 20_000;
+
+    fn push(&mut self, key: String) {
+        if self.known.len() >= Self::MAX || !self.known.insert(key.clone()) {
+            return;
+        }
+        let ep = jobs::endpoint_of(&key).to_string();
+        self.queues.entry(ep).or_default().push_back(key);
+    }
+
+    fn push_front(&mut self, key: String) {
+        if self.known.insert(key.clone()) {
+            let ep = jobs::endpoint_of(&key).to_string();
+            self.queues.entry(ep).or_default().push_front(key);
+        }
+    }
+
+    fn pop(&mut self, endpoint: &str) -> Option<String> {
+        let q = self.queues.get_mut(endpoint)?;
+        let key = q.pop_front();
+        if q.is_empty() {
+            self.queues.remove(endpoint);
+        }
+        if let Some(k) = &key {
+            self.known.remove(k);
+        }
+        key
+    }
+}
+
+/// What the dispatcher needs.
+pub struct Worker {
+    pub store: Store,
+    pub keys: Keys,
+    pub sender: Sender,
+    pub publisher: Publisher,
+    pub topics: Topics,
+    pub schedule: Schedule,
+    pub retention_ms: u64,
+    pub lease_ms: u64,
+    pub poll_interval: Duration,
+    pub endpoint_concurrency: usize,
+    pub global: Arc<Semaphore>,
+    endpoints: Mutex<HashMap<String, Arc<Semaphore>>>,
+    in_flight: Mutex<HashSet<String>>,
+}
+
+/// The builder's inputs (everything but the internal bookkeeping).
+pub struct WorkerParts {
+    pub store: Store,
+    pub keys: Keys,
+    pub sender: Sender,
+    pub publisher: Publisher,
+    pub topics: Topics,
+    pub schedule: Schedule,
+    pub retention_ms: u64,
+    pub lease_ms: u64,
+    pub poll_interval: Duration,
+    pub endpoint_concurrency: usize,
+    pub max_in_flight: usize,
+}
+
+impl Worker {
+    pub fn new(p: WorkerParts) -> Arc<Worker> {
+        Arc::new(Worker {
+            store: p.store,
+            keys: p.keys,
+            sender: p.sender,
+            publisher: p.publisher,
+            topics: p.topics,
+            schedule: p.schedule,
+            retention_ms: p.retention_ms,
+            lease_ms: p.lease_ms,
+            poll_interval: p.poll_interval,
+            endpoint_concurrency: p.endpoint_concurrency,
+            global: Arc::new(Semaphore::new(p.max_in_flight)),
+            endpoints: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Run until `shutdown`, then let in-flight attempts finish (each is bounded by its timeout).
+    pub async fn run(
+        self: Arc<Self>,
+        mut fresh: mpsc::Receiver<String>,
+        shutdown: CancellationToken,
+    ) {
+        let mut tasks = JoinSet::new();
+        let mut waiting = Waiting::default();
+        let mut tick = tokio::time::interval(self.poll_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let scan = (self.global.available_permits() * 4).max(512);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                Some(key) = fresh.recv() => self.dispatch_or_wait(key, &mut tasks, &mut waiting),
+                _ = tick.tick() => {
+                    match jobs::due(self.store.as_ref(), &self.keys, now_ms(), scan).await {
+                        Ok(keys) => for k in keys { self.dispatch_or_wait(k, &mut tasks, &mut waiting); },
+                        Err(e) => tracing::warn!(error = %e, "cannot read due deliveries; retrying"),
+                    }
+                    self.prune_endpoints();
+                }
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                    // A permit was freed: hand it to a job waiting for it, without waiting for
+                    // the next poll (the freed endpoint's own queue first).
+                    let endpoint = done.unwrap_or_default();
+                    self.resume_waiting(&endpoint, &mut tasks, &mut waiting);
+                }
+            }
+        }
+        tracing::info!(in_flight = tasks.len(), "notifier dispatcher draining");
+        while tasks.join_next().await.is_some() {}
+    }
+
+    fn dispatch_or_wait(
+        self: &Arc<Self>,
+        key: String,
+        tasks: &mut JoinSet<String>,
+        waiting: &mut Waiting,
+    ) {
+        if let Dispatch::Busy(key) = self.try_dispatch(key, tasks) {
+            waiting.push(key);
+        }
+    }
+
+    fn resume_waiting(
+        self: &Arc<Self>,
+        endpoint: &str,
+        tasks: &mut JoinSet<String>,
+        waiting: &mut Waiting,
+    ) {
+        let mut order: Vec<String> = vec![endpoint.to_string()];
+        order.extend(
+            waiting
+                .queues
+                .keys()
+                .filter(|e| *e != endpoint)
+                .take(16)
+                .cloned(),
+        );
+        for ep in order {
+            while let Some(key) = waiting.pop(&ep) {
+                match self.try_dispatch(key, tasks) {
+                    Dispatch::Started => {}
+                    Dispatch::Skipped => continue,
+                    Dispatch::Busy(key) => {
+                        waiting.push_front(key);
+                        break;
+                    }
+                }
+            }
+            if self.global.available_permits() == 0 {
+                return;
+            }
+        }
+    }
+
+    fn try_dispatch(self: &Arc<Self>, key: String, tasks: &mut JoinSet<String>) -> Dispatch {
+        let Ok(mut in_flight) = self.in_flight.lock() else {
+            return Dispatch::Skipped;
+        };
+        if in_flight.contains(&key) {
+            return Dispatch::Skipped;
+        }
+        let endpoint = jobs::endpoint_of(&key).to_string();
+        let sem = {
+            let Ok(mut eps) = self.endpoints.lock() else {
+                return Dispatch::Skipped;
+            };
+            eps.entry(endpoint.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.endpoint_concurrency)))
+                .clone()
+        };
+        let Ok(ep_permit) = sem.try_acquire_owned() else {
+            return Dispatch::Busy(key);
+        };
+        let Ok(permit) = self.global.clone().try_acquire_owned() else {
+            return Dispatch::Busy(key);
+        };
+        in_flight.insert(key.clone());
+        metrics::gauge!(m::IN_FLIGHT).increment(1.0);
+        let me = self.clone();
+        tasks.spawn(async move {
+            me.run_job(&key, (ep_permit, permit)).await;
+            if let Ok(mut f) = me.in_flight.lock() {
+                f.remove(&key);
+            }
+            metrics::gauge!(m::IN_FLIGHT).decrement(1.0);
+            endpoint
+        });
+        Dispatch::Started
+    }
+
+    /// Forget idle endpoints' semaphores so the map does not grow without bound.
+    fn prune_endpoints(&self) {
+        if let Ok(mut eps) = self.endpoints.lock() {
+            if eps.len() > 1024 {
+                let full = self.endpoint_concurrency;
+                eps.retain(|_, s| s.available_permits() < full);
+            }
+        }
+    }
+
+    async fn run_job(&self, key: &str, _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit)) {
+        if let Err(e) = self.try_run_job(key).await {
+            // The job stays due; the lease expires and the next poll takes it again.
+            tracing::warn!(job = key, error = %e, "store unavailable during a delivery; will retry");
+        }
+    }
+
+    async fn try_run_job(&self, key: &str) -> Result<(), StoreError> {
+        let store = self.store.as_ref();
+        let token = new_id("lease");
+        let Some(mut job) = jobs::claim(store, &self.keys, key, &token, self.lease_ms).await?
+        else {
+            return Ok(());
+        };
+        let now = now_ms();
+        match job.state {
+            State::Dead { reason } if !job.dlq_sent => {
+                return self.finish_dead(key, &token, &mut job, reason).await;
+            }
+            ref s if s.is_final() => {
+                let w = self.write(key, &token, &job, Next::Done);
+                jobs::record(store, &self.keys, w, vec![]).await?;
+                return Ok(());
+            }
+            // Not due yet (a stale entry or an early fresh hand-off): leave it.
+            State::Failed { retry_at_ms } if retry_at_ms > now + 50 => {
+                return jobs::release(store, key, &token).await;
+            }
+            _ => {}
+        }
+
+        let ep = job.endpoint();
+        let report = if jobs::is_disabled(store, &self.keys, &job).await? {
+            None
+        } else {
+            Some(self.sender.attempt(&job.fired, &ep).await)
+        };
+        let now = now_ms();
+        job.attempts += 1;
+        let (state, status) = match &report {
+            None => (
+                State::Dead {
+                    reason: DeadReason::Disabled,
+                },
+                AttemptStatus::Skipped,
+            ),
+            Some(r) => {
+                let s = transition(job.attempts, &r.outcome, r.refused, &self.schedule, now);
+                let status = match &s {
+                    State::Succeeded { .. } => AttemptStatus::Succeeded,
+                    State::Failed { .. } | State::Pending => AttemptStatus::Retrying,
+                    State::Dead {
+                        reason: DeadReason::Gone,
+                    } => AttemptStatus::Disabled,
+                    State::Dead { .. } => AttemptStatus::Failed,
+                };
+                (s, status)
+            }
+        };
+        job.state = state.clone();
+        job.last_status = report.as_ref().and_then(|r| r.outcome.status_code());
+        job.last_error = match &report {
+            None => Some("endpoint disabled for this trigger by an earlier 410 Gone".into()),
+            Some(r) => r.outcome.error().map(str::to_string),
+        };
+        let attempt = self.attempt_record(&job, now, status, report.as_ref());
+        self.observe(&job, &attempt, report.as_ref());
+        let mut extra = record_cmds(&self.keys, &attempt, self.retention_ms);
+        if matches!(report.as_ref().map(|r| &r.outcome), Some(Outcome::Gone)) {
+            extra.push(Cmd::Set {
+                key: jobs::disabled_key(
+                    &self.keys,
+                    &job.fired.ou_id,
+                    &job.fired.trigger_id,
+                    &job.endpoint_id,
+                ),
+                value: format!("410 Gone at {now}").into_bytes(),
+                ttl_ms: None,
+            });
+        }
+        let next = match &state {
+            State::Succeeded { .. } => Next::Done,
+            State::Failed { retry_at_ms } => Next::At(*retry_at_ms),
+            State::Pending => Next::At(now),
+            // Kept due until its DLQ record is acknowledged.
+            State::Dead { .. } => Next::At(now),
+        };
+        let held = jobs::record(
+            store,
+            &self.keys,
+            self.write(key, &token, &job, next),
+            extra,
+        )
+        .await?;
+        if !held {
+            metrics::counter!(m::LEASE_LOST).increment(1);
+            tracing::warn!(
+                job = key,
+                "an attempt outlived its lease; its result was recorded anyway"
+            );
+            return Ok(());
+        }
+        if let State::Dead { reason } = state {
+            let token = new_id("lease");
+            if jobs::claim(store, &self.keys, key, &token, self.lease_ms)
+                .await?
+                .is_some()
+            {
+                return self.finish_dead(key, &token, &mut job, reason).await;
+            }
+        }
+        Ok(())
+    }
+
+    fn write<'a>(&self, key: &'a str, token: &'a str, job: &'a Job, next: Next) -> Write<'a> {
+        Write {
+            job_key: key,
+            token,
+            job,
+            next,
+            retention_ms: self.retention_ms,
+        }
+    }
+
+    /// Send the DLQ record, then take the job out of the due set. If Kafka does not
+    /// acknowledge, the job stays due (in 5 s) and the DLQ send is tried again.
+    async fn finish_dead(
+        &self,
+        key: &str,
+        token: &str,
+        job: &mut Job,
+        reason: DeadReason,
+    ) -> Result<(), StoreError> {
+        let ep = job.endpoint();
+        let why = format!(
+            "{}: {} after {} attempt(s) to {} {}",
+            reason.as_str(),
+            job.last_error.as_deref().unwrap_or("failed"),
+            job.attempts,
+            job.channel.as_str(),
+            ep.display()
+        );
+        let letter = DeadLetter {
+            reason: why.clone(),
+            source_topic: self.topics.fired.clone(),
+            source_partition: job.source_partition,
+            source_offset: job.source_offset,
+            key: Some(job.fired.kafka_key().into_bytes()),
+            payload: encode_fired(&job.fired).unwrap_or_default(),
+            failed_at_ms: now_ms(),
+            target: Some(ep.display()),
+            attempts: i32::try_from(job.attempts).unwrap_or(i32::MAX),
+        };
+        let sent = match encode_dead_letter(&letter) {
+            Ok(bytes) => {
+                let headers: [(&str, &[u8]); 3] = [
+                    ("leadstream-fired-id", job.fired.fired_id.as_bytes()),
+                    ("leadstream-endpoint-id", job.endpoint_id.as_bytes()),
+                    ("leadstream-reason", reason.as_str().as_bytes()),
+                ];
+                self.publisher
+                    .send(&self.topics.dlq, &job.fired.kafka_key(), &bytes, &headers)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        match sent {
+            Ok(_) => {
+                metrics::counter!(m::DLQ, "channel" => job.channel.as_str(), "reason" => reason.as_str())
+                    .increment(1);
+                tracing::warn!(
+                    fired_id = %job.fired.fired_id, ou = %job.fired.ou_id, trigger = %job.fired.trigger_id,
+                    endpoint = %ep.display(), reason = reason.as_str(), attempts = job.attempts,
+                    "delivery failed for good; sent to the DLQ"
+                );
+                job.dlq_sent = true;
+                let w = self.write(key, token, job, Next::Done);
+                jobs::record(self.store.as_ref(), &self.keys, w, vec![]).await?;
+            }
+            Err(e) => {
+                tracing::warn!(fired_id = %job.fired.fired_id, error = %e, "DLQ not acknowledged; will retry");
+                let w = self.write(key, token, job, Next::At(now_ms() + 5000));
+                jobs::record(self.store.as_ref(), &self.keys, w, vec![]).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn attempt_record(
+        &self,
+        job: &Job,
+        now: i64,
+        status: AttemptStatus,
+        r: Option<&AttemptReport>,
+    ) -> DeliveryAttempt {
+        let f = &job.fired;
+        DeliveryAttempt {
+            id: new_id("att"),
+            fired_id: f.fired_id.clone(),
+            ou_id: f.ou_id.clone(),
+            lead_id: f.lead_id.clone(),
+            trigger_id: f.trigger_id.clone(),
+            trigger_name: f.trigger_name.clone(),
+            channel: job.channel,
+            endpoint_id: job.endpoint_id.clone(),
+            target: job.endpoint().display(),
+            attempt: job.attempts,
+            at_ms: now,
+            status,
+            status_code: job.last_status,
+            error: job.last_error.clone(),
+            latency_ms: r.map(|r| r.latency.as_millis() as u64).unwrap_or(0),
+            response_body: r.and_then(|r| r.response_body.clone()),
+            next_attempt_at_ms: match job.state {
+                State::Failed { retry_at_ms } => Some(retry_at_ms),
+                _ => None,
+            },
+        }
+    }
+
+    fn observe(&self, job: &Job, a: &DeliveryAttempt, r: Option<&AttemptReport>) {
+        let ch = job.channel.as_str();
+        metrics::counter!(m::ATTEMPTS, "channel" => ch, "status" => a.status.as_str()).increment(1);
+        if let Some(r) = r {
+            metrics::histogram!(m::ATTEMPT_SECONDS, "channel" => ch)
+                .record(r.latency.as_secs_f64());
+        }
+        let ep = job.endpoint().display();
+        if a.status == AttemptStatus::Succeeded {
+            metrics::counter!(m::SUCCEEDED, "channel" => ch).increment(1);
+            let lag = (a.at_ms - job.fired.fired_at_ms).max(0) as f64 / 1000.0;
+            metrics::histogram!(m::FIRED_TO_DELIVERED_SECONDS, "channel" => ch).record(lag);
+            tracing::info!(fired_id = %a.fired_id, ou = %a.ou_id, endpoint = %ep, attempt = a.attempt,
+                status = ?a.status_code, latency_ms = a.latency_ms, "delivered");
+        } else {
+            metrics::counter!(m::FAILED, "channel" => ch).increment(1);
+            tracing::info!(fired_id = %a.fired_id, ou = %a.ou_id, endpoint = %ep, attempt = a.attempt,
+                status = ?a.status_code, error = a.error.as_deref().unwrap_or(""),
+                next_attempt_at_ms = ?a.next_attempt_at_ms, outcome = a.status.as_str(), "delivery attempt failed");
+        }
+    }
+}
