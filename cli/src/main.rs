@@ -20,6 +20,8 @@ enum Command {
     Gateway,
     /// Consume events, score leads, fire milestone and sequence triggers.
     Processor,
+    /// Deliver fired triggers: signed webhooks, email, Slack and Teams.
+    Notifier,
 }
 
 #[tokio::main]
@@ -35,6 +37,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Processor => {
             let cfg = leadstream_processor::ProcessorConfig::from_env()?;
             leadstream_processor::run(cfg, shutdown).await
+        }
+        Command::Notifier => {
+            let cfg = leadstream_notifier::NotifierConfig::from_env()?;
+            leadstream_notifier::run(cfg, shutdown).await
         }
     };
     if let Err(e) = &result {
