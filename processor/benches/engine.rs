@@ -19,10 +19,20 @@ use leadstream_shared::store::{RedisKv, Store};
 use serde_json::json;
 
 fn env(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
-const TYPES: [&str; 6] = ["page_view", "pricing_page_view", "whitepaper_download", "demo_request", "email_open", "unsubscribe"];
+const TYPES: [&str; 6] = [
+    "page_view",
+    "pricing_page_view",
+    "whitepaper_download",
+    "demo_request",
+    "email_open",
+    "unsubscribe",
+];
 
 #[tokio::main]
 async fn main() {
@@ -30,7 +40,8 @@ async fn main() {
     let leads = env("BENCH_LEADS", 10_000);
     let batch = env("BENCH_BATCH", 1000);
     let sequences = env("BENCH_SEQUENCES", 10);
-    let url = std::env::var("LEADSTREAM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let url = std::env::var("LEADSTREAM_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let kv: Store = Arc::new(RedisKv::connect(&url).await.expect("redis-server"));
     let prefix = format!("bench_{}", leadstream_shared::ids::new_id("e"));
     let keys = Keys::new(prefix.clone());
@@ -49,14 +60,20 @@ async fn main() {
         ]
     }))
     .expect("ruleset");
-    catalog.put_doc(ou, collections::RULESETS, &rs.id, &rs).await.expect("put");
+    catalog
+        .put_doc(ou, collections::RULESETS, &rs.id, &rs)
+        .await
+        .expect("put");
     for (i, t) in [50, 100, 150].iter().enumerate() {
         let trg: MilestoneTrigger = serde_json::from_value(json!({
             "id": format!("trg_{i}"), "name": format!("T{t}"), "score_threshold": t, "active": true,
             "webhook_url": "https://hooks.example.com/x", "created_at": "2025-01-01T00:00:00Z"
         }))
         .expect("trigger");
-        catalog.put_doc(ou, collections::TRIGGERS, &trg.id, &trg).await.expect("put");
+        catalog
+            .put_doc(ou, collections::TRIGGERS, &trg.id, &trg)
+            .await
+            .expect("put");
     }
     for i in 0..sequences {
         let a = TYPES[i % 5];
@@ -68,7 +85,10 @@ async fn main() {
             "webhook_url": "https://hooks.example.com/x", "created_at": "2025-01-01T00:00:00Z"
         }))
         .expect("sequence");
-        catalog.put_doc(ou, collections::SEQUENCES, &seq.id, &seq).await.expect("put");
+        catalog
+            .put_doc(ou, collections::SEQUENCES, &seq.id, &seq)
+            .await
+            .expect("put");
     }
     let engine = Engine::new(
         kv.clone(),

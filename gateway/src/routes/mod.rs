@@ -4,6 +4,7 @@
 //! authenticate → scope → rate limit → active OU, then read and validate the body.
 
 pub mod cdp;
+pub mod deliveries;
 pub mod event_types;
 pub mod health;
 pub mod history;

@@ -76,6 +76,7 @@ pub fn router() -> Router<AppState> {
         .route("/leads/{lead_id}", get(leads::by_id))
         .route("/milestone-events", get(history::milestone_events))
         .route("/sequence-events", get(history::sequence_events))
+        .route("/deliveries", get(super::deliveries::list))
 }
 
 /// One faulty request field; `message` is the whole sentence (`name is required`).

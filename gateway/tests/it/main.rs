@@ -2,6 +2,7 @@
 //! against a real tansu broker and the real Redis (own topic and key prefixes per test).
 
 mod common;
+mod e2e;
 mod errors;
 mod lifecycle;
 mod props;

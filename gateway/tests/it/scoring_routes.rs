@@ -21,6 +21,7 @@ use leadstream_testkit::{redis_url, unique};
 
 use crate::common::ADMIN;
 
+mod deliveries;
 mod leads;
 mod sequences;
 mod triggers;

@@ -33,7 +33,11 @@ fn points(t: &str) -> i64 {
     }
 }
 
+const SEQUENCE: &str = "seq_buying";
+
 struct Oracle {
+    /// Sequence firings the matcher gives for each lead's deduplicated stream.
+    sequence_ids: BTreeSet<String>,
     /// Producer ids per lead, stream order, duplicates removed.
     events: BTreeMap<String, Vec<String>>,
     score: BTreeMap<String, i64>,
@@ -55,6 +59,21 @@ async fn setup(w: &World) -> Oracle {
         "webhook_url": "https://hooks.example.com/x", "created_at": "2025-01-01T00:00:00Z"
     }))
     .await;
+    let seq: leadstream_shared::model::sequence::SequenceTrigger = serde_json::from_value(json!({
+        "id": SEQUENCE, "name": "Buying", "event_types": ["page_view", "pricing", "page_view"],
+        "window_seconds": 1, "ordered": true, "active": true,
+        "webhook_url": "https://hooks.example.com/x", "created_at": "2025-01-01T00:00:00Z"
+    }))
+    .expect("sequence");
+    w.catalog
+        .put_doc(
+            OU,
+            leadstream_shared::catalog::collections::SEQUENCES,
+            SEQUENCE,
+            &seq,
+        )
+        .await
+        .expect("put sequence");
     // A deterministic pseudo-random stream (LCG), with duplicates of earlier events mixed in.
     let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
     let mut next = move |n: u64| {
@@ -91,12 +110,23 @@ async fn setup(w: &World) -> Oracle {
     let mut armed: HashMap<String, bool> = HashMap::new();
     let mut crossings: BTreeMap<String, u64> = BTreeMap::new();
     let mut events: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let active = leadstream_processor::sequence::ActiveSequences::new(std::slice::from_ref(&seq));
+    let mut buffers: HashMap<String, leadstream_processor::sequence::SequenceBuffer> =
+        HashMap::new();
+    let mut sequence_ids = BTreeSet::new();
     for e in &stream {
         if !seen.insert(e.dedupe_id()) {
             continue;
         }
         let lead = e.lead_id.clone().unwrap_or_default();
         events.entry(lead.clone()).or_default().push(e.dedupe_id());
+        let matches = buffers.entry(lead.clone()).or_default().observe(
+            &lead,
+            &active,
+            &leadstream_processor::sequence::SeqEvent::from(e),
+            leadstream_processor::sequence::DEFAULT_CAP,
+        );
+        sequence_ids.extend(matches.into_iter().map(|m| m.fired_id));
         let s = score.entry(lead.clone()).or_insert(0);
         let before = *s;
         *s += points(&e.event_type);
@@ -115,6 +145,7 @@ async fn setup(w: &World) -> Oracle {
         join_all(chunk.iter().map(|e| w.produce(e))).await;
     }
     Oracle {
+        sequence_ids,
         events,
         score,
         crossings,
@@ -166,16 +197,32 @@ async fn verify(w: &World, oracle: &Oracle) {
     let records = consume(
         &w.broker.addr(),
         &w.topics.fired,
-        expected_total as usize,
+        expected_total as usize + oracle.sequence_ids.len(),
         Duration::from_secs(60),
         Duration::from_secs(3),
     )
     .await;
     let mut ids: BTreeMap<String, usize> = BTreeMap::new();
+    let mut sequence_ids = BTreeSet::new();
     for m in &records {
         let f = decode_fired(m.payload().expect("payload")).expect("fired record");
-        *ids.entry(f.fired_id).or_default() += 1;
+        match f.kind {
+            leadstream_shared::fired::TriggerKind::Milestone => {
+                *ids.entry(f.fired_id).or_default() += 1
+            }
+            leadstream_shared::fired::TriggerKind::Sequence => {
+                sequence_ids.insert(f.fired_id);
+            }
+        }
     }
+    assert!(
+        !oracle.sequence_ids.is_empty(),
+        "the stream must complete the sequence"
+    );
+    assert_eq!(
+        sequence_ids, oracle.sequence_ids,
+        "sequence firings survive the kills exactly"
+    );
     let mut expected_ids = BTreeSet::new();
     for (lead, n) in &oracle.crossings {
         for k in 1..=*n {
@@ -187,7 +234,7 @@ async fn verify(w: &World, oracle: &Oracle) {
         got, expected_ids,
         "one fired id per crossing, none missing, none extra"
     );
-    let repeats = records.len() - got.len();
+    let repeats = records.len() - got.len() - sequence_ids.len();
     eprintln!(
         "fired records: {}, distinct ids: {}, repeated (harmless) ids: {repeats}",
         records.len(),

@@ -1,0 +1,76 @@
+//! `GET /deliveries`: the notifier's delivery log for the active OU — every attempt with its
+//! time, target, status code or error, latency and truncated response body — filtered by
+//! `trigger_id`, `lead_id`, `fired_id` and `status` (`succeeded`, `retrying`, `failed`,
+//! `disabled`, `skipped`), newest first, paged with `offset` and `limit` (default 50).
+//! The notifier writes the log ([`leadstream_shared::delivery`]); this route only reads it.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use axum::Json;
+use leadstream_shared::delivery::{self, DeliveryQuery};
+
+use super::scoring_routes::{ctx, invalid, store_err, Reply};
+use crate::auth::Scope;
+use crate::state::AppState;
+
+pub async fn list(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(raw): Query<HashMap<String, String>>,
+) -> Reply {
+    let c = ctx(&st, &headers, Scope::Read).await?;
+    let q = parse(&raw)?;
+    let page = delivery::query(st.store.as_ref(), &st.keys, &c.tenant.ou_id, &q)
+        .await
+        .map_err(store_err(&st))?;
+    Ok(Json(page).into_response())
+}
+
+fn parse(
+    raw: &HashMap<String, String>,
+) -> Result<DeliveryQuery, super::scoring_routes::RouteError> {
+    const KNOWN: [&str; 6] = [
+        "trigger_id",
+        "lead_id",
+        "fired_id",
+        "status",
+        "offset",
+        "limit",
+    ];
+    if let Some(unknown) = raw.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(invalid(
+            unknown,
+            format!("is not a filter; use one of {}", KNOWN.join(", ")),
+        ));
+    }
+    let mut obj = serde_json::Map::new();
+    for (k, v) in raw {
+        let value = match k.as_str() {
+            "offset" | "limit" => match v.parse::<usize>() {
+                Ok(n) if k != "limit" || (1..=delivery::PAGE_MAX).contains(&n) => {
+                    serde_json::json!(n)
+                }
+                _ => {
+                    return Err(invalid(
+                        k,
+                        format!(
+                            "must be a whole number (limit: 1 to {})",
+                            delivery::PAGE_MAX
+                        ),
+                    ))
+                }
+            },
+            _ => serde_json::json!(v),
+        };
+        obj.insert(k.clone(), value);
+    }
+    serde_json::from_value(serde_json::Value::Object(obj)).map_err(|_| {
+        invalid(
+            "status",
+            "must be one of succeeded, retrying, failed, disabled, skipped",
+        )
+    })
+}
