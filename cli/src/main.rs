@@ -36,10 +36,12 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Processor => {
             let cfg = leadstream_processor::ProcessorConfig::from_env()?;
+            serve_metrics()?;
             leadstream_processor::run(cfg, shutdown).await
         }
         Command::Notifier => {
             let cfg = leadstream_notifier::NotifierConfig::from_env()?;
+            serve_metrics()?;
             leadstream_notifier::run(cfg, shutdown).await
         }
     };
@@ -47,4 +49,21 @@ async fn main() -> anyhow::Result<()> {
         tracing::error!(error = %format!("{e:#}"), "exiting");
     }
     result
+}
+
+/// Processor and notifier: Prometheus metrics at `http://{LEADSTREAM_METRICS_ADDR}/metrics` when
+/// the variable is set (the gateway serves `/metrics` on its own port).
+fn serve_metrics() -> anyhow::Result<()> {
+    let Ok(raw) = std::env::var("LEADSTREAM_METRICS_ADDR") else {
+        return Ok(());
+    };
+    let addr: std::net::SocketAddr = raw
+        .parse()
+        .map_err(|e| anyhow::anyhow!("LEADSTREAM_METRICS_ADDR: {raw:?} is not host:port ({e})"))?;
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .install()
+        .map_err(|e| anyhow::anyhow!("LEADSTREAM_METRICS_ADDR: cannot serve metrics on {addr}: {e}"))?;
+    tracing::info!(%addr, "metrics served at /metrics");
+    Ok(())
 }
