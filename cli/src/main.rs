@@ -63,7 +63,9 @@ fn serve_metrics() -> anyhow::Result<()> {
     metrics_exporter_prometheus::PrometheusBuilder::new()
         .with_http_listener(addr)
         .install()
-        .map_err(|e| anyhow::anyhow!("LEADSTREAM_METRICS_ADDR: cannot serve metrics on {addr}: {e}"))?;
+        .map_err(|e| {
+            anyhow::anyhow!("LEADSTREAM_METRICS_ADDR: cannot serve metrics on {addr}: {e}")
+        })?;
     tracing::info!(%addr, "metrics served at /metrics");
     Ok(())
 }

@@ -1,0 +1,242 @@
+//! Offsets: where each partition resumes and what gets committed.
+//!
+//! Redis is the source of truth for progress: the engine writes each partition's *applied
+//! offset* atomically with the state it produced. On every assignment the consumer seeks each
+//! partition right after it ([`Processor::resume_from_applied`]); it commits only offsets it
+//! recorded as durable itself ([`Ctx`], never librdkafka's consumed position); and it refuses to
+//! apply a record that does not continue a partition contiguously ([`Processor::contiguous`]).
+//! The last rule matters with brokers that answer a fetch inside a record batch with the next
+//! batch (the tansu test broker does): without it a resumed consumer would skip records.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use leadstream_shared::store::Cmd;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::message::BorrowedMessage;
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+use tokio_util::sync::CancellationToken;
+
+use super::{retry, Processor};
+
+/// Tracks, per partition, the next offset whose every effect is durable, and commits exactly
+/// those offsets (never librdkafka's consumed position, which can run ahead of durable work).
+/// Also marks assignment changes so the loop drains the new partitions' outboxes.
+pub(super) struct Ctx {
+    pub(super) topic: String,
+    pub(super) assignment_changed: AtomicBool,
+    pub(super) durable: Mutex<HashMap<i32, i64>>,
+}
+
+impl Ctx {
+    pub(super) fn durable_list(&self, only: Option<&[i32]>) -> TopicPartitionList {
+        let durable = self.durable.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tpl = TopicPartitionList::new();
+        for (p, o) in durable.iter() {
+            if only.is_none_or(|ps| ps.contains(p)) {
+                let _ = tpl.add_partition_offset(&self.topic, *p, Offset::Offset(*o));
+            }
+        }
+        tpl
+    }
+}
+
+impl ClientContext for Ctx {}
+
+impl ConsumerContext for Ctx {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(revoked) = rebalance {
+            // Rebalances run inside poll, between batches: what is recorded as durable is all
+            // there is. Commit it before the partitions move, then forget them.
+            let parts: Vec<i32> = revoked.elements().iter().map(|e| e.partition()).collect();
+            let tpl = self.durable_list(Some(&parts));
+            if tpl.count() > 0 {
+                if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
+                    tracing::warn!(error = %e, "commit on revoke failed; the new owner skips what was applied");
+                }
+            }
+            let mut durable = self.durable.lock().unwrap_or_else(|p| p.into_inner());
+            durable.retain(|p, _| !parts.contains(p));
+        }
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            tracing::info!(partitions = ?tpl.elements().iter().map(|e| e.partition()).collect::<Vec<_>>(), "partitions assigned");
+        }
+        self.assignment_changed.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Processor {
+    /// Keep only records that continue each partition exactly where its durable state ends.
+    /// A record beyond the expected offset was fetched from a stale position (before a seek took
+    /// effect): it and the rest of its partition in this batch are dropped and the partition is
+    /// sought back, so a gap is never applied past. A gap seen again and again at the same place
+    /// (records deleted by retention before they were processed) is accepted with an error.
+    pub(super) async fn contiguous<'a>(
+        &self,
+        batch: Vec<BorrowedMessage<'a>>,
+    ) -> Vec<BorrowedMessage<'a>> {
+        let expected: HashMap<i32, i64> = self
+            .consumer
+            .context()
+            .durable
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut next = expected.clone();
+        let mut stale: HashMap<i32, i64> = HashMap::new();
+        let mut keep = Vec::with_capacity(batch.len());
+        for m in batch {
+            let p = m.partition();
+            if stale.contains_key(&p) {
+                continue;
+            }
+            match next.get(&p).copied() {
+                Some(exp) if m.offset() > exp => {
+                    let mut gaps = self.gaps.lock().unwrap_or_else(|e| e.into_inner());
+                    let tries = gaps.entry((p, exp)).or_insert(0);
+                    *tries += 1;
+                    if *tries > 20 {
+                        tracing::error!(
+                            partition = p,
+                            expected = exp,
+                            got = m.offset(),
+                            "offsets missing from the topic; continuing after the gap"
+                        );
+                        gaps.remove(&(p, exp));
+                        next.insert(p, m.offset() + 1);
+                        keep.push(m);
+                    } else {
+                        stale.insert(p, exp);
+                    }
+                }
+                _ => {
+                    next.insert(p, m.offset() + 1);
+                    keep.push(m);
+                }
+            }
+        }
+        let topic = &self.cfg.common.topics.events;
+        for (p, exp) in stale {
+            tracing::debug!(
+                partition = p,
+                expected = exp,
+                "record beyond the durable position: seeking back"
+            );
+            let mut tpl = TopicPartitionList::new();
+            let _ = tpl.add_partition_offset(topic, p, Offset::Offset(exp));
+            if let Err(e) = self.consumer.seek_partitions(tpl, Duration::from_secs(5)) {
+                tracing::warn!(partition = p, error = %e, "seek back failed; will retry");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        keep
+    }
+
+    /// Position every assigned partition right after its applied offset in Redis, the source of
+    /// truth (written atomically with the state). Kafka's committed offset is only where a
+    /// partition that was never applied starts, and a lag signal; it is not trusted to be behind
+    /// the applied state. Returns false on shutdown.
+    pub(super) async fn resume_from_applied(&self, shutdown: &CancellationToken) -> bool {
+        let Ok(tpl) = self.consumer.assignment() else {
+            return true;
+        };
+        let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+        drop(tpl);
+        if partitions.is_empty() {
+            return true;
+        }
+        let cmds: Vec<Cmd> = partitions
+            .iter()
+            .map(|p| Cmd::Get {
+                key: self.engine.applied_key(*p),
+            })
+            .collect();
+        let Some(replies) = retry(shutdown, "read applied offsets", || {
+            self.kv.exec(cmds.clone())
+        })
+        .await
+        else {
+            return false;
+        };
+        let topic = &self.cfg.common.topics.events;
+        for (p, r) in partitions.iter().zip(replies) {
+            let applied = r
+                .into_bytes()
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|s| s.parse::<i64>().ok());
+            // Nothing applied from this partition yet: start at its beginning (as
+            // auto.offset.reset=earliest would), so records dropped at the rebalance come back.
+            let (target, next) = match applied {
+                Some(a) => (Offset::Offset(a + 1), Some(a + 1)),
+                None => (Offset::Beginning, None),
+            };
+            let mut tpl = TopicPartitionList::new();
+            let _ = tpl.add_partition_offset(topic, *p, target);
+            // Seeking needs the partition's fetcher to be set up, which follows the assignment
+            // shortly: retry briefly.
+            let mut done = false;
+            for _ in 0..50 {
+                match self
+                    .consumer
+                    .seek_partitions(tpl.clone(), Duration::from_secs(5))
+                {
+                    Ok(res) if res.elements().iter().all(|e| e.error().is_ok()) => {
+                        done = true;
+                        break;
+                    }
+                    _ => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+            if done {
+                tracing::info!(partition = p, offset = ?next, "resumed after the applied offset");
+            } else {
+                tracing::error!(
+                    partition = p,
+                    "could not seek to the applied offset; relying on the committed offset"
+                );
+            }
+            let mut durable = self
+                .consumer
+                .context()
+                .durable
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            match next {
+                Some(n) => durable.insert(*p, n),
+                None => durable.remove(p),
+            };
+        }
+        true
+    }
+
+    /// Record the batch as durable and commit those offsets (async; a lost commit only means
+    /// a replay that the applied offsets skip).
+    pub(super) fn commit_durable(&self, batch: &[BorrowedMessage<'_>]) {
+        let mut parts = Vec::new();
+        {
+            let mut durable = self
+                .consumer
+                .context()
+                .durable
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            for m in batch {
+                let next = m.offset() + 1;
+                let e = durable.entry(m.partition()).or_insert(next);
+                *e = (*e).max(next);
+                parts.push(m.partition());
+            }
+        }
+        parts.sort_unstable();
+        parts.dedup();
+        let tpl = self.consumer.context().durable_list(Some(&parts));
+        if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
+            tracing::debug!(error = %e, "async commit");
+        }
+    }
+}
