@@ -179,11 +179,14 @@ async fn main() {
             .copied()
             .unwrap_or_default()
     };
+    let workload = if sequences == 0 {
+        "milestone per event".to_string()
+    } else {
+        format!("{sequences} active sequences")
+    };
     println!(
-        "ingest -> fired: {events} events at {rate}/s ({:.1}s), {} ({}) , tansu 0.6 memory, 4 partitions, fetch.wait.max.ms={fetch_wait}, linger.ms=5",
+        "ingest -> fired: {events} events at {rate}/s ({:.1}s), {workload} (gateway + processor in one process), tansu 0.6 memory, 4 partitions, fetch.wait.max.ms={fetch_wait}, linger.ms=5",
         started.elapsed().as_secs_f64(),
-        if sequences == 0 { "milestone per event".to_string() } else { format!("{sequences} active sequences") },
-        "gateway + processor in one process",
     );
     println!(
         "  fired {}/{events}; latency p50 {:?} p99 {:?} max {:?}",
