@@ -20,7 +20,8 @@ use leadstream_shared::ids::new_id;
 use leadstream_shared::model::ruleset::{CreateRuleset, PatchRuleset, ReplaceRuleset, Ruleset};
 
 use super::scoring_routes::{
-    catalog, ctx, delete_doc, json_body, load_doc, now_rfc3339, save_doc, store_err, Reply,
+    catalog, ctx, delete_doc, json_body, load_doc, now_rfc3339, save_doc, store_err, update_doc,
+    Reply,
 };
 use crate::auth::Scope;
 use crate::state::AppState;
@@ -69,10 +70,15 @@ pub async fn replace(
 ) -> Reply {
     let c = ctx(&st, &headers, Scope::Admin).await?;
     let req: ReplaceRuleset = json_body(&st, &headers, body).await?;
-    let ou = &c.tenant.ou_id;
-    let existing: Ruleset = load_doc(&st, ou, RULESETS, WHAT, &id).await?;
-    let rs = req.validate(&existing, &now_rfc3339())?;
-    save_doc(&st, ou, RULESETS, &rs.id, &rs, StatusCode::OK).await
+    update_doc(
+        &st,
+        &c.tenant.ou_id,
+        RULESETS,
+        WHAT,
+        &id,
+        |existing: &Ruleset| req.validate(existing, &now_rfc3339()),
+    )
+    .await
 }
 
 pub async fn patch(
@@ -83,10 +89,15 @@ pub async fn patch(
 ) -> Reply {
     let c = ctx(&st, &headers, Scope::Admin).await?;
     let req: PatchRuleset = json_body(&st, &headers, body).await?;
-    let ou = &c.tenant.ou_id;
-    let existing: Ruleset = load_doc(&st, ou, RULESETS, WHAT, &id).await?;
-    let rs = req.validate(&existing, &now_rfc3339())?;
-    save_doc(&st, ou, RULESETS, &rs.id, &rs, StatusCode::OK).await
+    update_doc(
+        &st,
+        &c.tenant.ou_id,
+        RULESETS,
+        WHAT,
+        &id,
+        |existing: &Ruleset| req.validate(existing, &now_rfc3339()),
+    )
+    .await
 }
 
 pub async fn delete(

@@ -232,6 +232,26 @@ pub async fn save_doc<T: Serialize>(
     Ok((status, Json(doc)).into_response())
 }
 
+/// PUT / PATCH: load the active OU's document (or 404), turn it into its new version with
+/// `next` (the request's validation), store it and answer it with 200.
+pub async fn update_doc<T, E, F>(
+    st: &AppState,
+    ou: &str,
+    collection: &str,
+    what: &str,
+    id: &str,
+    next: F,
+) -> Reply
+where
+    T: Serialize + DeserializeOwned,
+    E: Into<RouteError>,
+    F: FnOnce(&T) -> Result<T, E>,
+{
+    let existing: T = load_doc(st, ou, collection, what, id).await?;
+    let doc = next(&existing).map_err(Into::into)?;
+    save_doc(st, ou, collection, id, &doc, StatusCode::OK).await
+}
+
 /// Delete a document: 204, or 404 when there was none.
 pub async fn delete_doc(st: &AppState, ou: &str, collection: &str, what: &str, id: &str) -> Reply {
     let existed = catalog(st)

@@ -40,7 +40,7 @@ use leadstream_shared::model::sequence::{
 use super::leads::load_lead;
 use super::scoring_routes::{
     catalog, ctx, delete_doc, invalid, json_object, load_doc, now_rfc3339, save_doc, store_err,
-    FieldError, Reply, RouteError,
+    update_doc, FieldError, Reply, RouteError,
 };
 use crate::auth::Scope;
 use crate::state::AppState;
@@ -91,10 +91,15 @@ pub async fn replace(
 ) -> Reply {
     let c = ctx(&st, &headers, Scope::Admin).await?;
     let req: SequenceRequest = typed_body(&st, &headers, body).await?;
-    let ou = &c.tenant.ou_id;
-    let existing: SequenceTrigger = load_doc(&st, ou, SEQUENCES, WHAT, &id).await?;
-    let s = req.replace(&existing)?;
-    save_doc(&st, ou, SEQUENCES, &s.id, &s, StatusCode::OK).await
+    update_doc(
+        &st,
+        &c.tenant.ou_id,
+        SEQUENCES,
+        WHAT,
+        &id,
+        |existing: &SequenceTrigger| req.replace(existing),
+    )
+    .await
 }
 
 pub async fn patch(
@@ -105,10 +110,15 @@ pub async fn patch(
 ) -> Reply {
     let c = ctx(&st, &headers, Scope::Admin).await?;
     let req: SequencePatch = typed_body(&st, &headers, body).await?;
-    let ou = &c.tenant.ou_id;
-    let existing: SequenceTrigger = load_doc(&st, ou, SEQUENCES, WHAT, &id).await?;
-    let s = req.apply(&existing)?;
-    save_doc(&st, ou, SEQUENCES, &s.id, &s, StatusCode::OK).await
+    update_doc(
+        &st,
+        &c.tenant.ou_id,
+        SEQUENCES,
+        WHAT,
+        &id,
+        |existing: &SequenceTrigger| req.apply(existing),
+    )
+    .await
 }
 
 pub async fn delete(

@@ -37,7 +37,7 @@ use leadstream_shared::model::trigger::{
 use super::leads::load_lead;
 use super::scoring_routes::{
     catalog, ctx, delete_doc, invalid, json_body, load_doc, now_rfc3339, save_doc, store_err,
-    Reply, RouteError,
+    update_doc, Reply, RouteError,
 };
 use crate::auth::Scope;
 use crate::state::AppState;
@@ -86,10 +86,15 @@ pub async fn replace(
 ) -> Reply {
     let c = ctx(&st, &headers, Scope::Admin).await?;
     let req: ReplaceTrigger = json_body(&st, &headers, body).await?;
-    let ou = &c.tenant.ou_id;
-    let existing: MilestoneTrigger = load_doc(&st, ou, TRIGGERS, WHAT, &id).await?;
-    let t = req.validate(&existing)?;
-    save_doc(&st, ou, TRIGGERS, &t.id, &t, StatusCode::OK).await
+    update_doc(
+        &st,
+        &c.tenant.ou_id,
+        TRIGGERS,
+        WHAT,
+        &id,
+        |existing: &MilestoneTrigger| req.validate(existing),
+    )
+    .await
 }
 
 pub async fn patch(
@@ -100,10 +105,15 @@ pub async fn patch(
 ) -> Reply {
     let c = ctx(&st, &headers, Scope::Admin).await?;
     let req: PatchTrigger = json_body(&st, &headers, body).await?;
-    let ou = &c.tenant.ou_id;
-    let existing: MilestoneTrigger = load_doc(&st, ou, TRIGGERS, WHAT, &id).await?;
-    let t = req.validate(&existing)?;
-    save_doc(&st, ou, TRIGGERS, &t.id, &t, StatusCode::OK).await
+    update_doc(
+        &st,
+        &c.tenant.ou_id,
+        TRIGGERS,
+        WHAT,
+        &id,
+        |existing: &MilestoneTrigger| req.validate(existing),
+    )
+    .await
 }
 
 pub async fn delete(
