@@ -1,0 +1,1 @@
+//! The end-to-end harness: a whole leadstream installation made of separate OS processes.
