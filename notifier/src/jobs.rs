@@ -286,6 +286,51 @@ pub async fn record(
     Ok(held)
 }
 
+/// The job stored under `job_key` with its exact stored bytes (for a compare-and-set), if any.
+pub async fn load(store: &dyn Kv, job_key: &str) -> Result<Option<(Vec<u8>, Job)>, StoreError> {
+    let r = store
+        .exec(vec![Cmd::Get {
+            key: job_key.to_string(),
+        }])
+        .await?;
+    let Some(raw) = r.into_iter().next().and_then(Reply::into_bytes) else {
+        return Ok(None);
+    };
+    let job = serde_json::from_slice(&raw).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(Some((raw, job)))
+}
+
+/// Replace a job with `job` and make it due now — only if it still holds exactly `seen` (what
+/// [`load`] read), so a concurrent worker or replay is never overwritten. Used by
+/// `leadstream admin dlq replay` to give a dead job a fresh retry schedule. Answers whether the
+/// write happened.
+pub async fn requeue(
+    store: &dyn Kv,
+    keys: &Keys,
+    job_key: &str,
+    seen: Vec<u8>,
+    job: &Job,
+    now_ms: i64,
+    retention_ms: u64,
+) -> Result<bool, StoreError> {
+    let cmds = vec![
+        Cmd::Set {
+            key: job_key.to_string(),
+            value: json(job),
+            ttl_ms: Some(retention_ms),
+        },
+        Cmd::ZAdd {
+            key: due_key(keys),
+            score: now_ms as f64,
+            member: job_key.as_bytes().to_vec(),
+        },
+    ];
+    let done = store
+        .exec_guarded(vec![Guard::Equals(job_key.to_string(), seen)], cmds)
+        .await?;
+    Ok(done.is_some())
+}
+
 /// Whether a 410 disabled this endpoint for the trigger.
 pub async fn is_disabled(store: &dyn Kv, keys: &Keys, job: &Job) -> Result<bool, StoreError> {
     let key = disabled_key(
