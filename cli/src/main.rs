@@ -3,6 +3,8 @@
 
 use clap::{Parser, Subcommand};
 
+mod admin;
+
 #[derive(Parser)]
 #[command(
     name = "leadstream",
@@ -22,6 +24,8 @@ enum Command {
     Processor,
     /// Deliver fired triggers: signed webhooks, email, Slack and Teams.
     Notifier,
+    /// Operate an installation: DLQ replay, topics, consumer lag, API keys, signing secrets.
+    Admin(admin::AdminArgs),
 }
 
 #[tokio::main]
@@ -44,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
             serve_metrics()?;
             leadstream_notifier::run(cfg, shutdown).await
         }
+        Command::Admin(args) => return admin::run(args).await,
     };
     if let Err(e) = &result {
         tracing::error!(error = %format!("{e:#}"), "exiting");
