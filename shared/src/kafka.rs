@@ -133,6 +133,11 @@ pub enum KafkaSetupError {
 
 /// Create the topics that are missing (existing ones are left alone). Fails with a clear message
 /// if the brokers cannot be reached or refuse.
+///
+/// Topics that already exist are found in the cluster metadata first, so no `CreateTopics`
+/// request is sent when every topic exists: clusters where operators create topics (no create
+/// ACL) and `leadstream dev`'s embedded mock cluster (which does not implement `CreateTopics`;
+/// dev creates its topics through the mock API) both work.
 pub async fn ensure_topics(
     settings: &KafkaSettings,
     topics: &[&str],
@@ -146,6 +151,30 @@ pub async fn ensure_topics(
             brokers: settings.brokers.clone(),
             source,
         })?;
+    // All topics' metadata (asking for named topics could auto-create them on some brokers).
+    // When it cannot be read, fall through: creating reports the problem precisely.
+    let (admin, existing) = tokio::task::spawn_blocking(move || {
+        let names: Vec<String> = admin
+            .inner()
+            .fetch_metadata(None, Duration::from_secs(10))
+            .map(|md| md.topics().iter().map(|t| t.name().to_string()).collect())
+            .unwrap_or_default();
+        (admin, names)
+    })
+    .await
+    .map_err(|e| KafkaSetupError::Topic {
+        topic: topics.join(","),
+        brokers: settings.brokers.clone(),
+        message: format!("metadata task failed: {e}"),
+    })?;
+    let topics: Vec<&str> = topics
+        .iter()
+        .copied()
+        .filter(|t| !existing.iter().any(|e| e == t))
+        .collect();
+    if topics.is_empty() {
+        return Ok(());
+    }
     let new: Vec<NewTopic> = topics
         .iter()
         .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(replication)))
