@@ -53,6 +53,8 @@ async fn main() -> anyhow::Result<()> {
     if let Err(e) = &result {
         tracing::error!(error = %format!("{e:#}"), "exiting");
     }
+    // Export the spans still buffered (when OTEL_EXPORTER_OTLP_ENDPOINT is set).
+    leadstream_shared::telemetry::shutdown();
     result
 }
 

@@ -5,8 +5,12 @@
 //! `partitioner=murmur2_random` so Java clients of internal systems (murmur2 by default) put a
 //! lead on the same partition as we do. Consumers: no auto-commit and no automatic offset store —
 //! a service stores an offset only after every effect of the record is durable.
+//!
+//! Every producer and consumer built with [`KafkaSettings::with_stats`] reports librdkafka
+//! statistics (queues, broker RTT, consumer lag) as metrics: [`stats`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -15,6 +19,9 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+
+pub mod stats;
+pub use stats::StatsContext;
 
 /// Connection settings shared by producers and consumers.
 #[derive(Debug, Clone)]
@@ -55,6 +62,27 @@ impl KafkaSettings {
         for (k, v) in &self.overrides {
             c.set(k, v);
         }
+    }
+
+    /// Turn on librdkafka statistics (every [`stats::DEFAULT_INTERVAL_MS`] unless
+    /// `LEADSTREAM_KAFKA_CONFIG` sets `statistics.interval.ms`). Only for clients whose context
+    /// records them ([`StatsContext`], or one calling [`stats::record`]): the default context
+    /// logs every document.
+    pub fn with_stats<'c>(&self, c: &'c mut ClientConfig) -> &'c mut ClientConfig {
+        if !self.overrides.contains_key("statistics.interval.ms") {
+            c.set(
+                "statistics.interval.ms",
+                stats::DEFAULT_INTERVAL_MS.to_string(),
+            );
+        }
+        c
+    }
+
+    /// [`KafkaSettings::consumer_config`] with statistics on (use with [`StatsContext`]).
+    pub fn consumer_config_with_stats(&self, group_id: &str) -> ClientConfig {
+        let mut c = self.consumer_config(group_id);
+        self.with_stats(&mut c);
+        c
     }
 
     /// The producer configuration every leadstream producer uses.
@@ -235,10 +263,32 @@ fn classify(e: KafkaError) -> PublishError {
     }
 }
 
-/// Sends records and resolves once the broker acknowledged them (acks=all).
+/// Sends records and resolves once the broker acknowledged them (acks=all). Counts acks and
+/// errors per topic ([`stats::PRODUCED`], [`stats::PRODUCE_ERRORS`]) and reports librdkafka
+/// statistics.
 #[derive(Clone)]
 pub struct Publisher {
-    producer: FutureProducer,
+    producer: FutureProducer<StatsContext>,
+    counters: Arc<RwLock<HashMap<String, TopicCounters>>>,
+}
+
+/// The counters of one topic, resolved once so a send does not build label sets.
+#[derive(Clone)]
+struct TopicCounters {
+    acked: metrics::Counter,
+    retryable: metrics::Counter,
+    rejected: metrics::Counter,
+}
+
+impl TopicCounters {
+    fn new(topic: &str) -> TopicCounters {
+        let t = topic.to_string();
+        TopicCounters {
+            acked: metrics::counter!(stats::PRODUCED, "topic" => t.clone()),
+            retryable: metrics::counter!(stats::PRODUCE_ERRORS, "topic" => t.clone(), "retryable" => "true"),
+            rejected: metrics::counter!(stats::PRODUCE_ERRORS, "topic" => t, "retryable" => "false"),
+        }
+    }
 }
 
 impl Publisher {
@@ -246,18 +296,38 @@ impl Publisher {
         settings: &KafkaSettings,
         message_timeout: Duration,
     ) -> Result<Publisher, KafkaSetupError> {
+        let mut cfg = settings.producer_config(message_timeout);
         let producer = settings
-            .producer_config(message_timeout)
-            .create()
+            .with_stats(&mut cfg)
+            .create_with_context(StatsContext)
             .map_err(|source| KafkaSetupError::Client {
                 brokers: settings.brokers.clone(),
                 source,
             })?;
-        Ok(Publisher { producer })
+        Ok(Publisher {
+            producer,
+            counters: Arc::default(),
+        })
     }
 
-    pub fn producer(&self) -> &FutureProducer {
+    pub fn producer(&self) -> &FutureProducer<StatsContext> {
         &self.producer
+    }
+
+    fn counters(&self, topic: &str) -> TopicCounters {
+        if let Some(c) = self
+            .counters
+            .read()
+            .ok()
+            .and_then(|m| m.get(topic).cloned())
+        {
+            return c;
+        }
+        let c = TopicCounters::new(topic);
+        if let Ok(mut m) = self.counters.write() {
+            m.insert(topic.to_string(), c.clone());
+        }
+        c
     }
 
     /// Enqueue a record and wait for the broker's acknowledgement. A full local queue fails at
@@ -280,18 +350,24 @@ impl Publisher {
             }
             record = record.headers(h);
         }
-        let future = self
-            .producer
-            .send_result(record)
-            .map_err(|(e, _)| classify(e))?;
-        match future.await {
-            Ok(Ok(d)) => Ok(Delivered {
-                partition: d.partition,
-                offset: d.offset,
-            }),
-            Ok(Err((e, _))) => Err(classify(e)),
-            Err(_) => Err(PublishError::Unavailable("producer was dropped".into())),
+        let counters = self.counters(topic);
+        let out = match self.producer.send_result(record) {
+            Err((e, _)) => Err(classify(e)),
+            Ok(future) => match future.await {
+                Ok(Ok(d)) => Ok(Delivered {
+                    partition: d.partition,
+                    offset: d.offset,
+                }),
+                Ok(Err((e, _))) => Err(classify(e)),
+                Err(_) => Err(PublishError::Unavailable("producer was dropped".into())),
+            },
+        };
+        match &out {
+            Ok(_) => counters.acked.increment(1),
+            Err(e) if e.is_retryable() => counters.retryable.increment(1),
+            Err(_) => counters.rejected.increment(1),
         }
+        out
     }
 
     /// Wait until everything enqueued so far is acknowledged (shutdown).

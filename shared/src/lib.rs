@@ -10,7 +10,9 @@
 //!   [`keys`]: every Redis key, OU-scoped, in one place, and [`catalog`]: tenants, API keys and
 //!   the rulesets/triggers/sequences users manage;
 //! - [`config`]: typed configuration from `LEADSTREAM_*` variables, validated at boot;
-//! - [`model`]: rulesets, milestone triggers and sequence triggers.
+//! - [`model`]: rulesets, milestone triggers and sequence triggers;
+//! - [`telemetry`] and [`trace`]: logs, OpenTelemetry spans and the trace context that travels
+//!   in Kafka headers.
 
 pub mod avro;
 pub mod catalog;
@@ -25,6 +27,7 @@ pub mod model;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
+pub mod trace;
 
 /// The Kafka key of every record about a lead: `"{ou}:{lead}"`.
 pub fn kafka_key(ou_id: &str, lead_id: &str) -> String {
