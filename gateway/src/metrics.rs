@@ -1,7 +1,9 @@
 //! Metric names, defined once. Each constant's doc line lists its labels.
 //!
 //! Exposed at `GET /metrics` in the Prometheus text format. The recorder is process-wide (the
-//! `metrics` crate has one global recorder), installed once by [`install`].
+//! `metrics` crate has one global recorder), installed once by [`install`]. The Kafka client
+//! metrics every service shares (`leadstream_kafka_*`: produce acks and errors, librdkafka
+//! statistics) are named in `leadstream_shared::kafka::stats`; `docs/observability.md` lists all.
 
 use std::sync::OnceLock;
 

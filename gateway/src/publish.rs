@@ -4,8 +4,10 @@
 //! event as single-object Avro, and publishes every record concurrently to the events topic,
 //! keyed `"{ou}:{lead}"` (the producer's murmur2_random partitioner places it), then waits for
 //! every acknowledgement. Answers are per event, so single-event routes answer 2xx only after
-//! their ack and batch routes can report each item. The W3C `traceparent` of the request (or a
-//! new one) travels in a Kafka header so one trace spans gateway → processor → notifier.
+//! their ack and batch routes can report each item. The W3C trace context travels in Kafka
+//! headers so one trace spans gateway → processor → notifier: the HTTP request span's context
+//! when traces are exported (it is a child of the caller's `traceparent`, see
+//! [`crate::server`]), otherwise the caller's `traceparent` or a new one.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +18,7 @@ use leadstream_shared::avro;
 use leadstream_shared::catalog::Catalog;
 use leadstream_shared::event::EngagementEvent;
 use leadstream_shared::kafka::{Delivered, PublishError};
+use leadstream_shared::trace::{self, TraceContext};
 
 use crate::error::ApiError;
 use crate::identity;
@@ -87,12 +90,18 @@ impl Pipeline {
         events: &[EngagementEvent],
         traceparent: &str,
     ) -> Vec<Result<Delivered, PublishFailure>> {
+        let context = TraceContext::current();
+        let context = &context;
         let sends = events.iter().map(|e| async move {
             let payload = avro::encode_event(e).map_err(|err| PublishFailure::Encode(err.to_string()))?;
+            let headers = match context {
+                Some(c) => c.headers().into_iter().map(|(k, v)| (k, v.to_vec())).collect(),
+                None => vec![(trace::TRACEPARENT, traceparent.as_bytes().to_vec())],
+            };
             let record = Record {
                 key: e.kafka_key(),
                 payload,
-                headers: vec![("traceparent", traceparent.as_bytes().to_vec())],
+                headers,
             };
             let origin = e.origin.as_str();
             match self.sink.publish(&record).await {
@@ -128,23 +137,17 @@ pub fn store_unavailable(
     )
 }
 
-/// The request's `traceparent` when it is well-formed, otherwise a new sampled one.
+/// The `traceparent` records carry when traces are not exported: the request's when it is
+/// well-formed, otherwise a new sampled one. (When they are, [`Pipeline::publish`] uses the
+/// request span's context instead.)
 pub fn traceparent(headers: &axum::http::HeaderMap) -> String {
-    if let Some(tp) = headers.get("traceparent").and_then(|v| v.to_str().ok()) {
-        let parts: Vec<&str> = tp.split('-').collect();
-        let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
-        if parts.len() == 4
-            && hex(parts[0], 2)
-            && hex(parts[1], 32)
-            && hex(parts[2], 16)
-            && hex(parts[3], 2)
-        {
-            return tp.to_ascii_lowercase();
-        }
+    match headers
+        .get(trace::TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(tp) if trace::valid_traceparent(tp) => tp.to_ascii_lowercase(),
+        _ => trace::new_traceparent(),
     }
-    let trace: u128 = rand::random::<u128>().max(1);
-    let span: u64 = rand::random::<u64>().max(1);
-    format!("00-{trace:032x}-{span:016x}-01")
 }
 
 #[cfg(test)]

@@ -19,6 +19,8 @@ use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
+use leadstream_shared::trace::{self, TraceContext};
+
 use crate::error::ApiError;
 use crate::metrics as m;
 use crate::routes::{cdp, event_types, health, import, ingest, manage};
@@ -59,9 +61,38 @@ pub fn router(st: AppState) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn(track))
         .layer(DefaultBodyLimit::disable())
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(http_span))
         .layer(CatchPanicLayer::custom(on_panic))
         .with_state(st)
+}
+
+/// The request span. When traces are exported it is at INFO, a child of the caller's
+/// `traceparent` (and `tracestate`), and its context is what the events carry to Kafka;
+/// otherwise it is at DEBUG as tower-http makes it (usually filtered out, so free).
+fn http_span<B>(req: &axum::http::Request<B>) -> tracing::Span {
+    if !trace::enabled() {
+        return tracing::debug_span!(
+            "http_request",
+            method = %req.method(),
+            path = %req.uri().path(),
+        );
+    }
+    let span = tracing::info_span!(
+        "http_request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        otel.kind = "server",
+        trace_id = tracing::field::Empty,
+    );
+    let h = req.headers();
+    let get = |name: &str| h.get(name).and_then(|v| v.to_str().ok());
+    let parent =
+        get(trace::TRACEPARENT).and_then(|tp| TraceContext::parse(tp, get(trace::TRACESTATE)));
+    match parent {
+        Some(parent) => parent.set_parent_of(&span),
+        None => trace::record_trace_id(&span),
+    }
+    span
 }
 
 async fn not_found() -> Response {
@@ -93,7 +124,37 @@ async fn track(req: Request, next: Next) -> Response {
         )
             .into_response();
     }
+    if status.is_client_error() && !is_json(&resp) {
+        return plain_rejection_as_json(resp).await;
+    }
     resp
+}
+
+fn is_json(resp: &Response) -> bool {
+    resp.headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// axum's own extractor rejections (a path segment that is not UTF-8 once percent-decoded, …)
+/// are plain text: give them the gateway's error shape, their text as the message.
+async fn plain_rejection_as_json(resp: Response) -> Response {
+    let status = resp.status();
+    let text = axum::body::to_bytes(resp.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("bad request")
+            .to_string()
+    } else {
+        text
+    };
+    let body = serde_json::json!({"error": {"code": "bad_request", "message": message}});
+    (status, axum::Json(body)).into_response()
 }
 
 /// Serve until the state's shutdown token is cancelled, then drain as described above.

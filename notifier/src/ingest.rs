@@ -7,19 +7,25 @@
 //! is durable in the store — not when the delivery succeeded: retries continue from the store,
 //! whoever owns the partition by then. A crash before the commit replays the batch, and the
 //! replayed jobs are recognised as duplicates.
+//!
+//! Each job keeps the fired record's trace context (`traceparent` header); when traces are
+//! exported a batch is one `ingest_batch` span, a child of its first traced record and linked to
+//! the others.
 
 use std::time::Duration;
 
 use leadstream_shared::avro::{decode_fired, encode_dead_letter, DeadLetter};
 use leadstream_shared::ids::now_ms;
-use leadstream_shared::kafka::{Publisher, Topics};
+use leadstream_shared::kafka::{Publisher, StatsContext, Topics};
 use leadstream_shared::keys::Keys;
 use leadstream_shared::store::Store;
+use leadstream_shared::trace::{self, TraceContext};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::OwnedMessage;
 use rdkafka::Message;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::endpoint::Endpoint;
 use crate::jobs::{self, Job};
@@ -31,7 +37,9 @@ const BATCH_MAX: usize = 500;
 const BATCH_WAIT: Duration = Duration::from_millis(5);
 
 pub struct Ingest {
-    pub consumer: StreamConsumer,
+    /// Built with [`leadstream_shared::kafka::KafkaSettings::consumer_config_with_stats`], so
+    /// its lag and queues are reported as metrics.
+    pub consumer: StreamConsumer<StatsContext>,
     pub store: Store,
     pub keys: Keys,
     pub topics: Topics,
@@ -64,7 +72,11 @@ impl Ingest {
                     _ => break,
                 }
             }
-            if !self.handle(&batch, &shutdown).await {
+            if !self
+                .handle(&batch, &shutdown)
+                .instrument(batch_span(&batch))
+                .await
+            {
                 break;
             }
         }
@@ -85,8 +97,10 @@ impl Ingest {
             let payload = msg.payload().unwrap_or_default();
             match decode_fired(payload) {
                 Ok(f) => {
+                    let context = TraceContext::from_headers(msg.headers());
                     for ep in Endpoint::all(&f.targets) {
-                        new_jobs.push(Job::new(&f, &ep, msg.partition(), msg.offset(), now));
+                        let job = Job::new(&f, &ep, msg.partition(), msg.offset(), now);
+                        new_jobs.push(job.with_trace(context.clone()));
                     }
                 }
                 Err(e) => {
@@ -202,4 +216,22 @@ impl Ingest {
             }
         }
     }
+}
+
+/// The batch span (a disabled span when traces are not exported).
+fn batch_span(batch: &[OwnedMessage]) -> tracing::Span {
+    if !trace::enabled() {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!(
+        "ingest_batch",
+        records = batch.len(),
+        trace_id = tracing::field::Empty
+    );
+    let contexts: Vec<TraceContext> = batch
+        .iter()
+        .filter_map(|m| TraceContext::from_headers(m.headers()))
+        .collect();
+    trace::link_batch(&span, &contexts);
+    span
 }

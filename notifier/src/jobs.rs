@@ -20,6 +20,7 @@
 use leadstream_shared::fired::TriggerFired;
 use leadstream_shared::keys::Keys;
 use leadstream_shared::store::{Cmd, Guard, Kv, Reply, StoreError};
+use leadstream_shared::trace::TraceContext;
 use serde::{Deserialize, Serialize};
 
 use crate::attempt::State;
@@ -45,6 +46,10 @@ pub struct Job {
     pub source_partition: i32,
     pub source_offset: i64,
     pub created_ms: i64,
+    /// The trace context of the fired record, so every attempt (a retry hours later too) joins
+    /// the trace of the request that sent the event. Absent in jobs written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<TraceContext>,
 }
 
 impl Job {
@@ -68,7 +73,14 @@ impl Job {
             source_partition: partition,
             source_offset: offset,
             created_ms: now_ms,
+            trace: None,
         }
+    }
+
+    /// The job carrying the fired record's trace context.
+    pub fn with_trace(mut self, trace: Option<TraceContext>) -> Job {
+        self.trace = trace;
+        self
     }
 
     pub fn endpoint(&self) -> Endpoint {
@@ -394,5 +406,23 @@ mod tests {
         assert!(again.state.is_final());
         // A stale holder's write still lands but reports the lost lease.
         assert!(!record(&kv, &keys, w, vec![]).await.unwrap());
+    }
+
+    #[test]
+    fn jobs_keep_their_trace_context_and_old_jobs_still_decode() {
+        let ep = Endpoint::new(Channel::Webhook, "https://h.example.com/x");
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let job = Job::new(&milestone(), &ep, 0, 7, 1000).with_trace(TraceContext::parse(tp, None));
+        let back: Job = serde_json::from_slice(&json(&job)).unwrap();
+        assert_eq!(
+            back.trace.as_ref().map(|t| t.traceparent.as_str()),
+            Some(tp)
+        );
+        // A job stored before the field existed.
+        let mut old = serde_json::to_value(Job::new(&milestone(), &ep, 0, 7, 1000)).unwrap();
+        assert!(old.get("trace").is_none(), "absent context is not written");
+        old.as_object_mut().unwrap().remove("trace");
+        let decoded: Job = serde_json::from_value(old).unwrap();
+        assert_eq!(decoded.trace, None);
     }
 }

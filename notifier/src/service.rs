@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use leadstream_shared::catalog::Catalog;
-use leadstream_shared::kafka::{ensure_topics, Publisher};
+use leadstream_shared::kafka::{ensure_topics, Publisher, StatsContext};
 use leadstream_shared::store::{self, Store};
 use rdkafka::consumer::StreamConsumer;
 use tokio::sync::mpsc;
@@ -89,10 +89,10 @@ pub async fn run_with(
         endpoint_concurrency: cfg.endpoint_concurrency,
         max_in_flight: cfg.max_in_flight,
     });
-    let consumer: StreamConsumer = c
+    let consumer: StreamConsumer<StatsContext> = c
         .kafka
-        .consumer_config(&cfg.group_id)
-        .create()
+        .consumer_config_with_stats(&cfg.group_id)
+        .create_with_context(StatsContext)
         .context("Kafka consumer")?;
     let (tx, rx) = mpsc::channel(4096);
     let ingest = Ingest {

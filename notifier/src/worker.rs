@@ -31,6 +31,11 @@ use crate::delivery::{record_cmds, AttemptStatus, DeliveryAttempt};
 use crate::jobs::{self, Job, Next, Write};
 use crate::metrics as m;
 use crate::schedule::Schedule;
+use leadstream_shared::trace;
+use tracing::Instrument;
+
+mod waiting;
+use waiting::Waiting;
 
 enum Dispatch {
     Started,
@@ -38,45 +43,6 @@ enum Dispatch {
     Skipped,
     /// No permit free (its endpoint's or the global one): it waits.
     Busy(String),
-}
-
-/// Due jobs that found no free permit, per endpoint, handed the next freed permit. Bounded: a
-/// job dropped from here is still due in the store and the next poll finds it.
-#[derive(Default)]
-struct Waiting {
-    queues: HashMap<String, std::collections::VecDeque<String>>,
-    known: HashSet<String>,
-}
-
-impl Waiting {
-    const MAX: usize = 20_000;
-
-    fn push(&mut self, key: String) {
-        if self.known.len() >= Self::MAX || !self.known.insert(key.clone()) {
-            return;
-        }
-        let ep = jobs::endpoint_of(&key).to_string();
-        self.queues.entry(ep).or_default().push_back(key);
-    }
-
-    fn push_front(&mut self, key: String) {
-        if self.known.insert(key.clone()) {
-            let ep = jobs::endpoint_of(&key).to_string();
-            self.queues.entry(ep).or_default().push_front(key);
-        }
-    }
-
-    fn pop(&mut self, endpoint: &str) -> Option<String> {
-        let q = self.queues.get_mut(endpoint)?;
-        let key = q.pop_front();
-        if q.is_empty() {
-            self.queues.remove(endpoint);
-        }
-        if let Some(k) = &key {
-            self.known.remove(k);
-        }
-        key
-    }
 }
 
 /// What the dispatcher needs.
@@ -263,10 +229,16 @@ impl Worker {
     async fn try_run_job(&self, key: &str) -> Result<(), StoreError> {
         let store = self.store.as_ref();
         let token = new_id("lease");
-        let Some(mut job) = jobs::claim(store, &self.keys, key, &token, self.lease_ms).await?
-        else {
+        let Some(job) = jobs::claim(store, &self.keys, key, &token, self.lease_ms).await? else {
             return Ok(());
         };
+        let span = delivery_span(&job);
+        self.run_claimed(key, &token, job).instrument(span).await
+    }
+
+    /// One step of a claimed job: the attempt, or the DLQ send of a dead one.
+    async fn run_claimed(&self, key: &str, token: &str, mut job: Job) -> Result<(), StoreError> {
+        let store = self.store.as_ref();
         let now = now_ms();
         match job.state {
             State::Dead { reason } if !job.dlq_sent => {
@@ -495,4 +467,26 @@ impl Worker {
                 next_attempt_at_ms = ?a.next_attempt_at_ms, outcome = a.status.as_str(), "delivery attempt failed");
         }
     }
+}
+
+/// The `deliver` span of one claimed job: a child of the fired record's context kept in the job
+/// (a disabled span when traces are not exported).
+fn delivery_span(job: &Job) -> tracing::Span {
+    if !trace::enabled() {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!(
+        "deliver",
+        channel = job.channel.as_str(),
+        ou = %job.fired.ou_id,
+        fired_id = %job.fired.fired_id,
+        endpoint = %job.endpoint_id,
+        attempt = job.attempts + 1,
+        trace_id = tracing::field::Empty,
+    );
+    match &job.trace {
+        Some(parent) => parent.set_parent_of(&span),
+        None => trace::record_trace_id(&span),
+    }
+    span
 }

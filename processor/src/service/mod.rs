@@ -26,12 +26,16 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::Message;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::config::ProcessorConfig;
 use crate::decode::{decode, Position};
 use crate::engine::{Engine, EngineSettings, Input};
 
+mod observe;
 mod offsets;
+use leadstream_shared::trace::TraceContext;
+use observe as m;
 use offsets::Ctx;
 
 pub struct Processor {
@@ -70,7 +74,7 @@ impl Processor {
         .await?;
         let consumer: StreamConsumer<Ctx> = c
             .kafka
-            .consumer_config(&cfg.group_id)
+            .consumer_config_with_stats(&cfg.group_id)
             .create_with_context(Ctx {
                 topic: t.events.clone(),
                 assignment_changed: AtomicBool::new(false),
@@ -153,7 +157,8 @@ impl Processor {
             if batch.is_empty() {
                 continue;
             }
-            self.handle(&batch, &shutdown).await;
+            let span = m::batch_span(&batch);
+            self.handle(&batch, &shutdown).instrument(span).await;
             if shutdown.is_cancelled() {
                 break;
             }
@@ -205,7 +210,7 @@ impl Processor {
                     }
                 }
                 Err(e) => {
-                    metrics::counter!("leadstream_processor_poison_total").increment(1);
+                    metrics::counter!(m::POISON).increment(1);
                     tracing::warn!(partition = m.partition(), offset = m.offset(), error = %e, "poison record sent to the DLQ");
                     side_effects.push(self.dead_letter(m, &e.to_string()));
                 }
@@ -225,7 +230,8 @@ impl Processor {
                 if murmur2_partition(key.as_bytes(), self.partitions) == input.partition {
                     inputs.push(input);
                 } else {
-                    side_effects.push(self.rekey(input.event));
+                    let context = m::record_context(batch, input.partition, input.offset);
+                    side_effects.push(self.rekey(input.event, context));
                 }
             }
         }
@@ -241,45 +247,70 @@ impl Processor {
         inputs.sort_by_key(|i| (i.partition, i.offset));
         let applied = retry(shutdown, "apply batch", || self.engine.apply(&inputs)).await;
         let Some(applied) = applied else { return };
-        metrics::counter!("leadstream_processor_events_total").increment(applied.applied as u64);
-        metrics::counter!("leadstream_processor_duplicates_total")
-            .increment(applied.duplicates as u64);
-        if !applied.fired.is_empty() && self.publish_fired(&applied.fired, shutdown).await.is_none()
-        {
-            return;
+        metrics::counter!(m::EVENTS).increment(applied.applied as u64);
+        metrics::counter!(m::DUPLICATES).increment(applied.duplicates as u64);
+        metrics::histogram!(m::BATCH_SIZE).record(batch.len() as f64);
+        m::record_latency(&inputs, now_ms());
+        if !applied.fired.is_empty() {
+            let (contexts, _fire_spans) = m::fired_contexts(batch, &inputs, &applied.fired);
+            if self
+                .publish_fired(&applied.fired, &contexts, shutdown)
+                .await
+                .is_none()
+            {
+                return;
+            }
         }
         self.commit_durable(batch);
     }
 
+    /// Produce firings (with the trace context of the event that fired each, when known) and
+    /// clear them from the outbox once acknowledged.
     async fn publish_fired(
         &self,
         fired: &[(i32, TriggerFired)],
+        contexts: &[Option<TraceContext>],
         shutdown: &CancellationToken,
     ) -> Option<()> {
         let topic = &self.cfg.common.topics.fired;
-        let encoded: Vec<(i32, String, String, Vec<u8>)> = fired
+        type Encoded<'a> = (
+            i32,
+            &'a TriggerFired,
+            String,
+            Vec<u8>,
+            Vec<(&'a str, &'a [u8])>,
+        );
+        let encoded: Vec<Encoded<'_>> = fired
             .iter()
-            .filter_map(|(p, f)| {
+            .enumerate()
+            .filter_map(|(i, (p, f))| {
                 let bytes = leadstream_shared::avro::encode_fired(f).ok()?;
-                Some((*p, f.fired_id.clone(), f.kafka_key(), bytes))
+                let headers = contexts
+                    .get(i)
+                    .and_then(Option::as_ref)
+                    .map(TraceContext::headers)
+                    .unwrap_or_default();
+                Some((*p, f, f.kafka_key(), bytes, headers))
             })
             .collect();
         retry(shutdown, "produce fired records", || async {
             let sends = encoded
                 .iter()
-                .map(|(_, _, key, bytes)| self.publisher.send(topic, key, bytes, &[]));
+                .map(|(_, _, key, bytes, h)| self.publisher.send(topic, key, bytes, h));
             for r in join_all(sends).await {
                 r?;
             }
             Ok::<_, leadstream_shared::kafka::PublishError>(())
         })
         .await?;
-        metrics::counter!("leadstream_processor_fired_total").increment(encoded.len() as u64);
+        for (_, f, _, _, _) in &encoded {
+            metrics::counter!(m::FIRED, "kind" => f.kind.as_str()).increment(1);
+        }
         let clear: Vec<Cmd> = encoded
             .iter()
-            .map(|(p, id, _, _)| Cmd::HDel {
+            .map(|(p, f, _, _, _)| Cmd::HDel {
                 key: self.cfg.common.keys().outbox(*p),
-                field: id.clone(),
+                field: f.fired_id.clone(),
             })
             .collect();
         retry(shutdown, "clear outbox", || self.kv.exec(clear.clone()))
@@ -319,7 +350,7 @@ impl Processor {
                     count = fired.len(),
                     "producing firings left in the outbox"
                 );
-                if self.publish_fired(&fired, shutdown).await.is_none() {
+                if self.publish_fired(&fired, &[], shutdown).await.is_none() {
                     return;
                 }
             }
@@ -329,15 +360,17 @@ impl Processor {
     fn rekey(
         &self,
         event: leadstream_shared::event::EngagementEvent,
+        context: Option<TraceContext>,
     ) -> BoxFuture<'_, anyhow::Result<()>> {
         async move {
             let bytes = encode_event(&event)?;
+            let headers = context.as_ref().map(TraceContext::headers);
             self.publisher
                 .send(
                     &self.cfg.common.topics.events,
                     &event.kafka_key(),
                     &bytes,
-                    &[],
+                    headers.as_deref().unwrap_or_default(),
                 )
                 .await?;
             Ok(())
@@ -367,6 +400,7 @@ impl Processor {
             self.publisher
                 .send(&self.cfg.common.topics.events_dlq, &key, &bytes, &[])
                 .await?;
+            metrics::counter!(m::EVENTS_DLQ).increment(1);
             Ok(())
         }
         .boxed()

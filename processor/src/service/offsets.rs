@@ -43,7 +43,12 @@ impl Ctx {
     }
 }
 
-impl ClientContext for Ctx {}
+impl ClientContext for Ctx {
+    /// librdkafka statistics (consumer lag per partition, queues, broker RTT) as metrics.
+    fn stats(&self, statistics: rdkafka::statistics::Statistics) {
+        leadstream_shared::kafka::stats::record(&statistics);
+    }
+}
 
 impl ConsumerContext for Ctx {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
