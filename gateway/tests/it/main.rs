@@ -9,3 +9,4 @@ mod props;
 mod resilience;
 mod scoring_routes;
 mod seeds;
+mod traces;
