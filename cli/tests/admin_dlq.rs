@@ -1,0 +1,285 @@
+//! `leadstream admin dlq replay` on real parts: a tansu broker, Redis, the real `leadstream
+//! notifier` process and an HTTP receiver that fails until it is switched on. A delivery ends in
+//! the DLQ; after the receiver is fixed a replay delivers it exactly once, and replaying again
+//! (from the group's position, then from the beginning) delivers nothing more.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use leadstream_notifier::attempt::State;
+use leadstream_notifier::endpoint::Endpoint;
+use leadstream_notifier::jobs;
+use leadstream_shared::fired::{Targets, TriggerFired, TriggerKind};
+use leadstream_shared::kafka::{ensure_topics, KafkaSettings, Publisher};
+use leadstream_shared::keys::Keys;
+use leadstream_shared::store::{RedisKv, Store};
+use leadstream_testkit::{leadstream_bin, redis_url, unique, wait_until, Broker, ChildGuard};
+
+/// A webhook receiver that answers 503 until switched on, then 200; it logs (webhook-id, status).
+#[derive(Clone, Default)]
+struct Receiver {
+    on: Arc<AtomicBool>,
+    log: Arc<Mutex<Vec<(String, u16)>>>,
+}
+
+impl Receiver {
+    async fn start(&self) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let me = self.clone();
+        let app = axum::Router::new().fallback(move |headers: HeaderMap| {
+            let me = me.clone();
+            async move {
+                let id = headers
+                    .get("webhook-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                let status = if me.on.load(Ordering::SeqCst) {
+                    200
+                } else {
+                    503
+                };
+                me.log.lock().unwrap().push((id, status));
+                StatusCode::from_u16(status).unwrap()
+            }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    }
+
+    fn count(&self, id: &str, status: u16) -> usize {
+        let log = self.log.lock().unwrap();
+        log.iter().filter(|(i, s)| i == id && *s == status).count()
+    }
+}
+
+fn admin(vars: &BTreeMap<String, String>, args: &[&str]) -> Output {
+    Command::new(leadstream_bin())
+        .arg("admin")
+        .args(args)
+        .envs(vars)
+        .env("RUST_LOG", "warn")
+        .env("LEADSTREAM_LOG_FORMAT", "text")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run leadstream admin")
+}
+
+/// Run an admin command that must succeed; answers its stdout.
+fn admin_ok(vars: &BTreeMap<String, String>, args: &[&str]) -> String {
+    let out = admin(vars, args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "leadstream admin {args:?} failed: {}\nstdout: {stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The summary line of a replay.
+fn summary(stdout: &str) -> &str {
+    stdout
+        .lines()
+        .rev()
+        .find(|l| l.contains("replayed="))
+        .unwrap_or_else(|| panic!("no summary in {stdout:?}"))
+}
+
+fn fired(lead: &str, url: String) -> TriggerFired {
+    let fired_id = leadstream_shared::ids::derived_id("fir", &["trg_dlq", lead, "1"]);
+    TriggerFired {
+        fired_id,
+        org_id: "org_default".into(),
+        ou_id: "unit_default".into(),
+        lead_id: lead.into(),
+        trigger_id: "trg_dlq".into(),
+        trigger_name: "Hot Lead Alert".into(),
+        kind: TriggerKind::Milestone,
+        event_id: "evt_1".into(),
+        fired_at_ms: leadstream_shared::ids::now_ms(),
+        score: 82,
+        payload: serde_json::json!({
+            "trigger": {"id": "trg_dlq", "name": "Hot Lead Alert", "type": "milestone"},
+            "event": {"id": "evt_1", "lead_id": lead, "event_type": "demo_request",
+                      "metadata": {}, "created_at": "2025-01-15T10:35:00Z"},
+            "score": 82
+        }),
+        targets: Targets {
+            webhook_url: Some(url),
+            ..Targets::default()
+        },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_delivery_is_replayed_exactly_once() {
+    let broker = Broker::start();
+    let prefix = unique("admdlq");
+    let vars: BTreeMap<String, String> = [
+        ("LEADSTREAM_KAFKA_BROKERS", broker.addr()),
+        ("LEADSTREAM_REDIS_URL", redis_url()),
+        ("LEADSTREAM_TOPIC_PREFIX", prefix.clone()),
+        ("LEADSTREAM_REDIS_PREFIX", prefix.clone()),
+        ("LEADSTREAM_PARTITIONS", "2".into()),
+        ("LEADSTREAM_WEBHOOK_RETRY_SCHEDULE", "100ms,100ms".into()),
+        ("LEADSTREAM_WEBHOOK_ALLOW_PRIVATE", "127.0.0.1/32".into()),
+        ("LEADSTREAM_WEBHOOK_TIMEOUT", "2s".into()),
+        ("LEADSTREAM_NOTIFIER_POLL_INTERVAL", "25ms".into()),
+        ("LEADSTREAM_NOTIFIER_GROUP", format!("{prefix}_notifier")),
+        (
+            "LEADSTREAM_EMAIL_DIR",
+            std::env::temp_dir().join(&prefix).display().to_string(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let fired_topic = format!("{prefix}.triggers.fired.v1");
+    let dlq_topic = format!("{prefix}.notifications.dlq.v1");
+    let kafka = KafkaSettings::new(broker.addr());
+    ensure_topics(&kafka, &[&fired_topic, &dlq_topic], 2, 1)
+        .await
+        .expect("topics");
+
+    let rx = Receiver::default();
+    let addr = rx.start().await;
+    let mut notifier = ChildGuard::spawn(
+        Command::new(leadstream_bin())
+            .arg("notifier")
+            .envs(&vars)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null()),
+    )
+    .expect("leadstream notifier");
+
+    // One firing whose webhook fails every attempt: it ends in the DLQ.
+    let f = fired("ld_dlq_1", format!("http://{addr}/hook"));
+    let publisher = Publisher::new(&kafka, Duration::from_secs(10)).unwrap();
+    let bytes = leadstream_shared::avro::encode_fired(&f).unwrap();
+    publisher
+        .send(&fired_topic, &f.kafka_key(), &bytes, &[])
+        .await
+        .expect("produce fired");
+
+    let store: Store = Arc::new(RedisKv::connect(&redis_url()).await.expect("redis"));
+    let keys = Keys::new(prefix.clone());
+    let ep = Endpoint::all(&f.targets).remove(0);
+    let job_key = jobs::job_key(&keys, &f.ou_id, &f.fired_id, &ep.id());
+    wait_until(Duration::from_secs(60), "the delivery to die", || {
+        let (store, job_key) = (store.clone(), job_key.clone());
+        async move {
+            let (_, job) = jobs::load(store.as_ref(), &job_key).await.ok()??;
+            (matches!(job.state, State::Dead { .. }) && job.dlq_sent).then_some(())
+        }
+    })
+    .await;
+    assert_eq!(rx.count(&f.fired_id, 503), 3, "three attempts, all failed");
+    let letters = leadstream_testkit::consume(
+        &broker.addr(),
+        &dlq_topic,
+        1,
+        Duration::from_secs(30),
+        Duration::from_millis(500),
+    )
+    .await;
+    assert_eq!(letters.len(), 1, "one dead letter");
+
+    // A dry run reports the replay and changes nothing (the real run below still replays it).
+    rx.on.store(true, Ordering::SeqCst);
+    let dry = admin_ok(&vars, &["dlq", "replay", "--dry-run"]);
+    assert_eq!(
+        summary(&dry),
+        "dry run: replayed=1 skipped=0 undecodable=0 filtered=0"
+    );
+    // A filter that matches nothing: read, counted as filtered, not committed (dry run).
+    let other = admin_ok(&vars, &["dlq", "replay", "--dry-run", "--ou", "ou_other"]);
+    assert_eq!(
+        summary(&other),
+        "dry run: replayed=0 skipped=0 undecodable=0 filtered=1"
+    );
+
+    let first = admin_ok(&vars, &["dlq", "replay"]);
+    assert_eq!(
+        summary(&first),
+        "replayed=1 skipped=0 undecodable=0 filtered=0"
+    );
+    assert!(first.contains(&f.fired_id), "{first}");
+    wait_until(Duration::from_secs(30), "the replayed delivery", || {
+        let n = rx.count(&f.fired_id, 200);
+        async move { (n >= 1).then_some(()) }
+    })
+    .await;
+
+    // Again: the group continues after the last letter, so there is nothing to read.
+    let second = admin_ok(&vars, &["dlq", "replay"]);
+    assert_eq!(
+        summary(&second),
+        "replayed=0 skipped=0 undecodable=0 filtered=0"
+    );
+    // From the beginning: the letter is read again and skipped, the job is delivered.
+    let third = admin_ok(&vars, &["dlq", "replay", "--from-beginning"]);
+    assert_eq!(
+        summary(&third),
+        "replayed=0 skipped=1 undecodable=0 filtered=0"
+    );
+    assert!(third.contains("skipped: delivered"), "{third}");
+
+    // The group's committed offset is the DLQ's end: no lag.
+    let lag = admin_ok(
+        &vars,
+        &["lag", "--group", "leadstream-dlq-replay", "--topic", "dlq"],
+    );
+    assert!(lag.contains("total lag: 0"), "{lag}");
+
+    // Longer than several poll intervals and the whole retry schedule: nothing more arrives.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(rx.count(&f.fired_id, 200), 1, "delivered exactly once");
+    let (_, job) = jobs::load(store.as_ref(), &job_key).await.unwrap().unwrap();
+    assert!(matches!(job.state, State::Succeeded { .. }), "{job:?}");
+    notifier.kill9();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_a_precise_error_and_a_failure_exit() {
+    let vars: BTreeMap<String, String> = [
+        ("LEADSTREAM_KAFKA_BROKERS", "127.0.0.1:1".to_string()),
+        ("LEADSTREAM_REDIS_URL", redis_url()),
+        ("LEADSTREAM_REDIS_PREFIX", unique("admbad")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let cases: [(&[&str], &str); 4] = [
+        (&["dlq", "replay", "--since", "yesterday"], "--since"),
+        (&["dlq", "replay", "--limit", "0"], "--limit"),
+        (
+            &["keys", "create", "--name", "x", "--scope", "root"],
+            "root",
+        ),
+        (
+            &[
+                "keys", "create", "--name", "x", "--scope", "read", "--ou", "ou_nope",
+            ],
+            "no OU \"ou_nope\"",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = admin(&vars, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} must fail");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+    let mut no_redis = vars.clone();
+    no_redis.remove("LEADSTREAM_REDIS_URL");
+    let out = admin(&no_redis, &["keys", "list"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("LEADSTREAM_REDIS_URL"));
+}
