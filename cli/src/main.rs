@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 
 mod admin;
+mod dev;
 
 #[derive(Parser)]
 #[command(
@@ -24,6 +25,9 @@ enum Command {
     Processor,
     /// Deliver fired triggers: signed webhooks, email, Slack and Teams.
     Notifier,
+    /// Everything in one process for a first try: embedded Kafka, in-memory store, a built-in
+    /// webhook receiver; prints the URL, an admin key and a walk-through.
+    Dev,
     /// Operate an installation: DLQ replay, topics, consumer lag, API keys, signing secrets.
     Admin(admin::AdminArgs),
 }
@@ -31,6 +35,9 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Dev) {
+        dev::prefer_text_logs();
+    }
     leadstream_shared::telemetry::init("info,rdkafka=warn");
     let shutdown = leadstream_shared::shutdown::on_signals();
     let result = match cli.command {
@@ -48,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
             serve_metrics()?;
             leadstream_notifier::run(cfg, shutdown).await
         }
+        Command::Dev => dev::run(shutdown).await,
         Command::Admin(args) => return admin::run(args).await,
     };
     if let Err(e) = &result {
