@@ -11,7 +11,9 @@
 //!   period).
 //!
 //! Everything is scoped to the calling key's organisation. A key bound to OUs can only mint keys
-//! for (a subset of) its own OUs, so no key can create a key stronger than itself.
+//! for (a subset of) its own OUs, so no key can create a key stronger than itself; likewise it
+//! lists and revokes only keys bound to (a subset of) its own OUs ([`manages`]): another OU's
+//! keys are 404 to it.
 
 use std::sync::Arc;
 
@@ -174,6 +176,13 @@ struct CreateKey {
     source_id: Option<String>,
 }
 
+/// Whether `caller` may see and revoke `other` (same organisation assumed): an unbound key
+/// manages every key of its organisation, a key bound to OUs only keys bound within them.
+fn manages(caller: &KeyInfo, other: &KeyInfo) -> bool {
+    caller.ou_ids.is_empty()
+        || (!other.ou_ids.is_empty() && other.ou_ids.iter().all(|o| caller.ou_ids.contains(o)))
+}
+
 fn key_json(k: &KeyInfo) -> Value {
     json!({
         "id": k.id,
@@ -256,7 +265,11 @@ pub async fn list_api_keys(
         .list_api_keys(&key.org_id)
         .await
         .map_err(unavailable(&st))?;
-    let keys: Vec<Value> = keys.iter().map(key_json).collect();
+    let keys: Vec<Value> = keys
+        .iter()
+        .filter(|k| manages(&key, k))
+        .map(key_json)
+        .collect();
     Ok(Json(json!({ "api_keys": keys })).into_response())
 }
 
@@ -266,6 +279,15 @@ pub async fn delete_api_key(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let key = caller(&st, &headers, Some(Scope::Admin)).await?;
+    let target = st
+        .auth
+        .catalog
+        .api_key(&id)
+        .await
+        .map_err(unavailable(&st))?;
+    if !target.is_some_and(|t| t.org_id == key.org_id && manages(&key, &t)) {
+        return Err(ApiError::NotFound(format!("API key {id:?} does not exist")));
+    }
     match st
         .auth
         .catalog

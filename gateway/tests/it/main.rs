@@ -4,9 +4,11 @@
 mod common;
 mod e2e;
 mod errors;
+mod fuzz;
 mod lifecycle;
 mod props;
 mod resilience;
 mod scoring_routes;
 mod seeds;
+mod tenants;
 mod traces;
