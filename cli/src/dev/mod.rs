@@ -131,7 +131,9 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
         ("processor", r)
     });
     let secrets = cached(CatalogSource { catalog, grace_ms }, Duration::from_secs(5));
-    let mail_dir = notifier_cfg.email.dir.clone();
+    // Absolute, so the printed walk-through works from any directory.
+    let mail_dir = std::path::absolute(&notifier_cfg.email.dir)
+        .unwrap_or_else(|_| notifier_cfg.email.dir.clone());
     let smtp = notifier_cfg.email.smtp_url.is_some();
     let (kv, token) = (store.clone(), shutdown.clone());
     services.spawn(async move {
