@@ -11,6 +11,9 @@
 //! `.ci/run` installs `tansu` and starts `redis-server`; when either is missing the tests fail
 //! with a message saying so, they never skip.
 
+pub mod redis_server;
+pub mod smtp_sink;
+
 use std::future::Future;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
