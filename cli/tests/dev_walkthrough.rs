@@ -59,6 +59,9 @@ fn start_dev(port: u16, mail: &Path, log: &Path) -> ChildGuard {
             .env_remove("LEADSTREAM_KAFKA_BROKERS")
             .env_remove("LEADSTREAM_REDIS_URL")
             .env_remove("LEADSTREAM_SMTP_URL")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            // The test reads the services' "stopped" lines.
+            .env("RUST_LOG", "info,rdkafka=warn")
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err),
@@ -98,6 +101,11 @@ fn webhook<'a>(list: &'a [Value], name: &str) -> &'a Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readme_walkthrough_runs_against_dev() {
+    let curl = Command::new("curl").arg("--version").output();
+    assert!(
+        curl.is_ok_and(|o| o.status.success()),
+        "the walk-through needs curl on PATH (apt-get install curl)"
+    );
     let dir = std::env::temp_dir().join(unique("leadstream-dev-walkthrough"));
     let mail = dir.join("mail");
     std::fs::create_dir_all(&dir).expect("temp dir");
