@@ -6,6 +6,7 @@
 //! `LEADSTREAM_E2E_FULL=1` runs the long variant.
 
 mod s0_happy;
+mod s1_processor_kill;
 
 use std::sync::Arc;
 use std::time::Duration;
