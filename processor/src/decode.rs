@@ -12,16 +12,26 @@
 //! `lead_id` may be replaced by `aliases: [{"kind": "email", "value": "a@b.co"}]`; the
 //! processor resolves it. A record without an `event_id` gets one derived from its topic,
 //! partition and offset, so a replay of the same record has the same id.
+//!
+//! A record value larger than [`MAX_RECORD_BYTES`] is refused before it is decoded: its
+//! metadata would be copied into lead state, history and fired payloads.
 
 use leadstream_shared::avro::{decode_event, AvroError};
 use leadstream_shared::event::{Alias, AliasKind, EngagementEvent, Origin};
 use leadstream_shared::ids::{derived_id, now_ms, parse_rfc3339_ms};
 use serde::Deserialize;
 
+/// Largest record value accepted: four times the gateway's default per-event limit
+/// (`LEADSTREAM_MAX_EVENT_BYTES`, 64 KiB), so whatever the gateway accepts fits, well below the
+/// broker's default message size.
+pub const MAX_RECORD_BYTES: usize = 256 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("record has no value")]
     Empty,
+    #[error("record value of {0} bytes is larger than the {MAX_RECORD_BYTES}-byte limit")]
+    TooLarge(usize),
     #[error("Avro: {0}")]
     Avro(#[from] AvroError),
     #[error("JSON: {0}")]
@@ -43,6 +53,9 @@ pub fn decode(
     pos: &Position<'_>,
 ) -> Result<EngagementEvent, DecodeError> {
     let bytes = value.filter(|v| !v.is_empty()).ok_or(DecodeError::Empty)?;
+    if bytes.len() > MAX_RECORD_BYTES {
+        return Err(DecodeError::TooLarge(bytes.len()));
+    }
     let event = if bytes.first() == Some(&0xC3) && !json_header {
         decode_event(bytes)?
     } else {
@@ -180,6 +193,11 @@ mod tests {
         assert!(matches!(
             decode(Some(&[0xC3, 0x01, 0, 0]), false, &POS),
             Err(DecodeError::Avro(_))
+        ));
+        let huge = vec![b' '; MAX_RECORD_BYTES + 1];
+        assert!(matches!(
+            decode(Some(&huge), true, &POS),
+            Err(DecodeError::TooLarge(_))
         ));
     }
 }

@@ -395,11 +395,33 @@ impl Processor {
             attempts: 0,
         };
         let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+        // The applied offset in Redis covers applied records only, so a poison record with
+        // nothing applied after it on its partition is read again after a restart or rebalance.
+        // This mark, written once its dead letter was acknowledged, keeps it from being sent twice.
+        let mark = self.cfg.common.keys().global(&format!(
+            "dead:{}:{}:{}",
+            d.source_topic, d.source_partition, d.source_offset
+        ));
         async move {
+            let sent = store::exec_one(&*self.kv, Cmd::Exists { key: mark.clone() }).await?;
+            if sent.as_int() == 1 {
+                return Ok(());
+            }
             let bytes = encode_dead_letter(&d)?;
             self.publisher
                 .send(&self.cfg.common.topics.events_dlq, &key, &bytes, &[])
                 .await?;
+            let ttl_ms = Some(self.cfg.dedupe_ttl.as_millis() as u64);
+            let value = b"1".to_vec();
+            store::exec_one(
+                &*self.kv,
+                Cmd::Set {
+                    key: mark,
+                    value,
+                    ttl_ms,
+                },
+            )
+            .await?;
             metrics::counter!(m::EVENTS_DLQ).increment(1);
             Ok(())
         }

@@ -4,4 +4,5 @@
 
 mod crash;
 mod pipeline;
+mod poison;
 mod world;
