@@ -10,5 +10,6 @@ mod props;
 mod resilience;
 mod scoring_routes;
 mod seeds;
+mod sigterm;
 mod tenants;
 mod traces;
