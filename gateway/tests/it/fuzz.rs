@@ -112,6 +112,9 @@ fn doors() -> Vec<Door> {
         ("GET", "/milestone-events", None),
         ("GET", "/sequence-events", None),
         ("GET", "/deliveries", None),
+        ("GET", "/healthz", None),
+        ("GET", "/readyz", None),
+        ("GET", "/metrics", None),
         // Last, so the objects the other routes refer to exist while they are fuzzed.
         ("DELETE", "/api-keys/{key}", None),
         ("DELETE", "/v1/cdp/event-types/{etype}", None),
@@ -129,7 +132,10 @@ const MANAGE: [&str; 4] = [
     "/v1/cdp/event-types",
 ];
 const SCORING: [&str; 3] = ["/rulesets", "/triggers", "/sequences"];
-const READS: [&str; 4] = [
+const READS: [&str; 7] = [
+    "/healthz",
+    "/readyz",
+    "/metrics",
     "/leads",
     "/milestone-events",
     "/sequence-events",

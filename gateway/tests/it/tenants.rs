@@ -116,6 +116,38 @@ async fn a_key_of_one_ou_never_reads_or_changes_another_ous_data() {
             (format!("{}:{}", b.ou, b.lead), b.ou.clone())
         ]
     );
+    // Producer ids are per OU: the same Idempotency-Key (seed 001) or externalEventId (seed
+    // 002) in B is a new event, never a replay of A's answer.
+    let lariba = json!({"event_type": "signup", "source_id": "src", "payload": {}});
+    let cdp = json!({"source": "pos", "externalEventId": "same-1", "eventType": "signup",
+                     "identity": {"email": email}, "properties": {}});
+    let mut ids = Vec::new();
+    for t in [&a, &b] {
+        let et = json!({"name": "signup", "required_properties": []});
+        gw.expect(201, "POST", "/v1/cdp/event-types", &t.admin, Some(et))
+            .await;
+        let idem = [("idempotency-key", "same-key")];
+        let (s, v) = gw
+            .call("POST", "/v1/events/ingest", &t.admin, &idem, Some(&lariba))
+            .await;
+        assert_eq!((s, &v["accepted"]), (200, &json!(true)), "{v}");
+        ids.push(v["event_id"].clone());
+        let v = gw
+            .expect(202, "POST", "/v1/cdp/events", &t.admin, Some(cdp.clone()))
+            .await;
+        assert_eq!(
+            v["status"], "accepted",
+            "not a duplicate of the other OU's: {v}"
+        );
+        ids.push(v["event_id"].clone());
+    }
+    assert_ne!((&ids[0], &ids[1]), (&ids[2], &ids[3]));
+    assert_eq!(
+        gw.sink.records().len(),
+        6,
+        "each OU's events were published"
+    );
+
     let before = snapshot(&gw, &b, email).await;
     let b_secret = before
         .iter()
