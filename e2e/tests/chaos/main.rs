@@ -7,6 +7,8 @@
 
 mod s0_happy;
 mod s1_processor_kill;
+mod s2_notifier_kill;
+mod s3_broker_outage;
 
 use std::sync::Arc;
 use std::time::Duration;
