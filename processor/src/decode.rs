@@ -14,7 +14,9 @@
 //! partition and offset, so a replay of the same record has the same id.
 //!
 //! A record value larger than [`MAX_RECORD_BYTES`] is refused before it is decoded: its
-//! metadata would be copied into lead state, history and fired payloads.
+//! metadata would be copied into lead state, history and fired payloads. A valid event with
+//! neither `lead_id` nor aliases (the gateway stores seed 001 envelopes without identity that
+//! way) is [`DecodeError::NoLead`]: nothing to score, skipped, not dead-lettered.
 
 use leadstream_shared::avro::{decode_event, AvroError};
 use leadstream_shared::event::{Alias, AliasKind, EngagementEvent, Origin};
@@ -38,6 +40,9 @@ pub enum DecodeError {
     Json(String),
     #[error("invalid event: {0}")]
     Invalid(String),
+    /// Not an error of the record: a valid event that names no lead has nothing to score.
+    #[error("event has neither lead_id nor aliases")]
+    NoLead,
 }
 
 /// Where a record came from, for derived ids.
@@ -154,7 +159,7 @@ fn validate(e: &EngagementEvent) -> Result<(), DecodeError> {
     }
     match &e.lead_id {
         Some(l) if l.is_empty() || l.len() > 256 => bad("lead_id must be 1 to 256 characters"),
-        None if e.aliases.is_empty() => bad("a record needs lead_id or at least one alias"),
+        None if e.aliases.is_empty() => Err(DecodeError::NoLead),
         _ => Ok(()),
     }
 }
@@ -187,8 +192,16 @@ mod tests {
             Err(DecodeError::Json(_))
         ));
         assert!(matches!(
-            decode(Some(br#"{"ou_id":"u","event_type":"x"}"#), true, &POS),
+            decode(
+                Some(br#"{"ou_id":"u","event_type":"x","lead_id":""}"#),
+                true,
+                &POS
+            ),
             Err(DecodeError::Invalid(_))
+        ));
+        assert!(matches!(
+            decode(Some(br#"{"ou_id":"u","event_type":"x"}"#), true, &POS),
+            Err(DecodeError::NoLead)
         ));
         assert!(matches!(
             decode(Some(&[0xC3, 0x01, 0, 0]), false, &POS),

@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::config::ProcessorConfig;
-use crate::decode::{decode, Position};
+use crate::decode::{decode, DecodeError, Position};
 use crate::engine::{Engine, EngineSettings, Input};
 
 mod observe;
@@ -208,6 +208,14 @@ impl Processor {
                             .or_default()
                             .push(input);
                     }
+                }
+                Err(DecodeError::NoLead) => {
+                    // Valid, and stored (seed 001 names no lead): nothing here to score.
+                    tracing::debug!(
+                        partition = m.partition(),
+                        offset = m.offset(),
+                        "event without a lead skipped"
+                    );
                 }
                 Err(e) => {
                     metrics::counter!(m::POISON).increment(1);

@@ -8,9 +8,9 @@
 //! Every poison record lands once in `{prefix}.events.dlq.v1` with its reason, its source
 //! partition and offset, its key and its untouched payload; the good records around it are all
 //! applied (each lead's score equals the oracle), so no partition stalls; records that are odd
-//! but valid (extreme event times, a keyless good record) are processed, not dead-lettered; the
-//! processor task never fails; and a processor restarted on the same topic dead-letters nothing
-//! twice.
+//! but valid (extreme event times, a keyless good record, events that name no lead) are
+//! processed or skipped, not dead-lettered; the processor task never fails; and a processor
+//! restarted on the same topic dead-letters nothing twice.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -214,18 +214,12 @@ async fn every_poison_record_is_dead_lettered_and_no_partition_stalls() {
                     let shapes = [
                         json!([1, 2]),
                         json!({"ou_id": 5, "event_type": []}),
-                        json!({"ou_id": OU, "event_type": "page_view"}),
+                        json!({"ou_id": OU, "lead_id": 5, "event_type": "page_view"}),
                         json!("text"),
                         json!({"ou_id": OU, "lead_id": "ld_c", "event_type": "page_view", "extra": 1}),
                     ];
                     for s in shapes {
-                        let why = if s.get("ou_id") == Some(&json!(OU)) && s.get("extra").is_none()
-                        {
-                            "lead_id"
-                        } else {
-                            "JSON"
-                        };
-                        r.poison(k, serde_json::to_vec(&s).unwrap(), &[JSON], why)
+                        r.poison(k, serde_json::to_vec(&s).unwrap(), &[JSON], "JSON")
                             .await;
                         r.good(l).await;
                     }
@@ -262,6 +256,21 @@ async fn every_poison_record_is_dead_lettered_and_no_partition_stalls() {
                         .map_err(|(e, _)| e)
                         .unwrap();
                     *r.good.entry(l.to_string()).or_default() += 1;
+                }
+                (1, "ld_d") => {
+                    // Events that name no lead (the gateway stores seed 001 envelopes without
+                    // identity so): valid, nothing to score, not dead-lettered.
+                    let mut e = event(l, "page_view", "no-lead", T0);
+                    e.lead_id = None;
+                    r.w.produce_raw(
+                        &format!("{OU}:{}", e.event_id),
+                        &encode_event(&e).unwrap(),
+                        &[],
+                    )
+                    .await;
+                    let j = json!({"ou_id": OU, "event_type": "page_view"});
+                    r.w.produce_raw(&key(l), &serde_json::to_vec(&j).unwrap(), &[JSON])
+                        .await;
                 }
                 _ => {}
             }
