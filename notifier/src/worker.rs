@@ -242,16 +242,16 @@ impl Worker {
         let now = now_ms();
         match job.state {
             State::Dead { reason } if !job.dlq_sent => {
-                return self.finish_dead(key, &token, &mut job, reason).await;
+                return self.finish_dead(key, token, &mut job, reason).await;
             }
             ref s if s.is_final() => {
-                let w = self.write(key, &token, &job, Next::Done);
+                let w = self.write(key, token, &job, Next::Done);
                 jobs::record(store, &self.keys, w, vec![]).await?;
                 return Ok(());
             }
             // Not due yet (a stale entry or an early fresh hand-off): leave it.
             State::Failed { retry_at_ms } if retry_at_ms > now + 50 => {
-                return jobs::release(store, key, &token).await;
+                return jobs::release(store, key, token).await;
             }
             _ => {}
         }
@@ -315,7 +315,7 @@ impl Worker {
         let held = jobs::record(
             store,
             &self.keys,
-            self.write(key, &token, &job, next),
+            self.write(key, token, &job, next),
             extra,
         )
         .await?;
