@@ -57,6 +57,7 @@ pub fn router(st: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(crate::routes::openapi::openapi))
         .merge(crate::routes::scoring_routes::router())
         .fallback(not_found)
         .layer(middleware::from_fn(track))

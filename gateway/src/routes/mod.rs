@@ -12,6 +12,7 @@ pub mod import;
 pub mod ingest;
 pub mod leads;
 pub mod manage;
+pub mod openapi;
 pub mod rulesets;
 pub mod scoring_routes;
 pub mod sequences;

@@ -6,6 +6,7 @@ mod e2e;
 mod errors;
 mod fuzz;
 mod lifecycle;
+mod openapi;
 mod props;
 mod resilience;
 mod scoring_routes;
