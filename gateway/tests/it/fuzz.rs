@@ -23,7 +23,8 @@ use fixture::Fixture;
 type Door = (&'static str, &'static str, Option<Value>);
 
 /// Every route: method, path (`{rs}`, `{trg}`, `{seq}`, `{lead}`, `{key}`, `{etype}` are the
-/// fixture's ids, or garbage) and a valid body.
+/// fixture's ids, or garbage) and a valid body (`{n}`: a number unique to the request, so names
+/// that must be new are).
 fn doors() -> Vec<Door> {
     let ev = json!({"alias_kind": "email", "alias": "fuzz@example.com", "event_type": "page_view",
                     "timestamp": "2025-01-15T10:00:00Z", "metadata": {"path": "/pricing"}});
@@ -40,7 +41,7 @@ fn doors() -> Vec<Door> {
         "metadata": {"path": "/pricing"}, "created_at": "2025-01-15T10:35:00Z"}});
     let sim_s = json!({"lead_id": "{lead}", "events": [{"id": "e1", "event_type": "page_view",
         "created_at": "2025-01-10T09:00:00Z"}, {"event_type": "demo_request"}]});
-    let et = json!({"name": "fuzz_type", "required_properties": ["a"],
+    let et = json!({"name": "fuzz_type_{n}", "required_properties": ["a"],
         "properties": {"a": "string", "b": "number"}, "strict": true});
     let lariba = json!({"event_id": "evt_1", "event_type": "payment.failed", "source_id": "src_fuzz",
         "environment": "production", "severity": "critical", "timestamp": "2026-06-01T10:00:00Z",
@@ -56,7 +57,7 @@ fn doors() -> Vec<Door> {
         ),
         ("POST", "/import", Some(json!({"events": [ev.clone(), ev]}))),
         ("GET", "/org-units", None),
-        ("POST", "/org-units", Some(json!({"name": "Fuzz OU"}))),
+        ("POST", "/org-units", Some(json!({"name": "Fuzz OU {n}"}))),
         (
             "POST",
             "/org-units/active",
