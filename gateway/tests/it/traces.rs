@@ -8,6 +8,9 @@
 //! the webhook arrived, the caller's trace id must be on the HTTP span, the processing span, the
 //! firing and the delivery span. Then `/metrics` (one recorder for all three services here) must
 //! show produce acks, firings by kind, deliveries, processing latency and consumer lag.
+//!
+//! Without an exporter (no OpenTelemetry layer in the process) the caller's `traceparent` must
+//! still reach the fired record, copied as bytes.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -200,5 +203,76 @@ async fn one_trace_from_request_to_delivery_and_metrics_for_each_hop() {
     stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(20), processor).await;
     let _ = tokio::time::timeout(Duration::from_secs(20), notifier).await;
+    app.stop().await;
+}
+
+/// Gateway and processor without an OpenTelemetry layer (this test's process installs none):
+/// the fired record carries the caller's `traceparent` unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_exporter_the_fired_record_carries_the_callers_traceparent() {
+    assert!(!leadstream_shared::trace::enabled());
+    let app = App::start().await;
+    let prefix = app
+        .topic
+        .strip_suffix(".events.v1")
+        .expect("events topic is {prefix}.events.v1")
+        .to_string();
+    let env: BTreeMap<String, String> = [
+        ("LEADSTREAM_KAFKA_BROKERS", app.broker.addr()),
+        ("LEADSTREAM_REDIS_URL", leadstream_testkit::redis_url()),
+        ("LEADSTREAM_TOPIC_PREFIX", prefix.clone()),
+        ("LEADSTREAM_REDIS_PREFIX", prefix.clone()),
+        ("LEADSTREAM_PARTITIONS", PARTITIONS.to_string()),
+        ("LEADSTREAM_PROCESSOR_GROUP", format!("{prefix}-processor")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let cfg = leadstream_processor::ProcessorConfig::from_source(&env).expect("processor config");
+    let fired_topic = cfg.common.topics.fired.clone();
+    let stop = CancellationToken::new();
+    let processor = tokio::spawn(leadstream_processor::run(cfg, stop.clone()));
+
+    let admin = Cred::Bearer(ADMIN);
+    let rules =
+        json!({"name": "Engagement", "rules": [{"event_type": "demo_request", "points": 50}]});
+    let resp = app.post("/rulesets", admin, &[], &rules).await;
+    assert_eq!(resp.status(), 201, "{}", body(resp).await);
+    let trigger = json!({"name": "Hot Lead Alert", "event_type": "demo_request",
+        "score_threshold": 40, "webhook_url": "https://hooks.example.com/leadvibe"});
+    let resp = app.post("/triggers", admin, &[], &trigger).await;
+    assert_eq!(resp.status(), 201, "{}", body(resp).await);
+    let caller = format!("00-{TRACE_ID}-{CALLER_SPAN}-01");
+    let event = json!({"alias_kind": "email", "alias": "untraced@example.com",
+        "event_type": "demo_request"});
+    let resp = app
+        .post(
+            "/ingest",
+            admin,
+            &[("traceparent", caller.as_str())],
+            &event,
+        )
+        .await;
+    assert_eq!(resp.status(), 202, "{}", body(resp).await);
+
+    let fired = leadstream_testkit::consume(
+        &app.broker.addr(),
+        &fired_topic,
+        1,
+        WAIT,
+        Duration::from_millis(200),
+    )
+    .await;
+    assert_eq!(fired.len(), 1, "one firing");
+    let carried =
+        leadstream_shared::trace::TraceContext::from_headers(rdkafka::Message::headers(&fired[0]));
+    assert_eq!(
+        carried.map(|c| c.traceparent),
+        Some(caller),
+        "the fired record carries the caller's traceparent"
+    );
+
+    stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(20), processor).await;
     app.stop().await;
 }
