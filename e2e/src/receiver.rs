@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -159,32 +159,33 @@ impl Receiver {
 }
 
 async fn handle(State(rx): State<Receiver>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let started = Instant::now();
     let mode = rx.inner.lock().expect("receiver").mode;
-    let (status, retry_after) = match mode {
-        Mode::Ok => (200, None),
+    let (status, retry_after, delay) = match mode {
+        Mode::Ok => (200, None, Duration::ZERO),
         // A request on a connection accepted just before the port closed.
-        Mode::Down => (503, None),
-        Mode::Slow(d) => {
-            tokio::time::sleep(d).await;
-            (200, None)
-        }
-        Mode::Status(s) => (s, None),
-        Mode::TooMany(secs) => (429, Some(secs)),
+        Mode::Down => (503, None, Duration::ZERO),
+        Mode::Slow(d) => (200, None, d),
+        Mode::Status(s) => (s, None, Duration::ZERO),
+        Mode::TooMany(secs) => (429, Some(secs), Duration::ZERO),
     };
     let webhook_id = headers
         .get("webhook-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
+    // Recorded before the answer: when the client gives up on a slow answer, hyper drops this
+    // handler, and the request must still be in the log (as late: nobody gets the answer).
     rx.inner.lock().expect("receiver").log.push(Received {
         path: uri.path().to_string(),
         webhook_id,
         headers,
         body,
         status,
-        late: started.elapsed() >= rx.client_timeout,
+        late: delay >= rx.client_timeout,
     });
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     match retry_after {
         Some(s) => (code, [("retry-after", s.to_string())], "slow down").into_response(),

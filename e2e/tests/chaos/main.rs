@@ -9,6 +9,8 @@ mod s0_happy;
 mod s1_processor_kill;
 mod s2_notifier_kill;
 mod s3_broker_outage;
+mod s4_redis_restart;
+mod s5_receiver_faults;
 
 use std::sync::Arc;
 use std::time::Duration;
