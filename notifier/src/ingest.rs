@@ -52,6 +52,11 @@ pub struct Ingest {
 impl Ingest {
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         self.consumer.subscribe(&[self.topics.fired.as_str()])?;
+        tokio::spawn(watch_dlq_size(
+            self.publisher.clone(),
+            self.topics.dlq.clone(),
+            shutdown.clone(),
+        ));
         tracing::info!(topic = %self.topics.fired, "notifier consuming fired triggers");
         loop {
             let first = tokio::select! {
@@ -234,4 +239,39 @@ fn batch_span(batch: &[OwnedMessage]) -> tracing::Span {
         .collect();
     trace::link_batch(&span, &contexts);
     span
+}
+
+/// How often the DLQ topic's size is read.
+const DLQ_SIZE_EVERY: Duration = Duration::from_secs(30);
+
+/// Keep [`m::DLQ_MESSAGES`] up to date: the records in the notifications DLQ topic (high − low
+/// watermark over its partitions), read through the producer's connection every 30 s.
+async fn watch_dlq_size(publisher: Publisher, topic: String, shutdown: CancellationToken) {
+    use rdkafka::producer::Producer;
+    let mut tick = tokio::time::interval(DLQ_SIZE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let (p, t) = (publisher.clone(), topic.clone());
+        let size = tokio::task::spawn_blocking(move || {
+            let client = p.producer().client();
+            let timeout = Duration::from_secs(5);
+            let md = client.fetch_metadata(Some(&t), timeout).ok()?;
+            let partitions = md.topics().first()?.partitions().len() as i32;
+            let mut total = 0i64;
+            for partition in 0..partitions {
+                let (low, high) = client.fetch_watermarks(&t, partition, timeout).ok()?;
+                total += (high - low).max(0);
+            }
+            Some(total)
+        })
+        .await;
+        match size {
+            Ok(Some(n)) => metrics::gauge!(m::DLQ_MESSAGES).set(n as f64),
+            _ => tracing::debug!(topic = %topic, "cannot read the DLQ topic's size"),
+        }
+    }
 }

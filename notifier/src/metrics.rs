@@ -24,3 +24,6 @@ pub const FIRED_TO_DELIVERED_SECONDS: &str = "leadstream_notifier_fired_to_deliv
 pub const LEASE_LOST: &str = "leadstream_notifier_lease_lost_total";
 /// Gauge: attempts in flight. Labels: none.
 pub const IN_FLIGHT: &str = "leadstream_notifier_in_flight";
+/// Gauge: records in the notifications DLQ topic (high − low watermark, all partitions), read
+/// every 30 s. Labels: none.
+pub const DLQ_MESSAGES: &str = "leadstream_notifier_dlq_messages";

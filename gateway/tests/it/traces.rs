@@ -171,7 +171,7 @@ async fn one_trace_from_request_to_delivery_and_metrics_for_each_hop() {
     let deliver = spans.iter().find(|s| s.name == "deliver").unwrap();
     assert_eq!(deliver.parent_span_id, fire.span_context.span_id());
 
-    let metrics = wait_until(WAIT, "consumer lag is reported", || async {
+    let metrics = wait_until(WAIT, "lag and DLQ size in /metrics", || async {
         let text = app
             .http
             .get(app.url("/metrics"))
@@ -182,7 +182,8 @@ async fn one_trace_from_request_to_delivery_and_metrics_for_each_hop() {
             .await
             .ok()?;
         let lag = format!("leadstream_kafka_consumer_lag{{topic=\"{}\"", app.topic);
-        text.contains(&lag).then_some(text)
+        let dlq = "leadstream_notifier_dlq_messages 0";
+        (text.contains(&lag) && text.contains(dlq)).then_some(text)
     })
     .await;
     for needle in [
