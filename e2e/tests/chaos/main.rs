@@ -11,6 +11,7 @@ mod s2_notifier_kill;
 mod s3_broker_outage;
 mod s4_redis_restart;
 mod s5_receiver_faults;
+mod s6_scale;
 
 use std::sync::Arc;
 use std::time::Duration;
