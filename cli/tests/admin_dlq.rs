@@ -191,25 +191,30 @@ async fn a_dead_delivery_is_replayed_exactly_once() {
     )
     .await;
     assert_eq!(letters.len(), 1, "one dead letter");
+    // A record that is no DeadLetter: counted as undecodable, never stops a replay.
+    publisher
+        .send(&dlq_topic, "garbage", b"not avro", &[])
+        .await
+        .expect("produce garbage");
 
     // A dry run reports the replay and changes nothing (the real run below still replays it).
     rx.on.store(true, Ordering::SeqCst);
     let dry = admin_ok(&vars, &["dlq", "replay", "--dry-run"]);
     assert_eq!(
         summary(&dry),
-        "dry run: replayed=1 skipped=0 undecodable=0 filtered=0"
+        "dry run: replayed=1 skipped=0 undecodable=1 filtered=0"
     );
     // A filter that matches nothing: read, counted as filtered, not committed (dry run).
     let other = admin_ok(&vars, &["dlq", "replay", "--dry-run", "--ou", "ou_other"]);
     assert_eq!(
         summary(&other),
-        "dry run: replayed=0 skipped=0 undecodable=0 filtered=1"
+        "dry run: replayed=0 skipped=0 undecodable=1 filtered=1"
     );
 
     let first = admin_ok(&vars, &["dlq", "replay"]);
     assert_eq!(
         summary(&first),
-        "replayed=1 skipped=0 undecodable=0 filtered=0"
+        "replayed=1 skipped=0 undecodable=1 filtered=0"
     );
     assert!(first.contains(&f.fired_id), "{first}");
     wait_until(Duration::from_secs(30), "the replayed delivery", || {
@@ -228,7 +233,7 @@ async fn a_dead_delivery_is_replayed_exactly_once() {
     let third = admin_ok(&vars, &["dlq", "replay", "--from-beginning"]);
     assert_eq!(
         summary(&third),
-        "replayed=0 skipped=1 undecodable=0 filtered=0"
+        "replayed=0 skipped=1 undecodable=1 filtered=0"
     );
     assert!(third.contains("skipped: delivered"), "{third}");
 
