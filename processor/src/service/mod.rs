@@ -2,7 +2,8 @@
 //! state and firings, and commits offsets only after every effect is durable.
 //!
 //! Per batch: decode (poison records go to the events DLQ with the reason) → resolve alias-only
-//! records, re-producing those whose lead belongs to another partition → [`Engine::apply`]
+//! records, re-producing those whose lead belongs to another partition (and keyless records,
+//! keyed by their lead) → [`Engine::apply`]
 //! (state, dedupe, history and the outbox, atomically) → produce the outbox to the fired topic
 //! and wait for the acks → clear the outbox → commit the offsets (explicitly: see [`Ctx`]).
 //! When partitions are assigned, their outboxes are produced first (firings a crashed owner
@@ -200,13 +201,18 @@ impl Processor {
                         offset: m.offset(),
                         event,
                     };
-                    if input.event.lead_id.is_some() {
-                        inputs.push(input);
-                    } else {
+                    if input.event.lead_id.is_none() {
                         unresolved
                             .entry(input.event.ou_id.clone())
                             .or_default()
                             .push(input);
+                    } else if m.key().is_none() {
+                        // A keyless record lands on any partition: applied here, its lead would
+                        // have two owners. Re-keyed, it reaches the lead's partition.
+                        let context = TraceContext::from_headers(m.headers());
+                        side_effects.push(self.rekey(input.event, context));
+                    } else {
+                        inputs.push(input);
                     }
                 }
                 Err(DecodeError::NoLead) => {

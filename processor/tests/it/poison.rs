@@ -8,9 +8,9 @@
 //! Every poison record lands once in `{prefix}.events.dlq.v1` with its reason, its source
 //! partition and offset, its key and its untouched payload; the good records around it are all
 //! applied (each lead's score equals the oracle), so no partition stalls; records that are odd
-//! but valid (extreme event times, a keyless good record, events that name no lead) are
-//! processed or skipped, not dead-lettered; the processor task never fails; and a processor
-//! restarted on the same topic dead-letters nothing twice.
+//! but valid (extreme event times, events that name no lead, a keyless good record, which is
+//! re-keyed to its lead's partition) are processed or skipped, not dead-lettered; the processor
+//! task never fails; and a processor restarted on the same topic dead-letters nothing twice.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -21,13 +21,14 @@ use leadstream_shared::avro::{
 };
 use leadstream_shared::catalog::collections;
 use leadstream_shared::fired::{Targets, TriggerFired, TriggerKind};
+use leadstream_shared::kafka::murmur2_partition;
 use leadstream_shared::model::sequence::SequenceTrigger;
 use leadstream_testkit::{consume, wait_until};
 use rdkafka::producer::FutureRecord;
 use rdkafka::Message;
 use serde_json::json;
 
-use crate::world::{event, World, OU};
+use crate::world::{event, World, OU, PARTITIONS};
 
 const T0: i64 = 1_736_935_200_000; // 2025-01-15T10:00:00Z
 const JSON: (&str, &[u8]) = ("content-type", b"application/json");
@@ -335,6 +336,34 @@ async fn every_poison_record_is_dead_lettered_and_no_partition_stalls() {
         assert_eq!(d.payload, p.payload, "the payload is kept untouched");
         assert_eq!(d.key.as_deref(), p.key.as_deref().map(str::as_bytes));
     }
+    // The keyless good record was applied once, through a copy keyed by its lead on the lead's
+    // partition (processed where it landed, its lead would have had two owners).
+    let all = consume(
+        &r.w.broker.addr(),
+        &r.w.topics.events,
+        1,
+        WAIT,
+        Duration::from_secs(3),
+    )
+    .await;
+    let copies: Vec<(Option<String>, i32)> = all
+        .iter()
+        .filter(|m| {
+            let e = m
+                .payload()
+                .and_then(|p| leadstream_shared::avro::decode_event(p).ok());
+            e.is_some_and(|e| e.event_id == "evt_keyless")
+        })
+        .map(|m| {
+            (
+                m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                m.partition(),
+            )
+        })
+        .collect();
+    let owner = murmur2_partition(key("ld_c").as_bytes(), PARTITIONS);
+    assert_eq!(copies.len(), 2, "{copies:?}");
+    assert!(copies.contains(&(Some(key("ld_c")), owner)), "{copies:?}");
     assert!(!handle.is_finished(), "the processor is still running");
     token.cancel();
     handle.await.expect("the processor task did not fail");
