@@ -123,6 +123,13 @@ impl Sender {
             if !h.signature.is_empty() {
                 req = req.header(HEADER_SIGNATURE, h.signature);
             }
+            // The receiver may continue the trace of the event that fired (W3C Trace Context).
+            if let Some(cx) = leadstream_shared::trace::TraceContext::current() {
+                req = req.header("traceparent", cx.traceparent);
+                if let Some(state) = cx.tracestate {
+                    req = req.header("tracestate", state);
+                }
+            }
         }
         let resp = match req.body(body).send().await {
             Ok(r) => r,

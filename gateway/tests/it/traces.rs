@@ -172,6 +172,16 @@ async fn one_trace_from_request_to_delivery_and_metrics_for_each_hop() {
     let fire = spans.iter().find(|s| s.name == "fire").unwrap();
     let deliver = spans.iter().find(|s| s.name == "deliver").unwrap();
     assert_eq!(deliver.parent_span_id, fire.span_context.span_id());
+    // The webhook request itself continues the trace: its parent is the delivery span.
+    let sent = received.lock().unwrap()[0].clone();
+    assert_eq!(
+        sent,
+        Some(format!(
+            "00-{TRACE_ID}-{}-01",
+            deliver.span_context.span_id()
+        )),
+        "the webhook carries the delivery span's traceparent"
+    );
 
     let metrics = wait_until(WAIT, "lag and DLQ size in /metrics", || async {
         let text = app
