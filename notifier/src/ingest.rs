@@ -141,9 +141,11 @@ impl Ingest {
             }
         };
         for msg in batch {
-            if let Err(e) =
-                self.consumer
-                    .store_offset(msg.topic(), msg.partition(), msg.offset() + 1)
+            // librdkafka stores (and commits) `offset + 1` itself: passing the record's own
+            // offset commits "next to read". Passing `offset + 1` skipped a record per partition.
+            if let Err(e) = self
+                .consumer
+                .store_offset(msg.topic(), msg.partition(), msg.offset())
             {
                 // The partition was revoked meanwhile: its new owner replays, idempotently.
                 tracing::debug!(error = %e, "offset not stored");

@@ -3,5 +3,6 @@
 
 mod crash;
 mod email;
+mod sigterm;
 mod support;
 mod webhooks;
