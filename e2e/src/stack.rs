@@ -160,9 +160,15 @@ impl Stack {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
+        // `LEADSTREAM_E2E_KAFKA_CONFIG` replaces the services' extra librdkafka properties (empty:
+        // none), e.g. to watch the processors cope with multi-record batches on tansu.
+        if let Ok(v) = std::env::var("LEADSTREAM_E2E_KAFKA_CONFIG") {
+            env.insert("LEADSTREAM_KAFKA_CONFIG".into(), v);
+        }
         for (k, v) in &opts.env {
             env.insert(k.clone(), v.clone());
         }
+        env.retain(|_, v| !v.is_empty());
         let http_port = free_port();
         let mut stack = Stack {
             api: Api::new(format!("http://127.0.0.1:{http_port}"), ADMIN_KEY),
