@@ -5,4 +5,5 @@
 mod crash;
 mod pipeline;
 mod poison;
+mod sigterm;
 mod world;
