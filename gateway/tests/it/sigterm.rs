@@ -154,7 +154,12 @@ async fn sigterm_under_load_drains_and_loses_no_acknowledged_event() {
         match probe.get(format!("{url}/readyz")).send().await {
             Ok(r) => {
                 // 200 only until the signal is handled; 503 from then on.
-                saw_503.set(saw_503.get() || r.status() == 503);
+                let status = r.status().as_u16();
+                assert!(
+                    !(saw_503.get() && status == 200),
+                    "/readyz turned ready again during the shutdown"
+                );
+                saw_503.set(saw_503.get() || status == 503);
                 None
             }
             Err(e) if e.is_connect() => Some(()),
@@ -167,6 +172,11 @@ async fn sigterm_under_load_drains_and_loses_no_acknowledged_event() {
         saw_503.get(),
         "/readyz answered 503 during the shutdown delay"
     );
+    let draining = child
+        .0
+        .as_mut()
+        .is_some_and(|c| matches!(c.try_wait(), Ok(None)));
+    eprintln!("connections refused while the process was still running: {draining}");
     let status = wait_exit(&mut child, Duration::from_secs(60))
         .await
         .expect("the gateway exits within its delay + grace (bounded at 60s here)");

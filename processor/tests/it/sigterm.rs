@@ -128,6 +128,8 @@ impl Replica {
             .envs(&w.env)
             .env("LEADSTREAM_PROCESSOR_MAX_BATCH", "5")
             .env("RUST_LOG", "warn,leadstream_processor=info")
+            // JSON lines: `assigned` reads them.
+            .env("LEADSTREAM_LOG_FORMAT", "json")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
