@@ -6,7 +6,8 @@
 //! per phase; everything on loopback). Knobs: `BENCH_SINGLE` (requests, default 20000),
 //! `BENCH_CONCURRENCY` (default 64), `BENCH_BATCH_EVENTS` (default 100000), `BENCH_BATCH_SIZE`
 //! (events per import request, default 1000), `BENCH_BROKERS` (an already running broker
-//! instead of a fresh tansu). Prints one line per phase.
+//! instead of a fresh tansu). Prints one line per phase, and beside it a `PERF {json}` line for
+//! `scripts/perf-report`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -29,6 +30,11 @@ fn env_usize(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// A machine-readable result line for `scripts/perf-report`.
+fn perf(v: serde_json::Value) {
+    println!("PERF {v}");
 }
 
 fn pct(sorted: &[Duration], p: f64) -> f64 {
@@ -205,6 +211,11 @@ async fn main() {
         pct(&lat, 0.50),
         pct(&lat, 0.99)
     );
+    perf(
+        json!({"name": "gateway_single", "requests": single_n, "concurrency": conc, "rps": rps,
+                "p50_ms": pct(&lat, 0.50), "p99_ms": pct(&lat, 0.99), "failed": failed,
+                "linger_ms": linger, "record_bytes": record_bytes}),
+    );
 
     // 2. Latency at half of that peak, open loop.
     let half = rps / 2.0;
@@ -214,6 +225,10 @@ async fn main() {
         "single  /ingest at half peak ({half:.0} req/s, {n_half} requests): p50 {:.2} ms, p99 {:.2} ms, failed {failed}",
         pct(&lat, 0.50),
         pct(&lat, 0.99)
+    );
+    perf(
+        json!({"name": "gateway_single_half", "requests": n_half, "rate": half,
+                "p50_ms": pct(&lat, 0.50), "p99_ms": pct(&lat, 0.99), "failed": failed}),
     );
 
     // 3. Batched: bulk import, NDJSON.
@@ -267,6 +282,11 @@ async fn main() {
         pct(&lat, 0.50),
         pct(&lat, 0.99)
     );
+    perf(
+        json!({"name": "gateway_batch", "events": accepted, "batch_size": batch_size,
+                "in_flight": 4, "events_per_s": accepted as f64 / secs,
+                "p50_ms": pct(&lat, 0.50), "p99_ms": pct(&lat, 0.99)}),
+    );
 
     // 4. Ceiling: bare rdkafka producer, same settings, same records, same broker.
     let producer: FutureProducer = kafka
@@ -281,6 +301,16 @@ async fn main() {
             })
             .collect(),
     );
+    // Warm-up: metadata and the idempotent producer id, so that only sending is timed (as the
+    // gateway's producer is warm in phases 1-3).
+    let (k, v) = &payloads[0];
+    producer
+        .send(
+            FutureRecord::to(&topic).key(k).payload(v),
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("warm-up record");
     let started = Instant::now();
     let ok = stream::iter(0..batch_events)
         .map(|i| {
@@ -306,6 +336,10 @@ async fn main() {
     println!(
         "ceiling bare rdkafka producer: {ok} records of {record_bytes} bytes: {:.0} records/s",
         ok as f64 / secs
+    );
+    perf(
+        json!({"name": "kafka_ceiling", "records": ok, "record_bytes": record_bytes,
+                "in_flight": 10_000, "records_per_s": ok as f64 / secs, "linger_ms": linger}),
     );
 
     shutdown.cancel();

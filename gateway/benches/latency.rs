@@ -1,17 +1,20 @@
 //! Ingest → fired latency at a steady load, end to end in one process: the real gateway (HTTP),
 //! a real tansu broker, the real processor and Redis. Each request is timed from just before the
-//! HTTP call until its firing arrives on the fired topic.
+//! HTTP call until its firing arrives on the fired topic; with `BENCH_WEBHOOK=1` the real notifier
+//! runs too and each request is also timed until its signed webhook reaches a local receiver.
 //!
 //! `cargo bench -p leadstream-gateway --bench latency`
 //! Knobs: BENCH_RATE (events/s, default 200), BENCH_EVENTS (default 2000), BENCH_SEQUENCES
 //! (0: every event crosses a milestone for a new lead; N > 0: every lead completes a two-step
 //! sequence among N active ones, timed from the second step), BENCH_FETCH_WAIT_MS (consumer
-//! long-poll, default 100).
+//! long-poll, default 100), BENCH_WEBHOOK (1: also ingest → webhook). Prints a `PERF {json}` line for `scripts/perf-report` beside the
+//! human one.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::http::HeaderMap;
 use leadstream_shared::avro::decode_fired;
 use leadstream_shared::kafka::KafkaSettings;
 use leadstream_testkit::{redis_url, unique, Broker};
@@ -21,6 +24,30 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 const ADMIN: &str = "bench-admin-key-0123456789";
+
+type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
+
+/// A local webhook receiver: notes when each `webhook-id` (the fired id) first arrives.
+async fn receiver() -> (String, Arrivals) {
+    let seen: Arrivals = Arc::default();
+    let s = seen.clone();
+    let app = axum::Router::new().fallback(move |headers: HeaderMap| {
+        let s = s.clone();
+        async move {
+            if let Some(id) = headers.get("webhook-id").and_then(|v| v.to_str().ok()) {
+                s.lock()
+                    .unwrap()
+                    .entry(id.to_string())
+                    .or_insert_with(Instant::now);
+            }
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
 
 fn knob(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -35,8 +62,15 @@ async fn main() {
     let events = knob("BENCH_EVENTS", 2000);
     let sequences = knob("BENCH_SEQUENCES", 0);
     let fetch_wait = knob("BENCH_FETCH_WAIT_MS", 100);
+    let webhook = knob("BENCH_WEBHOOK", 0) == 1;
     let broker = Broker::start();
     let prefix = unique("lat");
+    let (hook_url, hooks) = receiver().await;
+    let target = if webhook {
+        hook_url
+    } else {
+        "https://hooks.example.com/x".to_string()
+    };
     let env: BTreeMap<String, String> = [
         ("LEADSTREAM_KAFKA_BROKERS", broker.addr()),
         ("LEADSTREAM_REDIS_URL", redis_url()),
@@ -48,6 +82,8 @@ async fn main() {
         ("LEADSTREAM_PROCESSOR_GROUP", format!("{prefix}-processor")),
         ("LEADSTREAM_KAFKA_FETCH_WAIT_MAX_MS", fetch_wait.to_string()),
         ("LEADSTREAM_SHUTDOWN_DELAY", "0s".into()),
+        ("LEADSTREAM_NOTIFIER_GROUP", format!("{prefix}-notifier")),
+        ("LEADSTREAM_WEBHOOK_ALLOW_PRIVATE", "127.0.0.1/32".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -62,6 +98,10 @@ async fn main() {
     let pcfg = leadstream_processor::ProcessorConfig::from_source(&env).expect("processor config");
     let ptoken = shutdown.clone();
     let processor = tokio::spawn(async move { leadstream_processor::run(pcfg, ptoken).await });
+    let notifier = webhook.then(|| {
+        let ncfg = leadstream_notifier::NotifierConfig::from_source(&env).expect("notifier config");
+        tokio::spawn(leadstream_notifier::run(ncfg, shutdown.clone()))
+    });
     let base = format!("http://{}", gw.addr);
     let http = reqwest::Client::new();
     let post = |path: &str, body: Value| {
@@ -78,7 +118,12 @@ async fn main() {
         .await
         .expect("ruleset");
         assert_eq!(r.status(), 201);
-        let r = post("/triggers", json!({"name": "t", "score_threshold": 10, "webhook_url": "https://hooks.example.com/x"})).await.expect("trigger");
+        let r = post(
+            "/triggers",
+            json!({"name": "t", "score_threshold": 10, "webhook_url": target}),
+        )
+        .await
+        .expect("trigger");
         assert_eq!(r.status(), 201);
     } else {
         for i in 0..sequences {
@@ -87,24 +132,32 @@ async fn main() {
             } else {
                 json!([format!("x{i}"), "step_b", format!("y{i}")])
             };
-            let r = post("/sequences", json!({"name": format!("s{i}"), "event_types": types, "window_seconds": 3600, "ordered": true, "webhook_url": "https://hooks.example.com/x"})).await.expect("sequence");
+            let r = post("/sequences", json!({"name": format!("s{i}"), "event_types": types, "window_seconds": 3600, "ordered": true, "webhook_url": target})).await.expect("sequence");
             assert_eq!(r.status(), 201);
         }
     }
-    // Read the fired topic from the start; note when each lead's firing arrives.
-    let arrivals: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let consumer: StreamConsumer = KafkaSettings::new(broker.addr())
+    // Read the fired topic from the start; note when each lead's firing arrives and its id.
+    let arrivals: Arrivals = Arc::default();
+    let fired_ids: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+    // The reader long-polls like the services do, so it adds no more than they do.
+    let mut reader = KafkaSettings::new(broker.addr());
+    reader.fetch_wait_max_ms = fetch_wait as u32;
+    let consumer: StreamConsumer = reader
         .consumer_config(&unique("lat-reader"))
         .create()
         .expect("consumer");
     consumer
         .subscribe(&[&format!("{prefix}.triggers.fired.v1")])
         .expect("subscribe");
-    let a = arrivals.clone();
+    let (a, ids) = (arrivals.clone(), fired_ids.clone());
     tokio::spawn(async move {
         loop {
             if let Ok(m) = consumer.recv().await {
                 if let Some(f) = m.payload().and_then(|p| decode_fired(p).ok()) {
+                    ids.lock()
+                        .unwrap()
+                        .entry(f.lead_id.clone())
+                        .or_insert(f.fired_id);
                     a.lock()
                         .unwrap()
                         .entry(f.lead_id)
@@ -126,7 +179,16 @@ async fn main() {
         assert_eq!(r.status(), 202);
     }
     let warm_deadline = Instant::now() + Duration::from_secs(60);
-    while !arrivals.lock().unwrap().contains_key("ld_warmup") {
+    let warm = |arrivals: &Arrivals| {
+        arrivals.lock().unwrap().contains_key("ld_warmup")
+            && (!webhook
+                || fired_ids
+                    .lock()
+                    .unwrap()
+                    .get("ld_warmup")
+                    .is_some_and(|id| hooks.lock().unwrap().contains_key(id)))
+    };
+    while !warm(&arrivals) {
         assert!(
             Instant::now() < warm_deadline,
             "no firing for the warm-up event"
@@ -164,7 +226,10 @@ async fn main() {
         t.await.expect("request task");
     }
     let deadline = Instant::now() + Duration::from_secs(120);
-    while arrivals.lock().unwrap().len() < events as usize + 1 && Instant::now() < deadline {
+    while Instant::now() < deadline
+        && (arrivals.lock().unwrap().len() < events as usize + 1
+            || (webhook && hooks.lock().unwrap().len() < events as usize + 1))
+    {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let sent = sent.lock().unwrap().clone();
@@ -176,6 +241,22 @@ async fn main() {
     lat.sort();
     let pct = |q: f64| {
         lat.get(((lat.len().max(1) - 1) as f64 * q) as usize)
+            .copied()
+            .unwrap_or_default()
+    };
+    let ids = fired_ids.lock().unwrap().clone();
+    let hooks = hooks.lock().unwrap().clone();
+    let mut hook_lat: Vec<Duration> = sent
+        .iter()
+        .filter_map(|(lead, t)| {
+            let at = hooks.get(ids.get(lead)?)?;
+            Some(at.saturating_duration_since(*t))
+        })
+        .collect();
+    hook_lat.sort();
+    let hook_pct = |q: f64| {
+        hook_lat
+            .get(((hook_lat.len().max(1) - 1) as f64 * q) as usize)
             .copied()
             .unwrap_or_default()
     };
@@ -195,7 +276,35 @@ async fn main() {
         pct(0.99),
         lat.last().copied().unwrap_or_default()
     );
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "PERF {}",
+        json!({"name": "ingest_fired", "sequences": sequences, "events": events, "rate": rate,
+               "fired": lat.len(), "p50_ms": ms(pct(0.5)), "p99_ms": ms(pct(0.99)),
+               "max_ms": ms(lat.last().copied().unwrap_or_default()),
+               "fetch_wait_ms": fetch_wait, "partitions": 4})
+    );
+    if webhook {
+        println!(
+            "  ingest -> webhook (notifier in the same process, local receiver): delivered {}/{events}; latency p50 {:?} p99 {:?} max {:?}",
+            hook_lat.len(),
+            hook_pct(0.5),
+            hook_pct(0.99),
+            hook_lat.last().copied().unwrap_or_default()
+        );
+        println!(
+            "PERF {}",
+            json!({"name": "ingest_webhook", "sequences": sequences, "events": events, "rate": rate,
+                   "delivered": hook_lat.len(), "p50_ms": ms(hook_pct(0.5)),
+                   "p99_ms": ms(hook_pct(0.99)),
+                   "max_ms": ms(hook_lat.last().copied().unwrap_or_default()),
+                   "fetch_wait_ms": fetch_wait, "partitions": 4})
+        );
+    }
     shutdown.cancel();
     let _ = processor.await;
+    if let Some(n) = notifier {
+        let _ = n.await;
+    }
     let _ = gw.handle.await;
 }

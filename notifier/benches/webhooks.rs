@@ -4,7 +4,8 @@
 //! `cargo bench -p leadstream-notifier --bench webhooks` (needs `tansu` and `redis-server`).
 //! `BENCH_N` sets the number of fired records (default 5000). The fired topic's consumer uses
 //! `fetch.wait.max.ms` = `LEADSTREAM_KAFKA_FETCH_WAIT_MAX_MS` (default 100) and the producers
-//! `linger.ms` = 5; both are printed with the figures because they bound the latency.
+//! `linger.ms` = 5; both are printed with the figures because they bound the latency. A
+//! `PERF {json}` line for `scripts/perf-report` is printed beside the human output.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -222,5 +223,15 @@ async fn main() {
     );
     println!(
         "  settings: 4 partitions, tansu memory broker, local redis-server, fetch.wait.max.ms={fetch_wait}, linger.ms=5, endpoint concurrency 64, max in flight 256"
+    );
+    println!(
+        "PERF {}",
+        json!({"name": "notifier", "records": n, "delivered": got.len(), "distinct": distinct.len(),
+               "unsigned": unsigned, "deliveries_per_s": got.len() as f64 / elapsed.as_secs_f64(),
+               "burst_p50_ms": pct(&lat, 0.50), "burst_p99_ms": pct(&lat, 0.99),
+               "steady_rate": RATE, "steady_delivered": steady.len(),
+               "steady_p50_ms": pct(&steady, 0.50), "steady_p99_ms": pct(&steady, 0.99),
+               "fetch_wait_ms": fetch_wait, "endpoint_concurrency": 64, "max_in_flight": 256,
+               "partitions": 4})
     );
 }

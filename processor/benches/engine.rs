@@ -3,7 +3,8 @@
 //!
 //! `cargo bench -p leadstream-processor --bench engine`
 //! Knobs: BENCH_EVENTS (default 200000), BENCH_LEADS (10000), BENCH_BATCH (1000),
-//! BENCH_SEQUENCES (10), LEADSTREAM_TEST_REDIS_URL.
+//! BENCH_SEQUENCES (10), LEADSTREAM_TEST_REDIS_URL. Prints a `PERF {json}` line for
+//! `scripts/perf-report` beside the human one.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -151,5 +152,12 @@ async fn main() {
         events as f64 / secs,
         p(0.5),
         p(0.99)
+    );
+    // Machine-readable line for scripts/perf-report.
+    println!(
+        "PERF {}",
+        json!({"name": "engine", "sequences": sequences, "events": events, "leads": leads,
+               "batch": batch, "events_per_s": events as f64 / secs, "fired": fired,
+               "batch_p50_ms": p(0.5).as_secs_f64() * 1e3, "batch_p99_ms": p(0.99).as_secs_f64() * 1e3})
     );
 }
