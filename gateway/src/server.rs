@@ -160,6 +160,12 @@ async fn plain_rejection_as_json(resp: Response) -> Response {
 
 /// Serve until the state's shutdown token is cancelled, then drain as described above.
 pub async fn serve(listener: TcpListener, st: AppState) -> anyhow::Result<()> {
+    serve_with(listener, st, Router::new()).await
+}
+
+/// [`serve`] with `extra` routes beside the gateway's (`leadstream dev` adds its webhook
+/// receiver); they share the listener and the drain.
+pub async fn serve_with(listener: TcpListener, st: AppState, extra: Router) -> anyhow::Result<()> {
     let token = st.shutdown.clone();
     let delay = st.cfg.shutdown_delay;
     let grace = st.cfg.shutdown_grace;
@@ -174,7 +180,7 @@ pub async fn serve(listener: TcpListener, st: AppState) -> anyhow::Result<()> {
         tokio::time::sleep(delay).await;
         stop.cancel();
     });
-    let app = router(st.clone());
+    let app = router(st.clone()).merge(extra);
     let server = axum::serve(listener, app).with_graceful_shutdown({
         let closing = closing.clone();
         async move { closing.cancelled().await }

@@ -124,7 +124,11 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
     let extra = receiver::router(catalog.clone(), grace_ms, shutdown.clone());
 
     let mut services: JoinSet<(&'static str, anyhow::Result<()>)> = JoinSet::new();
-    services.spawn(async move { ("gateway", serve(listener, state, extra).await) });
+    tracing::info!(%addr, "gateway listening");
+    services.spawn(async move {
+        let r = leadstream_gateway::server::serve_with(listener, state, extra).await;
+        ("gateway", r)
+    });
     let (kv, token) = (store.clone(), shutdown.clone());
     services.spawn(async move {
         let r = leadstream_processor::run_with_store(processor_cfg, kv, token).await;
@@ -184,36 +188,6 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-/// The gateway's routes plus `extra`, until the state's shutdown token is cancelled; then
-/// in-flight requests get `LEADSTREAM_SHUTDOWN_GRACE` and the producer is flushed, so every
-/// acknowledged event is on the broker.
-async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    extra: axum::Router,
-) -> anyhow::Result<()> {
-    let token = state.shutdown.clone();
-    let grace = state.cfg.shutdown_grace;
-    let app = leadstream_gateway::server::router(state.clone()).merge(extra);
-    tracing::info!(addr = %listener.local_addr()?, "gateway listening");
-    let server = axum::serve(listener, app).with_graceful_shutdown({
-        let token = token.clone();
-        async move { token.cancelled().await }
-    });
-    let drain = async {
-        token.cancelled().await;
-        tokio::time::sleep(grace).await;
-    };
-    tokio::select! {
-        res = server => res?,
-        _ = drain => tracing::warn!(?grace, "shutdown grace elapsed with requests in flight"),
-    }
-    let pipeline = state.pipeline.clone();
-    tokio::task::spawn_blocking(move || pipeline.flush(grace)).await?;
-    tracing::info!("gateway stopped");
-    Ok(())
 }
 
 /// A fresh admin key for this run (printed once, on purpose: it is the dev's own).
