@@ -256,14 +256,36 @@ impl ChildGuard {
 
     /// SIGTERM, then wait for the exit (graceful shutdown).
     pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
-        let c = self.0.as_mut()?;
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe {
-            libc::kill(c.id() as libc::pid_t, libc::SIGTERM);
-        }
-        let status = c.wait().ok();
+        self.signal_term();
+        let status = self.0.as_mut()?.wait().ok();
         self.0 = None;
         status
+    }
+
+    /// Send SIGTERM without waiting (the test keeps observing the process while it drains).
+    pub fn signal_term(&self) {
+        if let Some(c) = &self.0 {
+            // SAFETY: kill(2) on our own, not yet reaped, child's pid.
+            unsafe {
+                libc::kill(c.id() as libc::pid_t, libc::SIGTERM);
+            }
+        }
+    }
+
+    /// Wait (polling, bounded) for the exit; `None` if the process is still running after
+    /// `timeout` (or was already reaped).
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.0.as_mut()?.try_wait() {
+                self.0 = None;
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 

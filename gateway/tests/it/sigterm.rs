@@ -4,9 +4,9 @@
 //! events topic exactly once.
 
 use std::collections::{BTreeMap, HashMap};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -30,31 +30,6 @@ struct Seen {
     statuses: BTreeMap<u16, usize>,
     /// Requests that got no answer (connection closed under them, refused).
     unanswered: usize,
-}
-
-/// SIGTERM without waiting (the shell's `kill` builtin; the test crate has no libc).
-fn sigterm(pid: u32) {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("kill -TERM {pid}")])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "could not send SIGTERM to {pid}");
-}
-
-/// Wait (polling, bounded) for the child to exit; `None` if it did not within `timeout`.
-async fn wait_exit(child: &mut ChildGuard, timeout: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let c = child.0.as_mut()?;
-        if let Ok(Some(status)) = c.try_wait() {
-            child.0 = None;
-            return Some(status);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// One client: post events until the gateway refuses connections (or `stop`).
@@ -146,7 +121,7 @@ async fn sigterm_under_load_drains_and_loses_no_acknowledged_event() {
     })
     .await;
 
-    sigterm(child.id());
+    child.signal_term();
     // During the delay /readyz is 503 while the listener still accepts; then connections are
     // refused. Deadlines here only bound the test.
     let saw_503 = std::cell::Cell::new(false);
@@ -177,7 +152,8 @@ async fn sigterm_under_load_drains_and_loses_no_acknowledged_event() {
         .as_mut()
         .is_some_and(|c| matches!(c.try_wait(), Ok(None)));
     eprintln!("connections refused while the process was still running: {draining}");
-    let status = wait_exit(&mut child, Duration::from_secs(60))
+    let status = child
+        .wait_exit(Duration::from_secs(60))
         .await
         .expect("the gateway exits within its delay + grace (bounded at 60s here)");
     assert!(status.success(), "SIGTERM is a clean exit, got {status}");

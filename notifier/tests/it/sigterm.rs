@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::HeaderMap;
 use leadstream_notifier::attempt::State;
@@ -89,31 +89,13 @@ fn spawn_notifier(env: &Env) -> ChildGuard {
     ChildGuard::spawn(&mut cmd).expect("spawn leadstream notifier")
 }
 
-/// SIGTERM without waiting (the shell's `kill` builtin; the test crate has no libc).
-fn sigterm(pid: u32) {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("kill -TERM {pid}")])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "could not send SIGTERM to {pid}");
-}
-
 /// SIGTERM, then wait (polling, bounded) for the exit.
 async fn terminate(child: &mut ChildGuard) -> ExitStatus {
-    sigterm(child.id());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let c = child.0.as_mut().expect("running child");
-        if let Ok(Some(status)) = c.try_wait() {
-            child.0 = None;
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the notifier exits after SIGTERM (bounded at 60s here)"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    child.signal_term();
+    child
+        .wait_exit(Duration::from_secs(60))
+        .await
+        .expect("the notifier exits after SIGTERM (bounded at 60s here)")
 }
 
 fn counts(ids: &[String]) -> BTreeMap<String, usize> {

@@ -14,7 +14,7 @@ use std::io::BufRead;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::future::join_all;
 use leadstream_shared::avro::decode_fired;
@@ -164,35 +164,11 @@ impl Replica {
 
     /// SIGTERM, then wait (bounded) for the exit.
     async fn terminate(&mut self) -> ExitStatus {
-        sigterm(self.child.id());
-        wait_exit(&mut self.child, Duration::from_secs(60))
+        self.child.signal_term();
+        self.child
+            .wait_exit(Duration::from_secs(60))
             .await
             .expect("the processor exits after SIGTERM (bounded at 60s here)")
-    }
-}
-
-/// SIGTERM without waiting (the shell's `kill` builtin; the test crate has no libc).
-fn sigterm(pid: u32) {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("kill -TERM {pid}")])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "could not send SIGTERM to {pid}");
-}
-
-/// Wait (polling, bounded) for the child to exit; `None` if it did not within `timeout`.
-async fn wait_exit(child: &mut ChildGuard, timeout: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let c = child.0.as_mut()?;
-        if let Ok(Some(status)) = c.try_wait() {
-            child.0 = None;
-            return Some(status);
-        }
-        if Instant::now() > deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
