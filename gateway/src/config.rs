@@ -157,6 +157,13 @@ impl GatewayConfig {
                 return Err(ConfigError::new(var, "must be greater than 0"));
             }
         }
+        let limit = leadstream_shared::event::MAX_EVENT_BYTES_LIMIT;
+        if self.max_event_bytes > limit {
+            return Err(ConfigError::new(
+                "LEADSTREAM_MAX_EVENT_BYTES",
+                format!("must not exceed {limit} (the processor refuses larger records)"),
+            ));
+        }
         if self.max_event_bytes > self.max_decompressed_bytes {
             return Err(ConfigError::new(
                 "LEADSTREAM_MAX_EVENT_BYTES",
@@ -221,6 +228,11 @@ mod tests {
         let e =
             GatewayConfig::from_source(&src(&[("LEADSTREAM_MAX_EVENT_BYTES", "0")])).unwrap_err();
         assert_eq!(e.var, "LEADSTREAM_MAX_EVENT_BYTES");
+        // An event the processor would dead-letter as too large is refused at boot.
+        let over = (leadstream_shared::event::MAX_EVENT_BYTES_LIMIT + 1).to_string();
+        let e =
+            GatewayConfig::from_source(&src(&[("LEADSTREAM_MAX_EVENT_BYTES", &over)])).unwrap_err();
+        assert!(e.message.contains("processor"), "{e}");
         let c = GatewayConfig::from_source(&src(&[(
             "LEADSTREAM_BOOTSTRAP_ADMIN_KEY",
             "super-secret-admin-key",

@@ -23,10 +23,9 @@ use leadstream_shared::event::{Alias, AliasKind, EngagementEvent, Origin};
 use leadstream_shared::ids::{derived_id, now_ms, parse_rfc3339_ms};
 use serde::Deserialize;
 
-/// Largest record value accepted: four times the gateway's default per-event limit
-/// (`LEADSTREAM_MAX_EVENT_BYTES`, 64 KiB), so whatever the gateway accepts fits, well below the
-/// broker's default message size.
-pub const MAX_RECORD_BYTES: usize = 256 * 1024;
+/// Largest record value accepted; the gateway's `LEADSTREAM_MAX_EVENT_BYTES` cannot be set above
+/// what fits in it.
+pub use leadstream_shared::event::MAX_RECORD_BYTES;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {

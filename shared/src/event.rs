@@ -106,6 +106,16 @@ pub struct Alias {
 /// Longest alias value accepted, after normalisation.
 pub const MAX_ALIAS_LEN: usize = 320;
 
+/// Largest events-topic record value the processor accepts (larger ones are dead-lettered before
+/// decoding: their metadata would be copied into lead state, history and fired payloads). Well
+/// below the broker's default message size.
+pub const MAX_RECORD_BYTES: usize = 256 * 1024;
+
+/// Largest `LEADSTREAM_MAX_EVENT_BYTES` the gateway accepts: three quarters of
+/// [`MAX_RECORD_BYTES`], leaving room for the record's envelope (ids, aliases, times), so every
+/// event the gateway acknowledges is one the processor will read.
+pub const MAX_EVENT_BYTES_LIMIT: usize = MAX_RECORD_BYTES / 4 * 3;
+
 impl Alias {
     /// Normalise a raw alias: emails are trimmed and lower-cased; phones become `+` and digits
     /// (a number without a country code — no leading `+` or `00` — is refused only when it is
