@@ -17,7 +17,6 @@ use leadstream_shared::keys::Keys;
 use leadstream_shared::store::{RedisKv, Store};
 use leadstream_testkit::{redis_url, unique, Broker};
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
 // ---------- Independent Standard Webhooks verification (written from the spec) ----------
@@ -193,91 +192,7 @@ async fn handle(
 
 // ---------- SMTP listener ----------
 
-/// Received messages: (recipients, raw message).
-pub type Mailbox = Arc<Mutex<Vec<(Vec<String>, Vec<u8>)>>>;
-
-/// A minimal real SMTP server (RFC 5321 subset: EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT),
-/// enough for any client; it keeps the raw messages.
-#[derive(Clone)]
-pub struct SmtpSink {
-    pub addr: SocketAddr,
-    pub messages: Mailbox,
-}
-
-impl SmtpSink {
-    pub async fn start() -> SmtpSink {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let sink = SmtpSink {
-            addr: listener.local_addr().unwrap(),
-            messages: Arc::default(),
-        };
-        let messages = sink.messages.clone();
-        tokio::spawn(async move {
-            while let Ok((sock, _)) = listener.accept().await {
-                let messages = messages.clone();
-                tokio::spawn(async move {
-                    let _ = smtp_session(sock, messages).await;
-                });
-            }
-        });
-        sink
-    }
-}
-
-async fn smtp_session(sock: tokio::net::TcpStream, messages: Mailbox) -> std::io::Result<()> {
-    let (r, mut w) = sock.into_split();
-    let mut r = BufReader::new(r);
-    w.write_all(b"220 sink.test ESMTP ready\r\n").await?;
-    let mut rcpts = Vec::new();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if r.read_line(&mut line).await? == 0 {
-            return Ok(());
-        }
-        let cmd = line.trim_end().to_ascii_uppercase();
-        if cmd.starts_with("EHLO") {
-            w.write_all(b"250-sink.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")
-                .await?;
-        } else if cmd.starts_with("HELO") || cmd.starts_with("MAIL FROM") || cmd.starts_with("NOOP")
-        {
-            w.write_all(b"250 OK\r\n").await?;
-        } else if cmd.starts_with("RSET") {
-            rcpts.clear();
-            w.write_all(b"250 OK\r\n").await?;
-        } else if cmd.starts_with("RCPT TO") {
-            rcpts.push(line.trim_end()[8..].trim().to_string());
-            w.write_all(b"250 OK\r\n").await?;
-        } else if cmd == "DATA" {
-            w.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await?;
-            let mut data = Vec::new();
-            loop {
-                let mut l = Vec::new();
-                if r.read_until(b'\n', &mut l).await? == 0 {
-                    return Ok(());
-                }
-                if l == b".\r\n" || l == b".\n" {
-                    break;
-                }
-                // Undo dot-stuffing.
-                if l.starts_with(b"..") {
-                    l.remove(0);
-                }
-                data.extend_from_slice(&l);
-            }
-            messages
-                .lock()
-                .unwrap()
-                .push((std::mem::take(&mut rcpts), data));
-            w.write_all(b"250 OK queued\r\n").await?;
-        } else if cmd == "QUIT" {
-            w.write_all(b"221 bye\r\n").await?;
-            return Ok(());
-        } else {
-            w.write_all(b"502 not implemented\r\n").await?;
-        }
-    }
-}
+pub use leadstream_testkit::smtp_sink::SmtpSink;
 
 // ---------- Notifier and records ----------
 
