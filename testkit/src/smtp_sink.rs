@@ -1,5 +1,5 @@
-//! A minimal real SMTP server for tests (copied from the notifier's test support so the
-//! end-to-end suite can use it too): RFC 5321 subset — EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP,
+//! A minimal real SMTP server for tests (the notifier tests and the end-to-end suite use it):
+//! an RFC 5321 subset — EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP,
 //! QUIT — enough for any client. It listens on a free loopback port and keeps every accepted
 //! message raw, with its recipients.
 
