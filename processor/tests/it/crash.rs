@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use leadstream_shared::avro::decode_fired;
 use leadstream_shared::ids::derived_id;
-use leadstream_shared::store::{Cmd, Reply};
+use leadstream_shared::store::Cmd;
 use leadstream_testkit::{consume, wait_until};
 use rdkafka::Message;
 use serde_json::json;
@@ -152,34 +152,14 @@ async fn setup(w: &World) -> Oracle {
     }
 }
 
-/// Events applied so far, over all leads (one round trip).
-async fn applied(w: &World) -> u64 {
-    let keys = (0..LEADS)
-        .map(|i| w.keys.lead_state(OU, &format!("ld_{i}")))
-        .collect();
-    let r = w.kv.exec(vec![Cmd::MGet { keys }]).await.expect("mget");
-    r.into_iter()
-        .next()
-        .map(Reply::into_array)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|r| {
-            r.json::<leadstream_processor::state::LeadRecord>()
-                .ok()
-                .flatten()
-        })
-        .map(|r| r.events)
-        .sum()
-}
-
 async fn verify(w: &World, oracle: &Oracle) {
     let unique = oracle.score.len();
     assert!(unique > 0);
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    let mut n = applied(w).await;
+    let mut n = w.applied(LEADS).await;
     while n < EVENTS as u64 && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        n = applied(w).await;
+        n = w.applied(LEADS).await;
     }
     if n != EVENTS as u64 {
         explain_shortfall(w, oracle).await;
@@ -259,7 +239,7 @@ async fn kill_9_mid_stream_loses_nothing_and_counts_nothing_twice() {
     for k in 1..=3u64 {
         let target = k * EVENTS as u64 / 5;
         let at = wait_until(Duration::from_secs(90), "progress before kill", || async {
-            let n = applied(&w).await;
+            let n = w.applied(LEADS).await;
             (n >= target).then_some(n)
         })
         .await;
@@ -288,7 +268,7 @@ async fn two_replicas_split_the_work_and_one_leaving_loses_nothing() {
         Duration::from_secs(90),
         "progress with two replicas",
         || async {
-            let n = applied(&w).await;
+            let n = w.applied(LEADS).await;
             (n >= EVENTS as u64 / 3).then_some(n)
         },
     )

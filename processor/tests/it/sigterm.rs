@@ -22,13 +22,12 @@ use leadstream_shared::event::EngagementEvent;
 use leadstream_shared::fired::TriggerKind;
 use leadstream_shared::ids::derived_id;
 use leadstream_shared::kafka::KafkaSettings;
-use leadstream_shared::store::{Cmd, Reply};
 use leadstream_testkit::{consume, leadstream_bin, wait_until, ChildGuard};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde_json::json;
 
-use crate::world::{event, World, OU, PARTITIONS};
+use crate::world::{event, World, PARTITIONS};
 
 const LEADS: usize = 30;
 /// Distinct events in the stream (producer retries come on top).
@@ -176,26 +175,6 @@ fn all_partitions() -> BTreeSet<i32> {
     (0..PARTITIONS).collect()
 }
 
-/// Events applied so far, over all leads (one round trip).
-async fn applied(w: &World) -> u64 {
-    let keys = (0..LEADS)
-        .map(|i| w.keys.lead_state(OU, &format!("ld_{i}")))
-        .collect();
-    let r = w.kv.exec(vec![Cmd::MGet { keys }]).await.expect("mget");
-    r.into_iter()
-        .next()
-        .map(Reply::into_array)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|r| {
-            r.json::<leadstream_processor::state::LeadRecord>()
-                .ok()
-                .flatten()
-        })
-        .map(|r| r.events)
-        .sum()
-}
-
 /// Produce the whole stream in small steps, each once processing is within [`WINDOW`] of what
 /// was produced; `produced` counts the distinct events sent so far.
 async fn produce_stream(w: &World, o: &Oracle, produced: &AtomicU64) {
@@ -205,7 +184,7 @@ async fn produce_stream(w: &World, o: &Oracle, produced: &AtomicU64) {
         wait_until(
             Duration::from_secs(120),
             "processing to keep up",
-            || async { (applied(w).await + WINDOW >= ahead).then_some(()) },
+            || async { (w.applied(LEADS).await + WINDOW >= ahead).then_some(()) },
         )
         .await;
         join_all(chunk.iter().map(|e| w.produce(e))).await;
@@ -285,7 +264,7 @@ async fn sigterm_mid_stream_hands_partitions_over_and_commits() {
             Duration::from_secs(120),
             "progress before SIGTERM",
             || async {
-                let n = applied(&w).await;
+                let n = w.applied(LEADS).await;
                 (n >= o.unique / 3).then_some(n)
             },
         )
@@ -311,7 +290,7 @@ async fn sigterm_mid_stream_hands_partitions_over_and_commits() {
 
     // Nothing lost, nothing counted twice.
     let n = wait_until(Duration::from_secs(120), "every event applied", || async {
-        let n = applied(&w).await;
+        let n = w.applied(LEADS).await;
         (n >= o.unique).then_some(n)
     })
     .await;

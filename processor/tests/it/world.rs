@@ -15,7 +15,7 @@ use leadstream_shared::kafka::{ensure_topics, KafkaSettings, Publisher, Topics};
 use leadstream_shared::keys::Keys;
 use leadstream_shared::model::ruleset::Ruleset;
 use leadstream_shared::model::trigger::MilestoneTrigger;
-use leadstream_shared::store::{exec_one, Cmd, RedisKv, Store};
+use leadstream_shared::store::{exec_one, Cmd, RedisKv, Reply, Store};
 use leadstream_testkit::{redis_url, unique, Broker, ChildGuard};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -153,6 +153,22 @@ impl World {
                 Err(_) => Stdio::null(),
             });
         ChildGuard::spawn(&mut cmd).expect("spawn leadstream processor")
+    }
+
+    /// Events applied so far over leads `ld_0 … ld_{leads-1}` of [`OU`] (one round trip).
+    pub async fn applied(&self, leads: usize) -> u64 {
+        let keys = (0..leads)
+            .map(|i| self.keys.lead_state(OU, &format!("ld_{i}")))
+            .collect();
+        let r = self.kv.exec(vec![Cmd::MGet { keys }]).await.expect("mget");
+        r.into_iter()
+            .next()
+            .map(Reply::into_array)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|r| r.json::<LeadRecord>().ok().flatten())
+            .map(|r| r.events)
+            .sum()
     }
 
     pub async fn lead(&self, lead: &str) -> Option<LeadRecord> {
