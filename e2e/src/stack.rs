@@ -46,9 +46,10 @@ impl StackOpts {
             name: name.to_string(),
             processors: 2,
             durable_redis: false,
-            // ≈ 20 s of retries: longer than any outage a scenario stages, so nothing reaches
-            // the DLQ because a test was slow.
-            retry_schedule: "200ms,400ms,800ms,1s,2s,2s,2s,2s,2s,2s,2s,2s,2s".into(),
+            // ≈ 60 s of retries (±20 % jitter): longer than any outage a scenario stages (the
+            // full variant's receiver faults last 36 s), so nothing reaches the DLQ because a
+            // test was slow.
+            retry_schedule: format!("200ms,400ms,800ms,1s{}", ",2s".repeat(30)),
             env: Vec::new(),
         }
     }

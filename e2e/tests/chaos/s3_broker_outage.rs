@@ -10,7 +10,7 @@ use std::time::Duration;
 use leadstream_e2e::verify::verify;
 use leadstream_e2e::{Stack, StackOpts};
 
-use crate::{chaos_load, outage, start_load};
+use crate::{chaos_load, start_load};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_outage_gives_503_with_retry_after_then_recovers_without_loss() {
@@ -19,7 +19,11 @@ async fn broker_outage_gives_503_with_retry_after_then_recovers_without_loss() {
 
     running.reached(1.0 / 3.0).await;
     stack.broker.pause();
-    tokio::time::sleep(outage(Duration::from_secs(6))).await;
+    // Both variants: shorter than the consumers' session timeout (10 s). A longer freeze makes
+    // the clients time their sessions out and rejoin under new member ids, and tansu, which
+    // never expires a member, keeps the old id as the group's leader: the group never
+    // stabilises again (seen with 18 s; see docs/e2e.md). Apache Kafka expires the old member.
+    tokio::time::sleep(Duration::from_secs(6)).await;
     let during = running.progress.retried();
     stack.broker.resume();
 
