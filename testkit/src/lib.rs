@@ -43,7 +43,9 @@ pub fn free_port() -> u16 {
         .expect("no free loopback port")
 }
 
-/// A real broker process.
+/// A real broker process. Start it from the test's own thread, not from `spawn_blocking`: the
+/// parent-death signal fires when the *thread* that spawned a child exits, and tokio ends idle
+/// blocking threads after 10 s (the same holds for every [`ChildGuard`]).
 pub struct Broker {
     child: Option<Child>,
     port: u16,

@@ -62,7 +62,8 @@ impl App {
     }
 
     pub async fn with_env(extra: &[(&str, &str)]) -> App {
-        let broker = tokio::task::spawn_blocking(Broker::start).await.unwrap();
+        // From the test's own thread: the broker dies with the thread that started it.
+        let broker = Broker::start();
         let prefix = unique("gw");
         let mut env: BTreeMap<String, String> = [
             ("LEADSTREAM_KAFKA_BROKERS", broker.addr()),

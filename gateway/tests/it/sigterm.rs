@@ -78,7 +78,7 @@ async fn client(url: String, n: usize, seen: Arc<Mutex<Seen>>, stop: Arc<tokio::
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_drains_and_loses_no_acknowledged_event() {
-    let broker = tokio::task::spawn_blocking(Broker::start).await.unwrap();
+    let broker = Broker::start();
     let prefix = unique("gwterm");
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");

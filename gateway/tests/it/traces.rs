@@ -327,9 +327,7 @@ async fn the_gateway_process_exports_its_spans_over_otlp_before_it_exits() {
     use std::process::{Command, Stdio};
 
     let (endpoint, exports) = otlp_receiver().await;
-    let broker = tokio::task::spawn_blocking(leadstream_testkit::Broker::start)
-        .await
-        .unwrap();
+    let broker = leadstream_testkit::Broker::start();
     let prefix = leadstream_testkit::unique("otlp");
     let url = format!("http://127.0.0.1:{}", free_port());
     let mut cmd = Command::new(leadstream_bin());
