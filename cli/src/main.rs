@@ -2,9 +2,11 @@
 //! `LEADSTREAM_*` variables (see README), validates it, and runs one service until SIGTERM.
 
 use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
 
 mod admin;
 mod dev;
+mod ops_http;
 
 #[derive(Parser)]
 #[command(
@@ -47,12 +49,12 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Processor => {
             let cfg = leadstream_processor::ProcessorConfig::from_env()?;
-            serve_metrics()?;
+            serve_ops(cfg.common.redis_url.as_deref(), &shutdown).await?;
             leadstream_processor::run(cfg, shutdown).await
         }
         Command::Notifier => {
             let cfg = leadstream_notifier::NotifierConfig::from_env()?;
-            serve_metrics()?;
+            serve_ops(cfg.common.redis_url.as_deref(), &shutdown).await?;
             leadstream_notifier::run(cfg, shutdown).await
         }
         Command::Dev => dev::run(shutdown).await,
@@ -66,21 +68,11 @@ async fn main() -> anyhow::Result<()> {
     result
 }
 
-/// Processor and notifier: Prometheus metrics at `http://{LEADSTREAM_METRICS_ADDR}/metrics` when
-/// the variable is set (the gateway serves `/metrics` on its own port).
-fn serve_metrics() -> anyhow::Result<()> {
-    let Ok(raw) = std::env::var("LEADSTREAM_METRICS_ADDR") else {
-        return Ok(());
-    };
-    let addr: std::net::SocketAddr = raw
-        .parse()
-        .map_err(|e| anyhow::anyhow!("LEADSTREAM_METRICS_ADDR: {raw:?} is not host:port ({e})"))?;
-    metrics_exporter_prometheus::PrometheusBuilder::new()
-        .with_http_listener(addr)
-        .install()
-        .map_err(|e| {
-            anyhow::anyhow!("LEADSTREAM_METRICS_ADDR: cannot serve metrics on {addr}: {e}")
-        })?;
-    tracing::info!(%addr, "metrics served at /metrics");
-    Ok(())
+/// Processor and notifier: `/metrics`, `/healthz` and `/readyz` on `LEADSTREAM_METRICS_ADDR` when
+/// it is set (the gateway serves them on its own port).
+async fn serve_ops(redis_url: Option<&str>, shutdown: &CancellationToken) -> anyhow::Result<()> {
+    match ops_http::addr_from_env()? {
+        Some(addr) => ops_http::serve(addr, redis_url, shutdown.clone()).await,
+        None => Ok(()),
+    }
 }
