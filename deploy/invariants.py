@@ -246,11 +246,11 @@ def kubernetes(known: set[str]) -> None:
         env = {e["name"]: e.get("value") for e in c.get("env", [])}
         port = str(env.get("LEADSTREAM_METRICS_ADDR", "")).rsplit(":", 1)[-1]
         ports = {p.get("name"): str(p["containerPort"]) for p in c.get("ports", [])}
-        for probe in ["livenessProbe", "readinessProbe"]:
+        for probe, path in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")]:
             get = c.get(probe, {}).get("httpGet", {})
             target = ports.get(get.get("port"), str(get.get("port")))
-            check(get.get("path") == "/metrics" and target == port,
-                  f"{name}: {probe} calls /metrics on LEADSTREAM_METRICS_ADDR's port ({port})",
+            check(get.get("path") == path and target == port,
+                  f"{name}: {probe} calls {path} on LEADSTREAM_METRICS_ADDR's port ({port})",
                   f"probe is {get}")
     proc = deployments["leadstream-processor"]["spec"]["template"]["spec"]
     check(proc["terminationGracePeriodSeconds"] > 35,
