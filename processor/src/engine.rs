@@ -147,9 +147,12 @@ impl Engine {
         cmds.extend(leads.iter().map(|(ou, lead)| Cmd::Get {
             key: self.keys.lead_state(ou, lead),
         }));
-        cmds.extend(inputs.iter().map(|i| Cmd::Exists {
-            key: self.keys.processed(&i.event.ou_id, &i.event.dedupe_id()),
-        }));
+        // Each input's dedupe mark, built once: read here, written in step 2.
+        let processed: Vec<String> = inputs
+            .iter()
+            .map(|i| self.keys.processed(&i.event.ou_id, &i.event.dedupe_id()))
+            .collect();
+        cmds.extend(processed.iter().map(|key| Cmd::Exists { key: key.clone() }));
         let mut replies = self.kv().exec(cmds).await?.into_iter();
         let mut applied_raw: HashMap<i32, Option<Vec<u8>>> = HashMap::new();
         for p in &partitions {
@@ -187,12 +190,12 @@ impl Engine {
             .collect();
         let mut out = Applied::default();
         let mut new_offset = applied_offset.clone();
-        let mut seen_now: HashSet<(&str, String)> = HashSet::new();
+        let mut seen_now: HashSet<&str> = HashSet::new();
         let mut touched: HashSet<(&str, &str)> = HashSet::new();
         let mut writes: Vec<Cmd> = Vec::new();
         let ttl = Some(self.settings.dedupe_ttl.as_millis() as u64);
         let mut history_keys: HashSet<String> = HashSet::new();
-        for (input, seen) in inputs.iter().zip(seen_before) {
+        for ((input, seen), mark) in inputs.iter().zip(seen_before).zip(&processed) {
             let last = new_offset.entry(input.partition).or_insert(-1);
             if input.offset <= applied_offset.get(&input.partition).copied().unwrap_or(-1) {
                 out.replayed += 1;
@@ -203,13 +206,13 @@ impl Engine {
             let Some(lead) = e.lead_id.as_deref() else {
                 continue;
             };
-            let dedupe = e.dedupe_id();
-            if seen || !seen_now.insert((e.ou_id.as_str(), dedupe.clone())) {
+            // The mark's key names the OU and the dedupe id: equal keys, same event.
+            if seen || !seen_now.insert(mark.as_str()) {
                 out.duplicates += 1;
                 continue;
             }
             writes.push(Cmd::Set {
-                key: self.keys.processed(&e.ou_id, &dedupe),
+                key: mark.clone(),
                 value: b"1".to_vec(),
                 ttl_ms: ttl,
             });

@@ -10,6 +10,7 @@
 mod memory;
 mod redis_kv;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 pub use memory::MemoryKv;
@@ -220,12 +221,17 @@ pub async fn exec_one(store: &dyn Kv, cmd: Cmd) -> Result<Reply, StoreError> {
 
 impl Cmd {
     /// The command as Redis arguments, e.g. `["SET", key, value, "PX", "1000"]`.
-    pub fn to_args(&self) -> Vec<Vec<u8>> {
-        fn s(x: &str) -> Vec<u8> {
-            x.as_bytes().to_vec()
+    pub fn to_args(&self) -> Vec<Cow<'_, [u8]>> {
+        // Keys and values are borrowed (a batch's lead states are megabytes: the `redis` crate
+        // copies them once into the request, nothing else should).
+        fn s(x: &str) -> Cow<'_, [u8]> {
+            Cow::Borrowed(x.as_bytes())
         }
-        fn n<T: ToString>(x: T) -> Vec<u8> {
-            x.to_string().into_bytes()
+        fn b(x: &[u8]) -> Cow<'_, [u8]> {
+            Cow::Borrowed(x)
+        }
+        fn n<'a, T: ToString>(x: T) -> Cow<'a, [u8]> {
+            Cow::Owned(x.to_string().into_bytes())
         }
         match self {
             Cmd::Get { key } => vec![s("GET"), s(key)],
@@ -235,7 +241,7 @@ impl Cmd {
                 v
             }
             Cmd::Set { key, value, ttl_ms } | Cmd::SetNx { key, value, ttl_ms } => {
-                let mut v = vec![s("SET"), s(key), value.clone()];
+                let mut v = vec![s("SET"), s(key), b(value)];
                 if let Some(ttl) = ttl_ms {
                     v.push(s("PX"));
                     v.push(n(ttl.max(&1)));
@@ -249,15 +255,15 @@ impl Cmd {
             Cmd::Exists { key } => vec![s("EXISTS"), s(key)],
             Cmd::IncrBy { key, by } => vec![s("INCRBY"), s(key), n(by)],
             Cmd::PExpire { key, ttl_ms } => vec![s("PEXPIRE"), s(key), n(ttl_ms)],
-            Cmd::HSet { key, field, value } => vec![s("HSET"), s(key), s(field), value.clone()],
+            Cmd::HSet { key, field, value } => vec![s("HSET"), s(key), s(field), b(value)],
             Cmd::HSetNx { key, field, value } => {
-                vec![s("HSETNX"), s(key), s(field), value.clone()]
+                vec![s("HSETNX"), s(key), s(field), b(value)]
             }
             Cmd::HGet { key, field } => vec![s("HGET"), s(key), s(field)],
             Cmd::HGetAll { key } => vec![s("HGETALL"), s(key)],
             Cmd::HDel { key, field } => vec![s("HDEL"), s(key), s(field)],
             Cmd::HLen { key } => vec![s("HLEN"), s(key)],
-            Cmd::ZAdd { key, score, member } => vec![s("ZADD"), s(key), n(score), member.clone()],
+            Cmd::ZAdd { key, score, member } => vec![s("ZADD"), s(key), n(score), b(member)],
             Cmd::ZRangeByScore {
                 key,
                 min,
@@ -271,7 +277,7 @@ impl Cmd {
                 v
             }
             Cmd::ZRevRange { key, start, stop } => vec![s("ZREVRANGE"), s(key), n(start), n(stop)],
-            Cmd::ZRem { key, member } => vec![s("ZREM"), s(key), member.clone()],
+            Cmd::ZRem { key, member } => vec![s("ZREM"), s(key), b(member)],
             Cmd::ZCard { key } => vec![s("ZCARD"), s(key)],
             Cmd::ZRemRangeByRank { key, start, stop } => {
                 vec![s("ZREMRANGEBYRANK"), s(key), n(start), n(stop)]

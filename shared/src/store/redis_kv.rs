@@ -25,10 +25,8 @@ end
 local out = {}
 while i <= #ARGV do
   local n = tonumber(ARGV[i]); i = i + 1
-  local args = {}
-  for j = 1, n do args[j] = ARGV[i + j - 1] end
+  local r = redis.call(unpack(ARGV, i, i + n - 1))
   i = i + n
-  local r = redis.call(unpack(args))
   if type(r) == 'table' and r.ok then r = r.ok end
   out[#out + 1] = r
 end
@@ -74,7 +72,7 @@ impl Kv for RedisKv {
         for c in &cmds {
             let mut rc = redis::Cmd::new();
             for a in c.to_args() {
-                rc.arg(a);
+                rc.arg(a.as_ref());
             }
             pipe.add_command(rc);
         }
@@ -104,7 +102,7 @@ impl Kv for RedisKv {
             let args = c.to_args();
             inv.arg(args.len());
             for a in args {
-                inv.arg(a);
+                inv.arg(a.as_ref());
             }
         }
         let mut conn = self.conn.clone();
