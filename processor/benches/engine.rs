@@ -6,34 +6,18 @@
 //! BENCH_SEQUENCES (10), LEADSTREAM_TEST_REDIS_URL. Prints a `PERF {json}` line for
 //! `scripts/perf-report` beside the human one.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{env, TYPES};
 use leadstream_processor::engine::{Engine, EngineSettings, Input};
-use leadstream_shared::catalog::{collections, Catalog};
+use leadstream_shared::catalog::Catalog;
 use leadstream_shared::event::{EngagementEvent, Origin};
 use leadstream_shared::keys::Keys;
-use leadstream_shared::model::ruleset::Ruleset;
-use leadstream_shared::model::sequence::SequenceTrigger;
-use leadstream_shared::model::trigger::MilestoneTrigger;
 use leadstream_shared::store::{RedisKv, Store};
 use serde_json::json;
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-const TYPES: [&str; 6] = [
-    "page_view",
-    "pricing_page_view",
-    "whitepaper_download",
-    "demo_request",
-    "email_open",
-    "unsubscribe",
-];
 
 #[tokio::main]
 async fn main() {
@@ -48,49 +32,7 @@ async fn main() {
     let keys = Keys::new(prefix.clone());
     let catalog = Catalog::new(kv.clone(), keys.clone());
     let ou = "unit_default";
-    let rs: Ruleset = serde_json::from_value(json!({
-        "id": "rs_1", "name": "Engagement", "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z",
-        "rules": [
-            {"id": "r1", "event_type": "page_view", "points": 2,
-             "conditions": [{"field": "metadata.path", "op": "contains", "value": "/"}]},
-            {"id": "r2", "event_type": "pricing_page_view", "points": 10},
-            {"id": "r3", "event_type": "whitepaper_download", "points": 15, "max_points": 45},
-            {"id": "r4", "event_type": "demo_request", "points": 40},
-            {"id": "r5", "event_type": "email_open", "points": 1, "frequency": {"max": 3, "period_seconds": 86400}},
-            {"id": "r6", "event_type": "unsubscribe", "points": -50}
-        ]
-    }))
-    .expect("ruleset");
-    catalog
-        .put_doc(ou, collections::RULESETS, &rs.id, &rs)
-        .await
-        .expect("put");
-    for (i, t) in [50, 100, 150].iter().enumerate() {
-        let trg: MilestoneTrigger = serde_json::from_value(json!({
-            "id": format!("trg_{i}"), "name": format!("T{t}"), "score_threshold": t, "active": true,
-            "webhook_url": "https://hooks.example.com/x", "created_at": "2025-01-01T00:00:00Z"
-        }))
-        .expect("trigger");
-        catalog
-            .put_doc(ou, collections::TRIGGERS, &trg.id, &trg)
-            .await
-            .expect("put");
-    }
-    for i in 0..sequences {
-        let a = TYPES[i % 5];
-        let b = TYPES[(i + 1) % 5];
-        let c = TYPES[(i + 3) % 5];
-        let seq: SequenceTrigger = serde_json::from_value(json!({
-            "id": format!("seq_{i:03}"), "name": format!("S{i}"), "event_types": [a, b, c],
-            "window_seconds": 604800, "ordered": i % 2 == 0, "active": true,
-            "webhook_url": "https://hooks.example.com/x", "created_at": "2025-01-01T00:00:00Z"
-        }))
-        .expect("sequence");
-        catalog
-            .put_doc(ou, collections::SEQUENCES, &seq.id, &seq)
-            .await
-            .expect("put");
-    }
+    common::install_config(&catalog, ou, sequences).await;
     let engine = Engine::new(
         kv.clone(),
         keys,
