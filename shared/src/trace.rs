@@ -172,6 +172,18 @@ pub fn link_batch<'a>(span: &Span, contexts: impl IntoIterator<Item = &'a TraceC
     record_trace_id(span);
 }
 
+/// [`link_batch`] with the contexts the records' headers carry (the records of one poll).
+pub fn link_records<M: rdkafka::Message>(span: &Span, records: &[M]) {
+    if !enabled() {
+        return;
+    }
+    let contexts: Vec<TraceContext> = records
+        .iter()
+        .filter_map(|m| TraceContext::from_headers(m.headers()))
+        .collect();
+    link_batch(span, &contexts);
+}
+
 /// Fill the span's `trace_id` field (declared `tracing::field::Empty`), so JSON log lines
 /// inside it carry the trace id.
 pub fn record_trace_id(span: &Span) {

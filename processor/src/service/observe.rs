@@ -44,11 +44,7 @@ pub fn batch_span(batch: &[BorrowedMessage<'_>]) -> Span {
         records = batch.len(),
         trace_id = tracing::field::Empty
     );
-    let contexts: Vec<TraceContext> = batch
-        .iter()
-        .filter_map(|m| TraceContext::from_headers(m.headers()))
-        .collect();
-    trace::link_batch(&span, &contexts);
+    trace::link_records(&span, batch);
     span
 }
 
