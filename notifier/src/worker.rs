@@ -312,13 +312,8 @@ impl Worker {
             // Kept due until its DLQ record is acknowledged.
             State::Dead { .. } => Next::At(now),
         };
-        let held = jobs::record(
-            store,
-            &self.keys,
-            self.write(key, token, &job, next),
-            extra,
-        )
-        .await?;
+        let held =
+            jobs::record(store, &self.keys, self.write(key, token, &job, next), extra).await?;
         if !held {
             metrics::counter!(m::LEASE_LOST).increment(1);
             tracing::warn!(
