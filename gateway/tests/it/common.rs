@@ -61,6 +61,33 @@ impl App {
         App::with_env(&[]).await
     }
 
+    /// The prefix of this gateway's topics and Redis keys.
+    pub fn prefix(&self) -> String {
+        self.topic
+            .strip_suffix(".events.v1")
+            .expect("events topic is {prefix}.events.v1")
+            .to_string()
+    }
+
+    /// What an in-process processor (and notifier) needs to share this gateway's broker, topics
+    /// and Redis prefix, plus `extra`.
+    pub fn service_env(&self, extra: &[(&str, String)]) -> BTreeMap<String, String> {
+        let prefix = self.prefix();
+        let mut env: BTreeMap<String, String> = [
+            ("LEADSTREAM_KAFKA_BROKERS", self.broker.addr()),
+            ("LEADSTREAM_REDIS_URL", leadstream_testkit::redis_url()),
+            ("LEADSTREAM_TOPIC_PREFIX", prefix.clone()),
+            ("LEADSTREAM_REDIS_PREFIX", prefix.clone()),
+            ("LEADSTREAM_PARTITIONS", PARTITIONS.to_string()),
+            ("LEADSTREAM_PROCESSOR_GROUP", format!("{prefix}-processor")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        env
+    }
+
     pub async fn with_env(extra: &[(&str, &str)]) -> App {
         // From the test's own thread: the broker dies with the thread that started it.
         let broker = Broker::start();

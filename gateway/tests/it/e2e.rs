@@ -4,7 +4,6 @@
 //! (000 ingest, 003 milestone triggers, 004 sequences); assertions read the fired topic and the
 //! gateway's read routes. Waits are conditions with deadlines, never sleeps.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rdkafka::Message;
@@ -33,22 +32,7 @@ struct E2e {
 impl E2e {
     async fn start() -> E2e {
         let app = App::start().await;
-        let prefix = app
-            .topic
-            .strip_suffix(".events.v1")
-            .expect("events topic is {prefix}.events.v1")
-            .to_string();
-        let env: BTreeMap<String, String> = [
-            ("LEADSTREAM_KAFKA_BROKERS", app.broker.addr()),
-            ("LEADSTREAM_REDIS_URL", leadstream_testkit::redis_url()),
-            ("LEADSTREAM_TOPIC_PREFIX", prefix.clone()),
-            ("LEADSTREAM_REDIS_PREFIX", prefix.clone()),
-            ("LEADSTREAM_PARTITIONS", PARTITIONS.to_string()),
-            ("LEADSTREAM_PROCESSOR_GROUP", format!("{prefix}-processor")),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+        let env = app.service_env(&[]);
         let cfg = ProcessorConfig::from_source(&env).expect("processor config");
         let fired_topic = cfg.common.topics.fired.clone();
         let stop = CancellationToken::new();

@@ -14,7 +14,6 @@
 //! with `OTEL_EXPORTER_OTLP_ENDPOINT` pointing at a local receiver, exports its spans over
 //! OTLP/HTTP (protobuf) by the time it exits on SIGTERM.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -82,18 +81,8 @@ async fn one_trace_from_request_to_delivery_and_metrics_for_each_hop() {
     // Statistics every 500 ms so consumer lag shows up quickly.
     let kafka_config = ("LEADSTREAM_KAFKA_CONFIG", "statistics.interval.ms=500");
     let app = App::with_env(&[kafka_config]).await;
-    let prefix = app
-        .topic
-        .strip_suffix(".events.v1")
-        .expect("events topic is {prefix}.events.v1")
-        .to_string();
-    let env: BTreeMap<String, String> = [
-        ("LEADSTREAM_KAFKA_BROKERS", app.broker.addr()),
-        ("LEADSTREAM_REDIS_URL", leadstream_testkit::redis_url()),
-        ("LEADSTREAM_TOPIC_PREFIX", prefix.clone()),
-        ("LEADSTREAM_REDIS_PREFIX", prefix.clone()),
-        ("LEADSTREAM_PARTITIONS", PARTITIONS.to_string()),
-        ("LEADSTREAM_PROCESSOR_GROUP", format!("{prefix}-processor")),
+    let prefix = app.prefix();
+    let env = app.service_env(&[
         ("LEADSTREAM_NOTIFIER_GROUP", format!("{prefix}-notifier")),
         ("LEADSTREAM_WEBHOOK_ALLOW_PRIVATE", "127.0.0.1/32".into()),
         ("LEADSTREAM_WEBHOOK_TIMEOUT", "5s".into()),
@@ -103,10 +92,7 @@ async fn one_trace_from_request_to_delivery_and_metrics_for_each_hop() {
             std::env::temp_dir().join(&prefix).display().to_string(),
         ),
         (kafka_config.0, kafka_config.1.into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    ]);
     let stop = CancellationToken::new();
     let processor_cfg =
         leadstream_processor::ProcessorConfig::from_source(&env).expect("processor config");
@@ -225,22 +211,7 @@ async fn one_trace_from_request_to_delivery_and_metrics_for_each_hop() {
 async fn without_an_exporter_the_fired_record_carries_the_callers_traceparent() {
     assert!(!leadstream_shared::trace::enabled());
     let app = App::start().await;
-    let prefix = app
-        .topic
-        .strip_suffix(".events.v1")
-        .expect("events topic is {prefix}.events.v1")
-        .to_string();
-    let env: BTreeMap<String, String> = [
-        ("LEADSTREAM_KAFKA_BROKERS", app.broker.addr()),
-        ("LEADSTREAM_REDIS_URL", leadstream_testkit::redis_url()),
-        ("LEADSTREAM_TOPIC_PREFIX", prefix.clone()),
-        ("LEADSTREAM_REDIS_PREFIX", prefix.clone()),
-        ("LEADSTREAM_PARTITIONS", PARTITIONS.to_string()),
-        ("LEADSTREAM_PROCESSOR_GROUP", format!("{prefix}-processor")),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let env = app.service_env(&[]);
     let cfg = leadstream_processor::ProcessorConfig::from_source(&env).expect("processor config");
     let fired_topic = cfg.common.topics.fired.clone();
     let stop = CancellationToken::new();
