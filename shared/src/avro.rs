@@ -5,16 +5,27 @@
 //! wrote a record without a registry: every schema version we ever wrote is kept (current ones in
 //! `schemas/`, superseded ones in `schemas/history/`) and a record is resolved from its writer
 //! schema to the current reader schema by Avro's rules (new fields take their defaults).
+//!
+//! Fingerprints follow the specification's Parsing Canonical Form ([`canonical`]), so records
+//! agree with every other Avro implementation. Records written before that carry apache-avro
+//! 0.21's fingerprint of the same schema; readers still accept it (see `schemas/README.md` for how
+//! long) and count each such read in [`LEGACY_FINGERPRINT_READS`].
 
 use std::io::Read;
 use std::sync::LazyLock;
 
-use apache_avro::headers::{HeaderBuilder, RabinFingerprintHeader};
 use apache_avro::types::Value;
 use apache_avro::Schema;
 
 use crate::event::{Alias, AliasKind, EngagementEvent, Origin};
 use crate::fired::{Targets, TriggerFired, TriggerKind};
+
+pub mod canonical;
+
+/// Counter, label `schema` (the record name): records read whose header carries the legacy
+/// (pre-specification) fingerprint. When it stays at zero for a topic's retention, no such
+/// record is left.
+pub const LEGACY_FINGERPRINT_READS: &str = "leadstream_avro_legacy_fingerprint_reads_total";
 
 pub const ENGAGEMENT_EVENT_SCHEMA: &str = include_str!("../../schemas/EngagementEvent.avsc");
 pub const ENGAGEMENT_EVENT_V1_SCHEMA: &str =
@@ -38,29 +49,68 @@ pub enum AvroError {
 
 /// A current (reader) schema with every writer schema version we can read.
 pub struct Codec {
+    name: &'static str,
     schema: Schema,
-    header: Vec<u8>,
-    writers: Vec<([u8; 8], Schema)>,
+    header: [u8; 10],
+    writers: Vec<Writer>,
+}
+
+/// A schema version a record may have been written with, under one of its fingerprints.
+struct Writer {
+    fingerprint: [u8; 8],
+    schema: Schema,
+    legacy: bool,
 }
 
 impl Codec {
-    fn new(current: &str, history: &[&str]) -> Codec {
+    fn new(name: &'static str, current: &str, history: &[&str]) -> Codec {
         // The schemas are compiled into the binary and covered by tests: failing here is a build
         // defect, not an input error.
         #[allow(clippy::expect_used)]
-        let parse = |s: &str| Schema::parse_str(s).expect("bundled Avro schema must parse");
-        let schema = parse(current);
-        let header = RabinFingerprintHeader::from_schema(&schema).build_header();
-        let mut writers = vec![(fingerprint(&schema), schema.clone())];
-        for h in history {
-            let s = parse(h);
-            writers.push((fingerprint(&s), s));
+        let parse = |s: &str| {
+            let schema = Schema::parse_str(s).expect("bundled Avro schema must parse");
+            let fp = canonical::fingerprint(s).expect("bundled Avro schema has a canonical form");
+            (schema, fp)
+        };
+        let (schema, fp) = parse(current);
+        let mut header = [0u8; 10];
+        header[..2].copy_from_slice(&[0xC3, 0x01]);
+        header[2..].copy_from_slice(&fp);
+        let mut writers = Vec::new();
+        for (schema, fp) in
+            std::iter::once((schema.clone(), fp)).chain(history.iter().map(|h| parse(h)))
+        {
+            let legacy = canonical::legacy_fingerprint(&schema);
+            if legacy != fp {
+                writers.push(Writer {
+                    fingerprint: legacy,
+                    schema: schema.clone(),
+                    legacy: true,
+                });
+            }
+            writers.push(Writer {
+                fingerprint: fp,
+                schema,
+                legacy: false,
+            });
         }
         Codec {
+            name,
             schema,
             header,
             writers,
         }
+    }
+
+    /// The single-object header of records this codec writes: the marker and the fingerprint
+    /// of the current schema's Parsing Canonical Form.
+    pub fn header(&self) -> [u8; 10] {
+        self.header
+    }
+
+    /// Every fingerprint this codec reads, with whether it is a legacy one.
+    pub fn read_fingerprints(&self) -> impl Iterator<Item = ([u8; 8], bool)> + '_ {
+        self.writers.iter().map(|w| (w.fingerprint, w.legacy))
     }
 
     pub fn schema(&self) -> &Schema {
@@ -91,9 +141,12 @@ impl Codec {
         let writer = self
             .writers
             .iter()
-            .find(|(f, _)| *f == fp)
-            .map(|(_, s)| s)
+            .find(|w| w.fingerprint == fp)
             .ok_or_else(|| AvroError::UnknownSchema(hex::encode(fp)))?;
+        if writer.legacy {
+            metrics::counter!(LEGACY_FINGERPRINT_READS, "schema" => self.name).increment(1);
+        }
+        let writer = &writer.schema;
         // apache-avro reads a union cut off at end-of-input as null, which would turn a
         // truncated record into a silently different one. Reading over padding that can never
         // end a record (0xFF continues every varint) and then demanding that exactly the body was
@@ -134,20 +187,17 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-fn fingerprint(s: &Schema) -> [u8; 8] {
-    let fp = s.fingerprint::<apache_avro::rabin::Rabin>().bytes;
-    let mut out = [0u8; 8];
-    for (o, b) in out.iter_mut().zip(fp) {
-        *o = b;
-    }
-    out
-}
-
-pub static EVENT_CODEC: LazyLock<Codec> =
-    LazyLock::new(|| Codec::new(ENGAGEMENT_EVENT_SCHEMA, &[ENGAGEMENT_EVENT_V1_SCHEMA]));
-pub static FIRED_CODEC: LazyLock<Codec> = LazyLock::new(|| Codec::new(TRIGGER_FIRED_SCHEMA, &[]));
+pub static EVENT_CODEC: LazyLock<Codec> = LazyLock::new(|| {
+    Codec::new(
+        "EngagementEvent",
+        ENGAGEMENT_EVENT_SCHEMA,
+        &[ENGAGEMENT_EVENT_V1_SCHEMA],
+    )
+});
+pub static FIRED_CODEC: LazyLock<Codec> =
+    LazyLock::new(|| Codec::new("TriggerFired", TRIGGER_FIRED_SCHEMA, &[]));
 pub static DEAD_LETTER_CODEC: LazyLock<Codec> =
-    LazyLock::new(|| Codec::new(DEAD_LETTER_SCHEMA, &[]));
+    LazyLock::new(|| Codec::new("DeadLetter", DEAD_LETTER_SCHEMA, &[]));
 
 fn s(v: &str) -> Value {
     Value::String(v.to_string())

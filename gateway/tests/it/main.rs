@@ -5,6 +5,7 @@ mod common;
 mod e2e;
 mod errors;
 mod fuzz;
+mod interop;
 mod lifecycle;
 mod openapi;
 mod props;

@@ -33,7 +33,7 @@ use crate::config::ProcessorConfig;
 use crate::decode::{decode, DecodeError, Position};
 use crate::engine::{Engine, EngineSettings, Input};
 
-mod observe;
+pub(crate) mod observe;
 mod offsets;
 use leadstream_shared::trace::TraceContext;
 use observe as m;

@@ -21,6 +21,9 @@ use crate::engine::Input;
 pub const EVENTS: &str = "leadstream_processor_events_total";
 /// Counter: events skipped as already applied (dedupe). No labels.
 pub const DUPLICATES: &str = "leadstream_processor_duplicates_total";
+/// Counter: fields of JSON records (`content-type: application/json`) the processor does not
+/// know, ignored rather than dead-lettered. No labels.
+pub const JSON_UNKNOWN_FIELDS: &str = "leadstream_processor_json_unknown_fields_total";
 /// Counter: records that could not be decoded (each goes to the events DLQ). No labels.
 pub const POISON: &str = "leadstream_processor_poison_total";
 /// Counter: records the events DLQ acknowledged. No labels.

@@ -1,4 +1,5 @@
 use super::*;
+use apache_avro::headers::{HeaderBuilder, RabinFingerprintHeader};
 use proptest::prelude::*;
 
 fn event() -> EngagementEvent {
@@ -31,22 +32,77 @@ fn event_round_trips() {
     assert_eq!(decode_event(&bytes).unwrap(), e);
 }
 
+/// The fingerprints of `schemas/` as the specification defines them, each printed by Python's
+/// fastavro 1.13 (`fingerprint(to_parsing_canonical_form(parse_schema(...)), "CRC-64-AVRO")`) and,
+/// for the events schema, by Java's `SchemaNormalization` as quoted in issue 18
+/// (`0x058bd3a060e6b920`). The interop test (`processor/tests/it/interop.rs`) checks the same
+/// agreement at run time against fastavro itself.
 #[test]
-fn header_is_the_standard_single_object_header() {
-    // The crate's own single-object writer must produce the same first ten bytes.
-    let mut w =
-        apache_avro::GenericSingleObjectWriter::new_with_capacity(EVENT_CODEC.schema(), 1024)
-            .unwrap();
-    let mut buf = Vec::new();
+fn fingerprints_agree_with_other_avro_implementations() {
+    let cases = [
+        (&*EVENT_CODEC, "20b9e660a0d38b05"),
+        (&*FIRED_CODEC, "51b352a586393fad"),
+        (&*DEAD_LETTER_CODEC, "1905fa40e8370c7c"),
+    ];
+    for (codec, fp) in cases {
+        assert_eq!(hex::encode(&codec.header()[2..]), fp);
+    }
+    assert_eq!(
+        u64::from_le_bytes(EVENT_CODEC.header()[2..].try_into().unwrap()),
+        0x058bd3a060e6b920
+    );
+    assert_eq!(
+        hex::encode(canonical::fingerprint(ENGAGEMENT_EVENT_V1_SCHEMA).unwrap()),
+        "8e7fd07aa81b1c00"
+    );
+}
+
+#[test]
+fn records_are_the_header_then_the_plain_avro_body() {
     let ours = encode_event(&event()).unwrap();
+    assert_eq!(ours[..10], EVENT_CODEC.header());
     let Value::Record(fields) =
         apache_avro::from_avro_datum(EVENT_CODEC.schema(), &mut &ours[10..], None).unwrap()
     else {
         panic!("not a record")
     };
-    w.write_value(Value::Record(fields), &mut buf).unwrap();
-    assert_eq!(&buf[..10], &ours[..10]);
-    assert_eq!(buf, ours);
+    let body = apache_avro::to_avro_datum(EVENT_CODEC.schema(), Value::Record(fields)).unwrap();
+    assert_eq!(&ours[10..], &body[..]);
+}
+
+#[test]
+fn records_with_the_legacy_fingerprint_stay_readable() {
+    // apache-avro 0.21's own single-object writer: the header leadstream wrote before.
+    let legacy = |codec: &Codec, body: Vec<u8>| {
+        let mut out = RabinFingerprintHeader::from_schema(codec.schema()).build_header();
+        assert_ne!(out[..], codec.header()[..], "the legacy header differs");
+        out.extend(body);
+        out
+    };
+    let e = event();
+    let body = encode_event(&e).unwrap()[10..].to_vec();
+    assert_eq!(decode_event(&legacy(&EVENT_CODEC, body)).unwrap(), e);
+    let d = DeadLetter {
+        reason: "r".into(),
+        source_topic: "t".into(),
+        source_partition: 0,
+        source_offset: 1,
+        key: None,
+        payload: vec![1],
+        failed_at_ms: 2,
+        target: None,
+        attempts: 1,
+    };
+    let body = encode_dead_letter(&d).unwrap()[10..].to_vec();
+    assert_eq!(
+        decode_dead_letter(&legacy(&DEAD_LETTER_CODEC, body)).unwrap(),
+        d
+    );
+    let legacy_count = EVENT_CODEC.read_fingerprints().filter(|(_, l)| *l).count();
+    assert_eq!(
+        legacy_count, 2,
+        "v2 and v1 each under their legacy fingerprint"
+    );
 }
 
 #[test]
@@ -69,8 +125,17 @@ fn a_record_written_with_schema_v1_is_still_read() {
         ("metadata_json".into(), s("{\"a\":1}")),
         ("origin".into(), s("kafka")),
     ]);
-    let mut bytes = RabinFingerprintHeader::from_schema(&v1).build_header();
-    bytes.extend(apache_avro::to_avro_datum(&v1, value).unwrap());
+    let body = apache_avro::to_avro_datum(&v1, value).unwrap();
+    // Under its specification fingerprint and under the legacy one.
+    let mut bytes = vec![0xC3, 0x01];
+    bytes.extend(canonical::fingerprint(ENGAGEMENT_EVENT_V1_SCHEMA).unwrap());
+    bytes.extend(&body);
+    let mut legacy = RabinFingerprintHeader::from_schema(&v1).build_header();
+    legacy.extend(&body);
+    assert_eq!(
+        decode_event(&legacy).unwrap(),
+        decode_event(&bytes).unwrap()
+    );
     let e = decode_event(&bytes).unwrap();
     assert_eq!(e.event_id, "evt_old");
     assert_eq!(e.lead_id.as_deref(), Some("ld_9"));
