@@ -187,7 +187,10 @@ impl<'a> Fields<'a> {
             Some(ms) => Ok(Some(ms)),
             None => Err(self.invalid(
                 name,
-                format!("is not an RFC 3339 timestamp (e.g. 2025-09-15T14:30:00Z): {text:?}"),
+                format!(
+                    "is not an RFC 3339 timestamp with an offset (e.g. 2025-09-15T14:30:00Z \
+                     or 2025-09-15T16:30:00.250+02:00): {text:?}"
+                ),
             )),
         }
     }
