@@ -3,8 +3,10 @@
 //! - `POST /org-units/active` `{"ouId"}` (any valid key) → 200 `{"ouId", "name"}` and the
 //!   `leadstream_ou` cookie that makes it the session's active OU (seed 000);
 //! - `POST /org-units` `{"name"}` (admin) → 201 `{"id", "name"}`; `GET /org-units` (read);
-//! - `POST /api-keys` `{"name", "scopes", "ou_ids", "source_id"}` (admin) → 201 with the secret
-//!   under `key`, shown this once; `GET /api-keys` (admin, no secrets);
+//! - `POST /api-keys` `{"name", "scopes", "ou_ids", "source_id", "org_wide"}` (admin) → 201 with
+//!   the secret under `key`, shown this once. Without `ou_ids` the key is bound to the OU the
+//!   creating call acts in (the bootstrap key's `unit_default`, or the creator's active OU); only
+//!   `"org_wide": true` makes a key that names its OU per request; `GET /api-keys` (admin, no secrets);
 //!   `DELETE /api-keys/{id}` (admin) → 204;
 //! - `GET /webhook-secret` → `{"secret": "whsec_…"}` for the active OU and
 //!   `POST /webhook-secret/rotate` → the new one (admin; the old one keeps signing for a grace
@@ -174,6 +176,10 @@ struct CreateKey {
     ou_ids: Vec<String>,
     #[serde(default)]
     source_id: Option<String>,
+    /// Bound to no OU: every request names its OU (header, cookie). Without it and without
+    /// `ou_ids`, the key belongs to the OU the creating call acts in.
+    #[serde(default)]
+    org_wide: bool,
 }
 
 /// Whether `caller` may see and revoke `other` (same organisation assumed): an unbound key
@@ -190,6 +196,7 @@ fn key_json(k: &KeyInfo) -> Value {
         "scopes": k.scopes,
         "ou_ids": k.ou_ids,
         "source_id": k.source_id,
+        "org_wide": k.ou_ids.is_empty(),
         "key_prefix": k.secret_prefix,
         "created_at": k.created_at,
     })
@@ -216,6 +223,34 @@ pub async fn create_api_key(
     let mut ou_ids = req.ou_ids.clone();
     ou_ids.sort();
     ou_ids.dedup();
+    if req.org_wide && !ou_ids.is_empty() {
+        return Err(ApiError::Validation(
+            "give `ou_ids` or `\"org_wide\": true`, not both".into(),
+        ));
+    }
+    if req.org_wide && !key.ou_ids.is_empty() {
+        return Err(ApiError::Forbidden(
+            "this API key is bound to OUs and may not create an org-wide key".into(),
+        ));
+    }
+    if ou_ids.is_empty() && !req.org_wide {
+        // The key belongs to the OU this call acts in (seeds 001/002 know no OUs: a source key
+        // created by the bootstrap admin key ingests into `unit_default` as it is).
+        match st.auth.active_ou(&headers, &key).await {
+            Ok(t) => ou_ids = vec![t.ou_id],
+            // A bound creator without an active OU: the new key gets the creator's OUs.
+            Err(ApiError::ActiveOuNotSet) if !key.ou_ids.is_empty() => {}
+            Err(ApiError::ActiveOuNotSet) => {
+                return Err(ApiError::Validation(
+                    "no active OU to bind the key to: give `ou_ids`, set an active OU \
+                     (X-Leadstream-OU or POST /org-units/active), or create an org-wide key \
+                     with `\"org_wide\": true`"
+                        .into(),
+                ))
+            }
+            Err(e) => return Err(e),
+        }
+    }
     if !key.ou_ids.is_empty() {
         if ou_ids.is_empty() {
             ou_ids = key.ou_ids.clone();

@@ -9,13 +9,57 @@ use crate::common::*;
 use leadstream_shared::event::{AliasKind, Origin};
 use leadstream_shared::ids::parse_rfc3339_ms;
 
+/// Seeds 001/002 know no OUs: a source key the bootstrap admin creates without `ou_ids` belongs
+/// to `unit_default`, the OU the creating call acts in, and ingests at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_created_without_ou_ids_belongs_to_the_creators_ou() {
+    let app = App::start().await;
+    let key = app.key(&["ingest"], &[], Some("src_lariba")).await;
+    let event = json!({"event_id": "evt_demo_001", "event_type": "payment.failed",
+        "source_id": "src_lariba", "timestamp": "2026-06-01T10:00:00+0000",
+        "payload": {"amount": 49.99}});
+    let resp = app
+        .post("/v1/events/ingest", Cred::ApiKey(&key), &[], &event)
+        .await;
+    let status = resp.status();
+    let answer = body(resp).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["accepted"], true);
+    let listed = body(app.get("/api-keys", Cred::Bearer(ADMIN)).await).await;
+    let k = listed["api_keys"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|k| k["source_id"] == "src_lariba")
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(k["ou_ids"], json!(["unit_default"]));
+    assert_eq!(k["org_wide"], false);
+    // Naming no OU, binding to none: refused with the way out named.
+    let both =
+        json!({"name": "x", "scopes": ["read"], "ou_ids": ["unit_default"], "org_wide": true});
+    let (status, _, message) =
+        error_of(app.post("/api-keys", Cred::Bearer(ADMIN), &[], &both).await).await;
+    assert_eq!(status, 422, "{message}");
+}
+
 /// Seed 000: set the active OU (cookie), then the three examples (alias, lead_id + metadata,
 /// timestamp) with Basic auth.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_000_examples_land_in_kafka_with_every_field() {
     let app = App::start().await;
-    let key = app.key(&["ingest"], &[], None).await;
-    // Without an active OU: seed 000's 400.
+    // An org-wide key names its OU per request; without one: seed 000's 400.
+    let resp = app
+        .post(
+            "/api-keys",
+            Cred::Bearer(ADMIN),
+            &[],
+            &json!({"name": "org-wide", "scopes": ["ingest"], "org_wide": true}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let created = body(resp).await;
+    assert_eq!(created["org_wide"], true, "{created}");
+    let key = created["key"].as_str().unwrap().to_string();
     let ex1 =
         json!({"alias_kind": "email", "alias": "user@example.com", "event_type": "page_view"});
     let (status, code, message) =
