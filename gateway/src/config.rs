@@ -10,6 +10,8 @@
 //! | `LEADSTREAM_MAX_DECOMPRESSED_BYTES` | 33554432 | a gzip body after inflating |
 //! | `LEADSTREAM_MAX_BATCH_ITEMS` | 1000 | items of `/v1/cdp/events/batch` |
 //! | `LEADSTREAM_MAX_IMPORT_ITEMS` | 50000 | events of one bulk import request |
+//! | `LEADSTREAM_READ_TIMEOUT` | `30s` | request headers, and then the whole body, must arrive within this (408) |
+//! | `LEADSTREAM_MAX_IN_FLIGHT` | 1024 | requests served at once; more are shed with 503 + `Retry-After` (0: off) |
 //! | `LEADSTREAM_RATE_LIMIT_PER_SEC` | 5000 | requests per second per API key (0: off) |
 //! | `LEADSTREAM_RATE_LIMIT_BURST` | 2 × rate | burst per API key |
 //! | `LEADSTREAM_KEY_CACHE_TTL` | `10s` | how long a verified key (and OU, event types) is cached |
@@ -59,6 +61,10 @@ pub struct GatewayConfig {
     pub max_decompressed_bytes: usize,
     pub max_batch_items: usize,
     pub max_import_items: usize,
+    /// Headers, then the whole body, must arrive within this.
+    pub read_timeout: Duration,
+    /// Requests served at once (health and metrics routes aside); 0: no limit.
+    pub max_in_flight: usize,
     /// Requests per second per API key; 0 turns rate limiting off.
     pub rate_limit_per_sec: u32,
     pub rate_limit_burst: u32,
@@ -106,6 +112,8 @@ impl GatewayConfig {
             )?,
             max_batch_items: cfg::parse(src, "LEADSTREAM_MAX_BATCH_ITEMS", 1000)?,
             max_import_items: cfg::parse(src, "LEADSTREAM_MAX_IMPORT_ITEMS", 50_000)?,
+            read_timeout: cfg::duration(src, "LEADSTREAM_READ_TIMEOUT", Duration::from_secs(30))?,
+            max_in_flight: cfg::parse(src, "LEADSTREAM_MAX_IN_FLIGHT", 1024)?,
             rate_limit_per_sec: rate,
             rate_limit_burst: burst,
             key_cache_ttl: cfg::duration(src, "LEADSTREAM_KEY_CACHE_TTL", Duration::from_secs(10))?,
@@ -174,6 +182,12 @@ impl GatewayConfig {
             return Err(ConfigError::new(
                 "LEADSTREAM_RATE_LIMIT_BURST",
                 "must be greater than 0 when rate limiting is on",
+            ));
+        }
+        if self.read_timeout < Duration::from_millis(100) {
+            return Err(ConfigError::new(
+                "LEADSTREAM_READ_TIMEOUT",
+                "must be at least 100ms",
             ));
         }
         if self.produce_timeout < Duration::from_millis(100) {

@@ -38,6 +38,12 @@ pub enum ApiError {
     /// 413: the body (or its decompressed form, or one event in it) is over a configured limit.
     #[error("request body is larger than {limit} bytes ({what})")]
     PayloadTooLarge { limit: usize, what: &'static str },
+    /// 413: a batch or import body has more items than a request may carry.
+    #[error("the request has more than {max} items; at most {max} are accepted per request")]
+    TooManyItems { max: usize },
+    /// 408: the body did not arrive within the read timeout.
+    #[error("the request body did not arrive within {}s", .0.as_secs_f64())]
+    RequestTimeout(std::time::Duration),
     /// 415: wrong `Content-Type` or unsupported `Content-Encoding`.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -102,6 +108,10 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None)
             }
+            ApiError::TooManyItems { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None)
+            }
+            ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout", None),
             ApiError::UnsupportedMediaType(_) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",

@@ -25,6 +25,8 @@ pub const DUPLICATES: &str = "leadstream_gateway_duplicates_total";
 pub const ITEMS_REJECTED: &str = "leadstream_gateway_items_rejected_total";
 /// Counter: requests refused by the per-key rate limit. No labels.
 pub const RATE_LIMITED: &str = "leadstream_gateway_rate_limited_total";
+/// Counter: requests shed with 503 by the global in-flight limit. No labels.
+pub const SHED: &str = "leadstream_gateway_shed_total";
 /// Counter: API key lookups. Labels: `result` (`cache_hit`, `store_hit`, `unknown`).
 pub const KEY_LOOKUPS: &str = "leadstream_gateway_key_lookups_total";
 

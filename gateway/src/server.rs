@@ -2,20 +2,25 @@
 //!
 //! Every route reads its own body (see [`crate::body`]) so axum's default body limit is off;
 //! the layers add request metrics, tracing and panic-to-500 (a panic is a bug and must never
-//! take the process down with it). Shutdown: when the token is cancelled `/readyz` answers 503
+//! take the process down with it). At most `LEADSTREAM_MAX_IN_FLIGHT` requests are served at once
+//! ([`shed`]): one more is answered 503 with `Retry-After` at once, so a flood costs a refusal,
+//! not a queue that grows without bound (the health and metrics routes are never shed).
+//! Shutdown: when the token is cancelled `/readyz` answers 503
 //! at once; after `LEADSTREAM_SHUTDOWN_DELAY` (time for load balancers to notice) the listener
 //! closes, in-flight requests get up to `LEADSTREAM_SHUTDOWN_GRACE` to finish, and the producer
 //! is flushed so every acknowledged answer's record is on the broker.
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
@@ -28,6 +33,10 @@ use crate::state::AppState;
 
 /// All routes with their layers.
 pub fn router(st: AppState) -> Router {
+    let in_flight = InFlight {
+        permits: (st.cfg.max_in_flight > 0).then(|| Arc::new(Semaphore::new(st.cfg.max_in_flight))),
+        retry_after_secs: st.cfg.retry_after_secs(),
+    };
     Router::new()
         .route("/ingest", post(ingest::ingest))
         .route("/import", post(import::import))
@@ -60,6 +69,7 @@ pub fn router(st: AppState) -> Router {
         .route("/openapi.json", get(crate::routes::openapi::openapi))
         .merge(crate::routes::scoring_routes::router())
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(in_flight, shed))
         .layer(middleware::from_fn(track))
         .layer(DefaultBodyLimit::disable())
         .layer(TraceLayer::new_for_http().make_span_with(http_span))
@@ -103,6 +113,34 @@ async fn not_found() -> Response {
 fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
     ApiError::Internal("handler panicked".into()).into_response()
+}
+
+/// The global in-flight limit.
+#[derive(Clone)]
+struct InFlight {
+    permits: Option<Arc<Semaphore>>,
+    retry_after_secs: u64,
+}
+
+/// Serve the request if a permit is free, else 503 + `Retry-After` without waiting.
+async fn shed(State(lim): State<InFlight>, req: Request, next: Next) -> Response {
+    let Some(permits) = lim.permits else {
+        return next.run(req).await;
+    };
+    if matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics") {
+        return next.run(req).await;
+    }
+    match permits.try_acquire_owned() {
+        Ok(_permit) => next.run(req).await,
+        Err(_) => {
+            metrics::counter!(m::SHED).increment(1);
+            ApiError::unavailable(
+                "the gateway is serving its maximum of concurrent requests; retry later",
+                lim.retry_after_secs,
+            )
+            .into_response()
+        }
+    }
 }
 
 async fn track(req: Request, next: Next) -> Response {

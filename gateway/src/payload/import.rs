@@ -19,8 +19,8 @@ pub enum BatchError {
     Malformed(String),
     #[error("{0}")]
     Shape(String),
-    #[error("the batch has {count} items; at most {max} are accepted per request")]
-    TooMany { count: usize, max: usize },
+    #[error("the request has more than {max} items; at most {max} are accepted per request")]
+    TooMany { max: usize },
 }
 
 #[derive(Deserialize)]
@@ -45,7 +45,14 @@ pub fn split_import(
         Format::Ndjson => {
             let text = std::str::from_utf8(body)
                 .map_err(|e| BatchError::Malformed(format!("body is not UTF-8: {e}")))?;
-            text.lines().filter(|l| !l.trim().is_empty()).collect()
+            let mut items = Vec::new();
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                if items.len() == max_items {
+                    return Err(BatchError::TooMany { max: max_items });
+                }
+                items.push(line);
+            }
+            items
         }
         Format::Json => {
             const EXPECTED: &str = "a JSON array of events or {\"events\": [...]}";
@@ -101,10 +108,7 @@ fn finish(
     max_item_bytes: usize,
 ) -> Result<Vec<RawItem<'_>>, BatchError> {
     if items.len() > max_items {
-        return Err(BatchError::TooMany {
-            count: items.len(),
-            max: max_items,
-        });
+        return Err(BatchError::TooMany { max: max_items });
     }
     Ok(items
         .into_iter()
@@ -140,7 +144,7 @@ mod tests {
     fn limits_and_shapes() {
         assert!(matches!(
             split_import(Format::Json, b"[1,2,3]", 2, 100),
-            Err(BatchError::TooMany { count: 3, max: 2 })
+            Err(BatchError::TooMany { max: 2 })
         ));
         let big = split_import(Format::Json, br#"[{"a":"xxxxxxxxxx"}]"#, 10, 5).unwrap();
         assert!(big[0].is_err());

@@ -25,7 +25,7 @@ use leadstream_shared::ids;
 
 use super::{batch_error, batch_limits, ingest_ctx, invalid_422, single_limits, Ctx};
 use crate::auth::KeyChecks;
-use crate::body::{read_body, Accept};
+use crate::body::{read_batch_body, read_body, Accept};
 use crate::dedupe::{Claim, Outcome};
 use crate::error::ApiError;
 use crate::metrics as m;
@@ -123,9 +123,9 @@ pub async fn batch(
     body: Body,
 ) -> Result<Response, ApiError> {
     let ctx = ingest_ctx(&st, &headers).await?;
-    let (_, bytes) = read_body(&headers, body, Accept::Json, batch_limits(&st)).await?;
-    let items =
-        split_items(&bytes, st.cfg.max_batch_items, st.cfg.max_event_bytes).map_err(batch_error)?;
+    let max = st.cfg.max_batch_items;
+    let (_, bytes) = read_batch_body(&headers, body, Accept::Json, batch_limits(&st), max).await?;
+    let items = split_items(&bytes, max, st.cfg.max_event_bytes).map_err(batch_error)?;
     let types = st.event_types(&ctx.tenant.ou_id).await?;
 
     let mut results: Vec<Option<ItemResult>> = vec![None; items.len()];

@@ -22,7 +22,7 @@ use leadstream_shared::ids;
 
 use super::{batch_error, batch_limits, ingest_ctx};
 use crate::auth::KeyChecks;
-use crate::body::{read_body, Accept};
+use crate::body::{read_batch_body, Accept};
 use crate::error::ApiError;
 use crate::metrics as m;
 use crate::payload::import::split_import;
@@ -39,24 +39,30 @@ pub async fn import(
     body: Body,
 ) -> Result<Response, ApiError> {
     let ctx = ingest_ctx(&st, &headers).await?;
+    let (max, max_event) = (st.cfg.max_import_items, st.cfg.max_event_bytes);
     let (format, bytes) =
-        read_body(&headers, body, Accept::JsonOrNdjson, batch_limits(&st)).await?;
-    let items = split_import(
-        format,
-        &bytes,
-        st.cfg.max_import_items,
-        st.cfg.max_event_bytes,
-    )
+        read_batch_body(&headers, body, Accept::JsonOrNdjson, batch_limits(&st), max).await?;
+    // Splitting and parsing up to `max` events is CPU work: off the async workers.
+    let drafts = tokio::task::spawn_blocking(move || {
+        split_import(format, &bytes, max, max_event).map(|items| {
+            items
+                .into_iter()
+                .map(|raw| {
+                    raw.and_then(|text| parse_object(text.as_bytes()))
+                        .and_then(|obj| leadvibe::import_item(&obj))
+                })
+                .collect::<Vec<_>>()
+        })
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("import parsing task failed: {e}")))?
     .map_err(batch_error)?;
     let received = ids::now_ms();
     let mut errors: Vec<Value> = Vec::new();
     let mut rejected = 0usize;
-    let mut events = Vec::with_capacity(items.len());
-    let mut index = Vec::with_capacity(items.len());
-    for (i, raw) in items.into_iter().enumerate() {
-        let parsed = raw
-            .and_then(|text| parse_object(text.as_bytes()))
-            .and_then(|obj| leadvibe::import_item(&obj));
+    let mut events = Vec::with_capacity(drafts.len());
+    let mut index = Vec::with_capacity(drafts.len());
+    for (i, parsed) in drafts.into_iter().enumerate() {
         match parsed {
             Ok(draft) => {
                 if let Some(src) = &draft.source {

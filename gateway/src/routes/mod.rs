@@ -78,10 +78,7 @@ pub fn batch_error(e: BatchError) -> ApiError {
             ApiError::bad_request("invalid_json", format!("malformed JSON: {m}"))
         }
         BatchError::Shape(m) => ApiError::Validation(m),
-        BatchError::TooMany { max, .. } => ApiError::PayloadTooLarge {
-            limit: max,
-            what: "items per request",
-        },
+        BatchError::TooMany { max } => ApiError::TooManyItems { max },
     }
 }
 
@@ -90,6 +87,7 @@ pub fn single_limits(st: &AppState) -> Limits {
     Limits {
         wire: st.cfg.max_request_bytes,
         decompressed: st.cfg.max_event_bytes,
+        read_timeout: st.cfg.read_timeout,
     }
 }
 
@@ -98,6 +96,7 @@ pub fn batch_limits(st: &AppState) -> Limits {
     Limits {
         wire: st.cfg.max_request_bytes,
         decompressed: st.cfg.max_decompressed_bytes,
+        read_timeout: st.cfg.read_timeout,
     }
 }
 

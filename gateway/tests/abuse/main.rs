@@ -1,0 +1,9 @@
+//! Hostile clients and bodies (issue 12), in a binary of their own: [`memory`] measures the
+//! process-wide peak RSS, so no other test may share its process (nextest runs each test in its
+//! own process; under `cargo test` only [`clients`]' two small tests run beside it).
+
+mod clients;
+mod memory;
+
+/// The bootstrap admin key of these tests' gateways.
+pub const ADMIN: &str = "abuse-test-bootstrap-admin-key-0123456789";
