@@ -30,7 +30,16 @@ pub trait EventSink: Send + Sync + 'static {
 
     /// Wait for everything in flight (shutdown).
     fn flush(&self, _timeout: Duration) {}
+
+    /// The events topic's partition count, when the sink knows it (the lead routes find a
+    /// lead's state in its partition).
+    async fn partitions(&self) -> Option<i32> {
+        None
+    }
 }
+
+/// How long a partition count read from the broker is trusted.
+const PARTITIONS_TTL: Duration = Duration::from_secs(30);
 
 /// After this many failed publishes in a row, and no more often than every two deadlines, the
 /// producer is replaced by a new one (see [`KafkaSink`]).
@@ -51,6 +60,7 @@ pub struct KafkaSink {
     current: RwLock<Publisher>,
     failures: AtomicU32,
     rebuilt_at: Mutex<Instant>,
+    partitions: Mutex<Option<(i32, Instant)>>,
 }
 
 impl KafkaSink {
@@ -67,6 +77,7 @@ impl KafkaSink {
             current: RwLock::new(publisher),
             failures: AtomicU32::new(0),
             rebuilt_at: Mutex::new(Instant::now()),
+            partitions: Mutex::new(None),
         })
     }
 
@@ -133,6 +144,31 @@ impl EventSink for KafkaSink {
             Err(_) => {}
         }
         out
+    }
+
+    async fn partitions(&self) -> Option<i32> {
+        if let Some((n, at)) = *self.partitions.lock().ok()? {
+            if at.elapsed() < PARTITIONS_TTL {
+                return Some(n);
+            }
+        }
+        let publisher = self.publisher()?;
+        let topic = self.topic.clone();
+        // Metadata requests block: off the async workers.
+        let n = tokio::task::spawn_blocking(move || {
+            let md = rdkafka::producer::Producer::client(publisher.producer())
+                .fetch_metadata(Some(&topic), Duration::from_secs(5))
+                .ok()?;
+            let n = md.topics().first()?.partitions().len() as i32;
+            (n > 0).then_some(n)
+        })
+        .await
+        .ok()
+        .flatten()?;
+        if let Ok(mut cached) = self.partitions.lock() {
+            *cached = Some((n, Instant::now()));
+        }
+        Some(n)
     }
 
     fn flush(&self, timeout: Duration) {

@@ -41,8 +41,12 @@ async fn main() {
             dedupe_ttl: Duration::from_secs(600),
             sequence_cap: 256,
             history_cap: 100_000,
+            cached_leads: env("BENCH_CACHED_LEADS", leadstream_processor::engine::DEFAULT_CACHED_LEADS),
         },
     );
+    // Events spread over the partitions a processor owns, as the gateway's partitioner puts
+    // them (one atomic write per partition and batch).
+    let partitions = env("BENCH_PARTITIONS", 4) as i32;
     let mut seed: u64 = 42;
     let mut rnd = move |n: u64| {
         seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
@@ -52,14 +56,18 @@ async fn main() {
         .map(|i| {
             let mut metadata = serde_json::Map::new();
             metadata.insert("path".into(), json!("/pricing"));
+            let lead = format!("ld_{}", rnd(leads as u64));
             Input {
-                partition: 0,
+                partition: leadstream_shared::kafka::murmur2_partition(
+                    leadstream_shared::kafka_key(ou, &lead).as_bytes(),
+                    partitions,
+                ),
                 offset: i as i64,
                 event: EngagementEvent {
                     event_id: format!("evt_{i}"),
                     org_id: "org_default".into(),
                     ou_id: ou.into(),
-                    lead_id: Some(format!("ld_{}", rnd(leads as u64))),
+                    lead_id: Some(lead),
                     aliases: vec![],
                     source: Some("bench".into()),
                     producer_event_id: Some(format!("p{i}")),
@@ -79,7 +87,11 @@ async fn main() {
     let mut latencies = Vec::new();
     for chunk in inputs.chunks(batch) {
         let t = Instant::now();
-        let out = engine.apply(chunk).await.expect("apply");
+        let mut chunk = chunk.to_vec();
+        chunk.sort_by_key(|i| (i.partition, i.offset));
+        let out = engine.apply(&chunk).await.expect("apply");
+        // What the processor does once the fired topic acknowledged the firings.
+        engine.published(&out.fired).await.expect("published");
         latencies.push(t.elapsed());
         fired += out.fired.len();
     }

@@ -5,10 +5,12 @@
 //! that is not per-lead state:
 //!
 //! - the outbox (the service clears it once the fired topic acknowledged the records);
-//! - dedupe marks, one per event, kept for the dedupe TTL (7 days by default);
+//! - dedupe marks, one 12-byte digest per event in per-partition time-bucket sets, kept for the
+//!   dedupe TTL (7 days by default);
 //! - milestone / sequence history, capped per OU and kind (a fixed cost, not per lead).
 //!
-//! What remains is the lead states and the OU's lead index: that, divided by the leads written,
+//! What remains is the lead states (one hash per events partition): that, divided by the leads
+//! written,
 //! is the per-lead figure; per 1,000,000 leads it is scaled by `1e6 / BENCH_MEM_LEADS` (printed).
 //! Bucket arrays of Redis' main dictionary are not shrunk at once on delete, so up to ~16 bytes
 //! per deleted key may stay attributed to what remains.
@@ -32,7 +34,7 @@ use leadstream_processor::engine::{Engine, EngineSettings, Input};
 use leadstream_processor::ProcessorConfig;
 use leadstream_shared::catalog::Catalog;
 use leadstream_shared::event::{EngagementEvent, Origin};
-use leadstream_shared::keys::Keys;
+use leadstream_shared::keys::{Keys, PartitionKeys};
 use leadstream_shared::store::{RedisKv, Store};
 use redis::aio::ConnectionManager;
 use serde_json::json;
@@ -81,12 +83,13 @@ async fn delete_matching(conn: &mut ConnectionManager, pattern: &str, max_keys: 
     deleted
 }
 
-/// Mean serialized size of up to `n` lead states (STRLEN), to relate memory to the JSON size.
-async fn mean_state_len(conn: &mut ConnectionManager, keys: &Keys, ou: &str, n: usize) -> f64 {
+/// Mean stored size of up to `n` lead states (HSTRLEN), to relate memory to the encoding.
+async fn mean_state_len(conn: &mut ConnectionManager, pk: &PartitionKeys, ou: &str, n: usize) -> f64 {
     let mut pipe = redis::pipe();
     for l in 0..n {
-        pipe.cmd("STRLEN")
-            .arg(keys.lead_state(ou, &format!("ld_{l}")));
+        pipe.cmd("HSTRLEN")
+            .arg(pk.leads())
+            .arg(PartitionKeys::lead_field(ou, &format!("ld_{l}")));
     }
     let lens: Vec<i64> = pipe.query_async(conn).await.expect("STRLEN");
     lens.iter().sum::<i64>() as f64 / lens.len().max(1) as f64
@@ -131,6 +134,7 @@ async fn main() {
             dedupe_ttl: cfg.dedupe_ttl,
             sequence_cap: cfg.sequence_cap,
             history_cap: cfg.history_cap,
+            cached_leads: cfg.cached_leads,
         },
     );
     let base = used_memory(&mut conn).await;
@@ -173,16 +177,21 @@ async fn main() {
                 }
             })
             .collect();
-        fired += engine.apply(&inputs).await.expect("apply").fired.len();
+        let out = engine.apply(&inputs).await.expect("apply");
+        engine.published(&out.fired).await.expect("published");
+        fired += out.fired.len();
         next = end;
     }
     let secs = started.elapsed().as_secs_f64();
 
     let all = used_memory(&mut conn).await;
-    let state_json = mean_state_len(&mut conn, &keys, ou, leads.min(1000)).await;
-    let outbox_keys = delete_matching(&mut conn, &keys.global("outbox:*"), 1000).await;
+    let pk = engine.partition_keys(0);
+    let state_json = mean_state_len(&mut conn, &pk, ou, leads.min(1000)).await;
+    let outbox_keys = delete_matching(&mut conn, &pk.outbox(), 1000).await;
     let after_outbox = used_memory(&mut conn).await;
-    let marks = delete_matching(&mut conn, &keys.ou_key(ou, "processed:*"), events).await;
+    delete_matching(&mut conn, &pk.dedupe_pattern(), 1000).await;
+    // Every event is a distinct mark.
+    let marks = events;
     let after_marks = used_memory(&mut conn).await;
     let history_keys = delete_matching(&mut conn, &keys.ou_key(ou, "history:*"), 1000).await;
     let state = used_memory(&mut conn).await;
@@ -201,7 +210,7 @@ async fn main() {
     );
     println!(
         "  used_memory: +{:.1} MiB in all; outbox ({outbox_keys} keys) {:.1} MiB, dedupe marks ({marks}) {:.1} MiB ({per_mark:.0} B each), \
-         history ({history_keys} keys, capped) {:.1} MiB, lead state + index {:.1} MiB",
+         history ({history_keys} keys, capped) {:.1} MiB, lead states {:.1} MiB",
         mib(all - base),
         mib(all - after_outbox),
         mib(after_outbox - after_marks),
@@ -209,7 +218,7 @@ async fn main() {
         mib(state - base)
     );
     println!(
-        "  per lead: {per_lead_state:.0} B of state (mean state JSON {state_json:.0} B); per 1,000,000 leads: \
+        "  per lead: {per_lead_state:.0} B of state (mean encoded state {state_json:.0} B); per 1,000,000 leads: \
          {:.0} MiB of state, {:.0} MiB with their {per_lead} dedupe marks each (x{scale:.2} of what was measured)",
         per_lead_state * 1e6 / (1024.0 * 1024.0),
         (per_lead_state + per_mark * per_lead as f64) * 1e6 / (1024.0 * 1024.0),

@@ -20,6 +20,9 @@ pub struct ProcessorConfig {
     pub history_cap: usize,
     /// Time allowed for fired records to be acknowledged (`LEADSTREAM_PRODUCE_TIMEOUT`, 30s).
     pub produce_timeout: Duration,
+    /// Lead states of owned partitions kept in memory between batches
+    /// (`LEADSTREAM_PROCESSOR_CACHED_LEADS`, default 100000; 0 reads every state from Redis).
+    pub cached_leads: usize,
 }
 
 impl ProcessorConfig {
@@ -43,7 +46,19 @@ impl ProcessorConfig {
                 "must be between 1 and 100000",
             ));
         }
+        let cached_leads: usize = parse(
+            src,
+            "LEADSTREAM_PROCESSOR_CACHED_LEADS",
+            crate::engine::DEFAULT_CACHED_LEADS,
+        )?;
+        if cached_leads > 10_000_000 {
+            return Err(ConfigError::new(
+                "LEADSTREAM_PROCESSOR_CACHED_LEADS",
+                "must be between 0 and 10000000",
+            ));
+        }
         Ok(ProcessorConfig {
+            cached_leads,
             group_id: src
                 .get("LEADSTREAM_PROCESSOR_GROUP")
                 .unwrap_or_else(|| "leadstream-processor".into()),

@@ -1,33 +1,50 @@
-//! The batch engine: a polled batch of events in, lead state and firings out, in two Redis
-//! round trips whatever the batch size.
+//! The batch engine: a polled batch of events in, lead state and firings out.
 //!
-//! 1. **Read** (one pipeline): each input partition's applied offset, each OU's config version,
-//!    each lead's state, and whether each event's dedupe id was seen before.
+//! Everything the engine keeps for one events partition shares that partition's Redis Cluster
+//! hash tag ([`PartitionKeys`]): the applied offset, the lead states, the dedupe marks and the
+//! outbox. Each partition of a batch is applied on its own, concurrently:
+//!
+//! 1. **Read** (one pipeline): the lead states not already in memory, whether each event's
+//!    dedupe digest was seen (one `SMISMEMBER` per live time bucket, whatever the batch size),
+//!    each OU's config version, and — the first time the partition is seen — its applied offset.
 //! 2. **Compute** in memory, in offset order: records at or below the applied offset are replays
 //!    (already applied before a crash) and are skipped; duplicates (same OU, source and producer
 //!    id) change nothing; every other event is scored, checked against milestone triggers and fed
 //!    to the sequence matcher.
-//! 3. **Write** (one atomic guarded script): dedupe marks, lead states, history, the fired
-//!    records into the partition's outbox, and the new applied offset — only if every partition's
-//!    applied offset is still what step 1 read. A consumer that lost its partition to another
-//!    (a zombie after a rebalance) fails that guard and writes nothing.
+//! 3. **Write** (one atomic guarded command, one slot): lead states, dedupe digests, the fired
+//!    records into the partition's outbox, and the new applied offset — only if the partition's
+//!    applied offset is still the one this engine last read or wrote. A consumer that lost its
+//!    partition to another (a zombie after a rebalance) fails that guard and writes nothing.
 //!
-//! The caller then produces the outbox to the fired topic, clears it, and commits the offsets.
-//! A crash anywhere leaves either nothing written (the batch is replayed in full) or everything
-//! written with the firings in the outbox (the replay is skipped by the applied offset and the
-//! outbox is produced when the partition is next assigned). Fired ids are deterministic, so a
-//! firing produced twice (crash after the produce, before the outbox was cleared) is delivered
-//! once: the notifier is idempotent on the id.
+//! Owned partitions' lead states stay in memory between batches (bounded by
+//! [`EngineSettings::cached_leads`]), so a busy partition reads from Redis only the leads it has
+//! not seen. The cache is fenced by the applied offset: it is used only while Redis still holds
+//! the offset this engine wrote, which the write's guard checks; any other value (another owner
+//! wrote, or a Redis failover lost the newest writes) drops the partition's cache and re-reads.
+//! When the offset went *backwards* (a failover lost acknowledged writes) the engine answers
+//! [`EngineError::Rewound`] so the consumer re-reads the partition from there: state and offset
+//! were rewound together, so nothing is lost or counted twice.
+//!
+//! The caller then produces the outbox to the fired topic and calls [`Engine::published`], which
+//! writes the history entries and clears the outbox. A crash anywhere leaves either nothing
+//! written (the batch is replayed in full) or everything written with the firings in the outbox
+//! (the replay is skipped by the applied offset and the outbox is produced when the partition is
+//! next assigned). Fired ids are deterministic, so a firing produced twice (crash after the
+//! produce, before the outbox was cleared) is delivered once: the notifier is idempotent on the
+//! id, and the history entry, a function of the fired record, is added once.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::future::join_all;
+use sha2::{Digest, Sha256};
+
 use leadstream_shared::catalog::{collections, Catalog};
 use leadstream_shared::event::EngagementEvent;
 use leadstream_shared::fired::{TriggerFired, TriggerKind};
-use leadstream_shared::ids::{now_ms, rfc3339_ms};
-use leadstream_shared::keys::Keys;
+use leadstream_shared::ids::now_ms;
+use leadstream_shared::keys::{Keys, PartitionKeys};
 use leadstream_shared::model::ruleset::Ruleset;
 use leadstream_shared::model::sequence::SequenceTrigger;
 use leadstream_shared::model::trigger::MilestoneTrigger;
@@ -56,6 +73,15 @@ pub struct Applied {
     pub replayed: usize,
 }
 
+impl Applied {
+    fn add(&mut self, other: Applied) {
+        self.fired.extend(other.fired);
+        self.applied += other.applied;
+        self.duplicates += other.duplicates;
+        self.replayed += other.replayed;
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error(transparent)]
@@ -64,6 +90,11 @@ pub enum EngineError {
     Fenced,
     #[error("cannot encode a fired record: {0}")]
     Encode(String),
+    /// Redis holds an older applied offset than this engine wrote for these partitions: a
+    /// failover lost the newest writes (state and offset together). The consumer must read the
+    /// partitions again from their applied offsets.
+    #[error("the store lost applied writes of partitions {0:?} (failover); re-reading them")]
+    Rewound(Vec<i32>),
 }
 
 /// An OU's configuration as the engine uses it.
@@ -81,6 +112,28 @@ pub struct EngineSettings {
     pub dedupe_ttl: Duration,
     pub sequence_cap: usize,
     pub history_cap: usize,
+    /// Lead states kept in memory across the owned partitions (0 keeps none).
+    pub cached_leads: usize,
+}
+
+/// The default of [`EngineSettings::cached_leads`]: about 100 MB of a typical state.
+pub const DEFAULT_CACHED_LEADS: usize = 100_000;
+
+/// What the engine remembers of an owned partition between batches.
+#[derive(Default)]
+struct Partition {
+    /// The applied offset as stored (the write guard): `None` while the key is absent.
+    applied_raw: Option<Vec<u8>>,
+    applied: i64,
+    /// Lead states as last written, by [`PartitionKeys::lead_field`].
+    leads: HashMap<String, LeadRecord>,
+    /// The partition was applied by a version that kept one key per lead: leads missing from
+    /// the partition's hash are read there too, and until `legacy_marks_until` (ms) so are the
+    /// old dedupe marks.
+    legacy: bool,
+    legacy_marks_until: i64,
+    /// First write since an upgrade: record `legacy_marks_until` with it.
+    upgrading: bool,
 }
 
 pub struct Engine {
@@ -88,7 +141,28 @@ pub struct Engine {
     keys: Keys,
     settings: EngineSettings,
     configs: Mutex<HashMap<String, Arc<OuConfig>>>,
+    partitions: Mutex<HashMap<i32, Partition>>,
+    /// The highest applied offset this engine saw or wrote per partition: an older one in Redis
+    /// means the store lost writes.
+    known: Mutex<HashMap<i32, i64>>,
+    /// Firings of partitions applied in a batch whose other partitions failed: reported with the
+    /// next batch (they are in the outbox meanwhile).
+    pending: Mutex<Vec<(i32, TriggerFired)>>,
 }
+
+/// The 12-byte digest of an event's dedupe id in its OU, as kept in the dedupe sets.
+fn digest(ou: &str, dedupe_id: &str) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(ou.as_bytes());
+    h.update([0x1f]);
+    h.update(dedupe_id.as_bytes());
+    h.finalize()[..12].to_vec()
+}
+
+/// Dedupe marks are kept in sets per time bucket of a quarter of the TTL: a mark lives from its
+/// write until its bucket's end plus the TTL, so at least the TTL and at most 1.25 times it, and
+/// five buckets cover every live mark.
+const DEDUPE_BUCKETS: i64 = 4;
 
 impl Engine {
     pub fn new(kv: Store, keys: Keys, settings: EngineSettings) -> Engine {
@@ -97,6 +171,9 @@ impl Engine {
             keys,
             settings,
             configs: Mutex::new(HashMap::new()),
+            partitions: Mutex::new(HashMap::new()),
+            known: Mutex::new(HashMap::new()),
+            pending: Mutex::new(Vec::new()),
         }
     }
 
@@ -104,126 +181,325 @@ impl Engine {
         self.catalog.store()
     }
 
-    /// The key of a partition's applied offset.
-    pub fn applied_key(&self, partition: i32) -> String {
-        self.keys
-            .global(&format!("applied:{}:{partition}", self.settings.topic))
+    /// The keys of one events partition.
+    pub fn partition_keys(&self, partition: i32) -> PartitionKeys {
+        self.keys.partition(&self.settings.topic, partition)
     }
 
-    /// Apply a batch; retried when a concurrent writer moved the applied offset (the retry
-    /// re-reads it and skips what the other writer applied).
+    fn bucket_ms(&self) -> i64 {
+        (self.settings.dedupe_ttl.as_millis() as i64 / DEDUPE_BUCKETS).max(1)
+    }
+
+    /// Each partition's applied offset as stored (`None`: nothing applied yet), read where this
+    /// version keeps it and, for partitions not written since an upgrade, where earlier versions
+    /// kept it. One round trip.
+    pub async fn applied_offsets(
+        &self,
+        partitions: &[i32],
+    ) -> Result<HashMap<i32, Option<i64>>, StoreError> {
+        let mut cmds = Vec::with_capacity(partitions.len() * 2);
+        for p in partitions {
+            cmds.push(Cmd::Get {
+                key: self.partition_keys(*p).applied(),
+            });
+            cmds.push(Cmd::Get {
+                key: self.keys.legacy_applied(&self.settings.topic, *p),
+            });
+        }
+        let mut replies = self.kv().exec(cmds).await?.into_iter();
+        let mut out = HashMap::new();
+        for p in partitions {
+            let now = replies.next().and_then(Reply::into_bytes);
+            let old = replies.next().and_then(Reply::into_bytes);
+            out.insert(*p, now.or(old).as_deref().and_then(parse_i64));
+        }
+        Ok(out)
+    }
+
+    /// Forget what is remembered of partitions no longer owned.
+    pub fn retain_partitions(&self, owned: &[i32]) {
+        lock(&self.partitions).retain(|p, _| owned.contains(p));
+        lock(&self.known).retain(|p, _| owned.contains(p));
+    }
+
+    /// The firings left in a partition's outbox (by a crash before [`Engine::published`]),
+    /// including the outbox of the layout before partition hash tags.
+    pub async fn outbox(&self, partition: i32) -> Result<Vec<(i32, TriggerFired)>, StoreError> {
+        let replies = self
+            .kv()
+            .exec(vec![
+                Cmd::HGetAll {
+                    key: self.partition_keys(partition).outbox(),
+                },
+                Cmd::HGetAll {
+                    key: self.keys.legacy_outbox(partition),
+                },
+            ])
+            .await?;
+        let mut out = Vec::new();
+        for (id, bytes) in replies.into_iter().flat_map(Reply::into_pairs) {
+            match leadstream_shared::avro::decode_fired(&bytes) {
+                Ok(f) => out.push((partition, f)),
+                Err(e) => tracing::error!(partition, id, error = %e, "unreadable outbox entry skipped"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// After the firings were acknowledged by the fired topic: add them to the OUs' histories
+    /// (idempotent: an entry is a function of its fired record), then clear them from the
+    /// outboxes. Two round trips, in that order, so a crash between them only repeats work.
+    pub async fn published(&self, fired: &[(i32, TriggerFired)]) -> Result<(), StoreError> {
+        if fired.is_empty() {
+            return Ok(());
+        }
+        let mut history = Vec::with_capacity(fired.len() + 4);
+        let mut capped = HashSet::new();
+        for (_, f) in fired {
+            let key = self.keys.history(&f.ou_id, f.kind.as_str());
+            let member = serde_json::to_vec(&HistoryEntry::of(f))
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            history.push(Cmd::ZAdd {
+                key: key.clone(),
+                score: f.fired_at_ms as f64,
+                member,
+            });
+            capped.insert(key);
+        }
+        let cap = self.settings.history_cap as isize;
+        history.extend(capped.into_iter().map(|key| Cmd::ZRemRangeByRank {
+            key,
+            start: 0,
+            stop: -(cap + 1),
+        }));
+        self.kv().exec(history).await?;
+        let mut clear = Vec::with_capacity(fired.len() * 2);
+        for (p, f) in fired {
+            clear.push(Cmd::HDel {
+                key: self.partition_keys(*p).outbox(),
+                field: f.fired_id.clone(),
+            });
+            clear.push(Cmd::HDel {
+                key: self.keys.legacy_outbox(*p),
+                field: f.fired_id.clone(),
+            });
+        }
+        self.kv().exec(clear).await?;
+        Ok(())
+    }
+
+    /// Apply a batch sorted by (partition, offset). Partitions are applied concurrently, each
+    /// atomically; a partition whose owner changed is re-read and retried.
     pub async fn apply(&self, inputs: &[Input]) -> Result<Applied, EngineError> {
+        let mut groups: Vec<&[Input]> = Vec::new();
+        let mut rest = inputs;
+        while let Some(first) = rest.first() {
+            let n = rest
+                .iter()
+                .position(|i| i.partition != first.partition)
+                .unwrap_or(rest.len());
+            groups.push(&rest[..n]);
+            rest = &rest[n..];
+        }
+        let results = join_all(groups.iter().map(|g| self.apply_partition(g))).await;
+        let mut out = Applied::default();
+        out.fired.append(&mut lock(&self.pending));
+        let mut rewound = Vec::new();
+        let mut failed = None;
+        for r in results {
+            match r {
+                Ok(a) => out.add(a),
+                Err(EngineError::Rewound(ps)) => rewound.extend(ps),
+                Err(e) => failed = failed.or(Some(e)),
+            }
+        }
+        if failed.is_none() && rewound.is_empty() {
+            return Ok(out);
+        }
+        // What was applied is in the outboxes; report its firings with the next batch.
+        *lock(&self.pending) = std::mem::take(&mut out.fired);
+        match failed {
+            Some(e) => Err(e),
+            None => Err(EngineError::Rewound(rewound)),
+        }
+    }
+
+    async fn apply_partition(&self, inputs: &[Input]) -> Result<Applied, EngineError> {
+        let p = inputs[0].partition;
         for _ in 0..3 {
-            if let Some(done) = self.try_apply(inputs).await? {
-                return Ok(done);
+            let cached = lock(&self.partitions).remove(&p);
+            match self.try_apply(p, inputs, cached).await? {
+                Some((out, part)) => {
+                    lock(&self.known).insert(p, part.applied);
+                    let mut parts = lock(&self.partitions);
+                    parts.insert(p, part);
+                    self.bound_cache(&mut parts);
+                    return Ok(out);
+                }
+                None => continue,
             }
         }
         Err(EngineError::Fenced)
     }
 
-    async fn try_apply(&self, inputs: &[Input]) -> Result<Option<Applied>, EngineError> {
-        let mut partitions: Vec<i32> = inputs.iter().map(|i| i.partition).collect();
-        partitions.sort_unstable();
-        partitions.dedup();
+    /// Keep at most `cached_leads` states in memory: partitions over their share start afresh.
+    fn bound_cache(&self, parts: &mut HashMap<i32, Partition>) {
+        let share = self.settings.cached_leads / parts.len().max(1);
+        for part in parts.values_mut() {
+            if part.leads.len() > share {
+                part.leads.clear();
+            }
+        }
+    }
+
+    /// One attempt at one partition; `None` when the guard failed (the partition is re-read).
+    async fn try_apply(
+        &self,
+        p: i32,
+        inputs: &[Input],
+        cached: Option<Partition>,
+    ) -> Result<Option<(Applied, Partition)>, EngineError> {
+        let pk = self.partition_keys(p);
+        let now = now_ms();
+        let cold = cached.is_none();
+        let mut part = cached.unwrap_or_default();
         let mut ous: Vec<&str> = inputs.iter().map(|i| i.event.ou_id.as_str()).collect();
         ous.sort_unstable();
         ous.dedup();
-        let mut leads: Vec<(&str, &str)> = inputs
+        let mut fields: Vec<String> = inputs
             .iter()
-            .filter_map(|i| Some((i.event.ou_id.as_str(), i.event.lead_id.as_deref()?)))
+            .filter_map(|i| Some(PartitionKeys::lead_field(&i.event.ou_id, i.event.lead_id.as_deref()?)))
+            .filter(|f| !part.leads.contains_key(f))
             .collect();
-        leads.sort_unstable();
-        leads.dedup();
+        fields.sort_unstable();
+        fields.dedup();
+        let digests: Vec<Vec<u8>> = inputs
+            .iter()
+            .map(|i| digest(&i.event.ou_id, &i.event.dedupe_id()))
+            .collect();
+        let bucket = now / self.bucket_ms();
 
         // 1. Read.
-        let mut cmds =
-            Vec::with_capacity(partitions.len() + ous.len() + leads.len() + inputs.len());
-        cmds.extend(partitions.iter().map(|p| Cmd::Get {
-            key: self.applied_key(*p),
-        }));
+        let mut cmds = Vec::with_capacity(ous.len() + 10);
+        if cold {
+            cmds.push(Cmd::Get { key: pk.applied() });
+            cmds.push(Cmd::Get {
+                key: self.keys.legacy_applied(&self.settings.topic, p),
+            });
+            cmds.push(Cmd::Get { key: pk.legacy() });
+        }
         cmds.extend(ous.iter().map(|ou| Cmd::Get {
             key: self.keys.config_version(ou),
         }));
-        cmds.extend(leads.iter().map(|(ou, lead)| Cmd::Get {
-            key: self.keys.lead_state(ou, lead),
-        }));
-        // Each input's dedupe mark, built once: read here, written in step 2.
-        let processed: Vec<String> = inputs
-            .iter()
-            .map(|i| self.keys.processed(&i.event.ou_id, &i.event.dedupe_id()))
-            .collect();
-        cmds.extend(processed.iter().map(|key| Cmd::Exists { key: key.clone() }));
+        if !fields.is_empty() {
+            cmds.push(Cmd::HMGet {
+                key: pk.leads(),
+                fields: fields.clone(),
+            });
+        }
+        for b in bucket - DEDUPE_BUCKETS..=bucket {
+            cmds.push(Cmd::SMIsMember {
+                key: pk.dedupe(b),
+                members: digests.clone(),
+            });
+        }
         let mut replies = self.kv().exec(cmds).await?.into_iter();
-        let mut applied_raw: HashMap<i32, Option<Vec<u8>>> = HashMap::new();
-        for p in &partitions {
-            applied_raw.insert(*p, replies.next().and_then(Reply::into_bytes));
+        if cold {
+            let stored = replies.next().and_then(Reply::into_bytes);
+            let old = replies.next().and_then(Reply::into_bytes);
+            let marks_until = replies.next().and_then(Reply::into_bytes);
+            part.applied = stored
+                .as_deref()
+                .or(old.as_deref())
+                .and_then(parse_i64)
+                .unwrap_or(-1);
+            part.legacy = marks_until.is_some() || (stored.is_none() && old.is_some());
+            part.upgrading = stored.is_none() && old.is_some();
+            part.legacy_marks_until = match (&marks_until, part.upgrading) {
+                (Some(v), _) => parse_i64(v).unwrap_or(0),
+                (None, true) => now + self.settings.dedupe_ttl.as_millis() as i64,
+                (None, false) => 0,
+            };
+            part.applied_raw = stored;
+            let known = lock(&self.known).get(&p).copied();
+            if known.is_some_and(|k| k > part.applied) {
+                tracing::error!(
+                    partition = p,
+                    stored = part.applied,
+                    known = known.unwrap_or(-1),
+                    "the store holds an older applied offset than this processor wrote: a Redis \
+                     failover lost writes; re-reading the partition from the stored offset"
+                );
+                lock(&self.known).remove(&p);
+                return Err(EngineError::Rewound(vec![p]));
+            }
         }
         let versions: Vec<i64> = ous
             .iter()
             .map(|_| replies.next().map(int_reply).unwrap_or(0))
             .collect();
-        let mut states: HashMap<(&str, &str), LeadRecord> = HashMap::new();
-        for lead in &leads {
-            let rec = match replies.next().map(|r| r.json::<LeadRecord>()) {
-                Some(Ok(Some(r))) => r,
+        let mut loaded: HashMap<String, Option<Vec<u8>>> = HashMap::new();
+        if !fields.is_empty() {
+            let values = replies.next().map(Reply::into_array).unwrap_or_default();
+            for (f, v) in fields.iter().zip(values) {
+                loaded.insert(f.clone(), v.into_bytes());
+            }
+        }
+        let mut seen_before = vec![false; inputs.len()];
+        for _ in 0..=DEDUPE_BUCKETS {
+            let hits = replies.next().map(Reply::into_array).unwrap_or_default();
+            for (seen, hit) in seen_before.iter_mut().zip(hits) {
+                *seen |= hit.as_int() == 1;
+            }
+        }
+        if part.legacy {
+            self.read_legacy(&part, now, inputs, &mut loaded, &mut seen_before)
+                .await?;
+        }
+        for (f, bytes) in loaded {
+            let rec = match bytes.map(|b| LeadRecord::decode(&b)) {
+                Some(Ok(r)) => r,
                 Some(Err(e)) => {
                     // A corrupt state must not stop the partition: start the lead afresh and
                     // say so loudly.
-                    tracing::error!(ou = lead.0, lead = lead.1, error = %e, "corrupt lead state replaced");
+                    tracing::error!(partition = p, lead = %f.replace('\u{1f}', "/"), error = %e, "corrupt lead state replaced");
                     LeadRecord::default()
                 }
-                _ => LeadRecord::default(),
+                None => LeadRecord::default(),
             };
-            states.insert(*lead, rec);
+            part.leads.insert(f, rec);
         }
-        let seen_before: Vec<bool> = inputs
-            .iter()
-            .map(|_| replies.next().is_some_and(|r| r.as_int() == 1))
-            .collect();
         let configs = self.configs_for(&ous, &versions).await?;
 
         // 2. Compute.
-        let now = now_ms();
-        let applied_offset: HashMap<i32, i64> = applied_raw
-            .iter()
-            .map(|(p, raw)| (*p, raw.as_deref().and_then(parse_i64).unwrap_or(-1)))
-            .collect();
         let mut out = Applied::default();
-        let mut new_offset = applied_offset.clone();
-        let mut seen_now: HashSet<&str> = HashSet::new();
-        let mut touched: HashSet<(&str, &str)> = HashSet::new();
-        let mut writes: Vec<Cmd> = Vec::new();
-        let ttl = Some(self.settings.dedupe_ttl.as_millis() as u64);
-        let mut history_keys: HashSet<String> = HashSet::new();
-        for ((input, seen), mark) in inputs.iter().zip(seen_before).zip(&processed) {
-            let last = new_offset.entry(input.partition).or_insert(-1);
-            if input.offset <= applied_offset.get(&input.partition).copied().unwrap_or(-1) {
+        let start = part.applied;
+        let mut next = start;
+        let mut seen_now: HashSet<&[u8]> = HashSet::new();
+        let mut touched: HashSet<String> = HashSet::new();
+        let mut new_marks: Vec<Vec<u8>> = Vec::new();
+        let mut outbox: Vec<(String, Vec<u8>)> = Vec::new();
+        for ((input, seen), mark) in inputs.iter().zip(seen_before).zip(&digests) {
+            if input.offset <= start {
                 out.replayed += 1;
                 continue;
             }
-            *last = (*last).max(input.offset);
+            next = next.max(input.offset);
             let e = &input.event;
             let Some(lead) = e.lead_id.as_deref() else {
                 continue;
             };
-            // The mark's key names the OU and the dedupe id: equal keys, same event.
-            if seen || !seen_now.insert(mark.as_str()) {
+            if seen || !seen_now.insert(mark.as_slice()) {
                 out.duplicates += 1;
                 continue;
             }
-            writes.push(Cmd::Set {
-                key: mark.clone(),
-                value: b"1".to_vec(),
-                ttl_ms: ttl,
-            });
+            new_marks.push(mark.clone());
             let Some(cfg) = configs.get(e.ou_id.as_str()) else {
                 continue;
             };
-            let key = (e.ou_id.as_str(), lead);
-            let Some(rec) = states.get_mut(&key) else {
-                continue;
-            };
-            touched.insert(key);
+            let field = PartitionKeys::lead_field(&e.ou_id, lead);
+            let rec = part.leads.entry(field.clone()).or_default();
+            touched.insert(field);
             rec.events += 1;
             rec.last_event_at_ms = Some(
                 rec.last_event_at_ms
@@ -263,97 +539,133 @@ impl Engine {
                 }
             }
             for f in fired {
-                let kind = f.kind.as_str();
-                let entry = HistoryEntry {
-                    id: f.fired_id.clone(),
-                    trigger_id: f.trigger_id.clone(),
-                    trigger_name: f.trigger_name.clone(),
-                    lead_id: f.lead_id.clone(),
-                    event_id: f.event_id.clone(),
-                    score: f.score,
-                    fired_at: rfc3339_ms(f.fired_at_ms),
-                    payload: f.payload.clone(),
-                };
-                let hkey = self.keys.history(&e.ou_id, kind);
-                writes.push(Cmd::ZAdd {
-                    key: hkey.clone(),
-                    score: f.fired_at_ms as f64,
-                    member: serde_json::to_vec(&entry)
-                        .map_err(|e| EngineError::Encode(e.to_string()))?,
-                });
-                history_keys.insert(hkey);
                 let avro = leadstream_shared::avro::encode_fired(&f)
                     .map_err(|e| EngineError::Encode(e.to_string()))?;
-                writes.push(Cmd::HSet {
-                    key: self.keys.outbox(input.partition),
-                    field: f.fired_id.clone(),
-                    value: avro,
-                });
-                out.fired.push((input.partition, f));
+                outbox.push((f.fired_id.clone(), avro));
+                out.fired.push((p, f));
             }
             out.applied += 1;
         }
+        if next == start {
+            // Only replays: nothing to write.
+            return Ok(Some((out, part)));
+        }
 
-        // 3. Write, guarded by the applied offsets read in step 1.
-        for key in &touched {
-            let Some(rec) = states.get(key) else { continue };
+        // 3. Write, guarded by the applied offset this engine read or wrote last.
+        let mut writes = Vec::with_capacity(6);
+        let mut states = Vec::with_capacity(touched.len());
+        for field in touched {
+            let Some(rec) = part.leads.get(&field) else {
+                continue;
+            };
+            states.push((field, rec.encode().map_err(EngineError::Encode)?));
+        }
+        if !states.is_empty() {
+            writes.push(Cmd::HSetMany {
+                key: pk.leads(),
+                pairs: states,
+            });
+        }
+        if !new_marks.is_empty() {
+            let key = pk.dedupe(bucket);
+            writes.push(Cmd::SAdd {
+                key: key.clone(),
+                members: new_marks,
+            });
+            writes.push(Cmd::PExpireAt {
+                key,
+                at_ms: (bucket + 1) * self.bucket_ms() + self.settings.dedupe_ttl.as_millis() as i64,
+            });
+        }
+        if !outbox.is_empty() {
+            writes.push(Cmd::HSetMany {
+                key: pk.outbox(),
+                pairs: outbox,
+            });
+        }
+        if part.upgrading {
             writes.push(Cmd::Set {
-                key: self.keys.lead_state(key.0, key.1),
-                value: serde_json::to_vec(rec).map_err(|e| EngineError::Encode(e.to_string()))?,
+                key: pk.legacy(),
+                value: part.legacy_marks_until.to_string().into_bytes(),
                 ttl_ms: None,
             });
-            writes.push(Cmd::ZAdd {
-                key: self.keys.leads(key.0),
-                score: rec.last_event_at_ms.unwrap_or(0) as f64,
-                member: key.1.as_bytes().to_vec(),
-            });
         }
-        for key in history_keys {
-            let cap = self.settings.history_cap as isize;
-            writes.push(Cmd::ZRemRangeByRank {
-                key,
-                start: 0,
-                stop: -(cap + 1),
-            });
-        }
-        let mut guards = Vec::with_capacity(partitions.len());
-        for p in &partitions {
-            let key = self.applied_key(*p);
-            guards.push(match applied_raw.get(p).cloned().flatten() {
-                Some(v) => Guard::Equals(key.clone(), v),
-                None => Guard::Absent(key.clone()),
-            });
-            let next = new_offset.get(p).copied().unwrap_or(-1);
-            if next > applied_offset.get(p).copied().unwrap_or(-1) {
-                writes.push(Cmd::Set {
-                    key,
-                    value: next.to_string().into_bytes(),
-                    ttl_ms: None,
-                });
-            }
-        }
+        let next_raw = next.to_string().into_bytes();
+        writes.push(Cmd::Set {
+            key: pk.applied(),
+            value: next_raw.clone(),
+            ttl_ms: None,
+        });
+        let guard = match &part.applied_raw {
+            Some(v) => Guard::Equals(pk.applied(), v.clone()),
+            None => Guard::Absent(pk.applied()),
+        };
         tracing::debug!(
-            ?applied_offset,
-            ?new_offset,
-            first = inputs
-                .first()
-                .map(|i| (i.partition, i.offset))
-                .unwrap_or_default()
-                .1,
-            last = inputs
-                .last()
-                .map(|i| (i.partition, i.offset))
-                .unwrap_or_default()
-                .1,
+            partition = p,
+            from = start,
+            to = next,
             applied = out.applied,
             replayed = out.replayed,
             duplicates = out.duplicates,
             "batch computed"
         );
-        match self.kv().exec_guarded(guards, writes).await? {
-            Some(_) => Ok(Some(out)),
-            None => Ok(None),
+        match self.kv().exec_guarded(vec![guard], writes).await {
+            Ok(Some(_)) => {
+                part.applied = next;
+                part.applied_raw = Some(next_raw);
+                part.upgrading = false;
+                Ok(Some((out, part)))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(e.into()),
         }
+    }
+
+    /// For a partition applied before the upgrade to partition hash tags: the states of leads
+    /// not yet written since, and (for one dedupe TTL after the upgrade) the old dedupe marks.
+    async fn read_legacy(
+        &self,
+        part: &Partition,
+        now: i64,
+        inputs: &[Input],
+        loaded: &mut HashMap<String, Option<Vec<u8>>>,
+        seen_before: &mut [bool],
+    ) -> Result<(), StoreError> {
+        let missing: Vec<String> = loaded
+            .iter()
+            .filter(|(_, v)| v.is_none())
+            .map(|(f, _)| f.clone())
+            .collect();
+        let marks = now < part.legacy_marks_until;
+        let mut cmds: Vec<Cmd> = missing
+            .iter()
+            .filter_map(|f| {
+                let (ou, lead) = f.split_once('\u{1f}')?;
+                Some(Cmd::Get {
+                    key: self.keys.lead_state(ou, lead),
+                })
+            })
+            .collect();
+        if marks {
+            cmds.extend(inputs.iter().map(|i| Cmd::Exists {
+                key: self.keys.processed(&i.event.ou_id, &i.event.dedupe_id()),
+            }));
+        }
+        if cmds.is_empty() {
+            return Ok(());
+        }
+        let mut replies = self.kv().exec(cmds).await?.into_iter();
+        for f in missing {
+            if let Some(bytes) = replies.next().and_then(Reply::into_bytes) {
+                loaded.insert(f, Some(bytes));
+            }
+        }
+        if marks {
+            for seen in seen_before.iter_mut() {
+                *seen |= replies.next().is_some_and(|r| r.as_int() == 1);
+            }
+        }
+        Ok(())
     }
 
     /// The configuration of each OU, reloading those whose version changed (one round trip for
@@ -428,6 +740,10 @@ fn docs<T: serde::de::DeserializeOwned>(ou: &str, what: &str, r: Option<Reply>) 
 
 fn parse_i64(b: &[u8]) -> Option<i64> {
     std::str::from_utf8(b).ok()?.parse().ok()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn int_reply(r: Reply) -> i64 {

@@ -116,10 +116,129 @@ impl Keys {
     }
 
     /// Hash: fired id → Avro `TriggerFired`, firings recorded but not yet acknowledged by the
-    /// fired topic (the processor's outbox), per input partition.
-    pub fn outbox(&self, partition: i32) -> String {
+    /// fired topic (the processor's outbox), per input partition. The layout before partition
+    /// hash tags; still drained so an upgrade loses no firing.
+    pub fn legacy_outbox(&self, partition: i32) -> String {
         self.global(&format!("outbox:{partition}"))
     }
+
+    /// String: the last offset of an events partition applied by the processor, in the layout
+    /// before partition hash tags (read as a fallback so an upgrade resumes where it stopped).
+    pub fn legacy_applied(&self, topic: &str, partition: i32) -> String {
+        self.global(&format!("applied:{topic}:{partition}"))
+    }
+
+    /// Everything the processor keeps for one partition of the events topic, under one Redis
+    /// Cluster hash tag (see [`PartitionKeys`]).
+    pub fn partition(&self, topic: &str, partition: i32) -> PartitionKeys {
+        PartitionKeys {
+            base: format!("{}:p:{{{}}}", self.prefix, partition_tag(topic, partition)),
+        }
+    }
+}
+
+/// The keys of one events partition's processing state. They share one hash tag, so they live
+/// in one Redis Cluster slot: a batch is one atomic write per partition, and a failover that
+/// loses the newest writes rewinds the partition's state and applied offset together.
+///
+/// - `applied`: string, the last applied offset;
+/// - `leads`: hash, `{ou}\u{1f}{lead}` → the lead's binary state;
+/// - `outbox`: hash, fired id → Avro `TriggerFired` not yet acknowledged by the fired topic;
+/// - `dedupe(bucket)`: set of 12-byte event digests applied in one time bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionKeys {
+    base: String,
+}
+
+impl PartitionKeys {
+    pub fn applied(&self) -> String {
+        format!("{}:applied", self.base)
+    }
+
+    pub fn leads(&self) -> String {
+        format!("{}:leads", self.base)
+    }
+
+    pub fn outbox(&self) -> String {
+        format!("{}:outbox", self.base)
+    }
+
+    pub fn dedupe(&self, bucket: i64) -> String {
+        format!("{}:dd:{bucket}", self.base)
+    }
+
+    /// A `SCAN MATCH` pattern of every dedupe bucket of the partition.
+    pub fn dedupe_pattern(&self) -> String {
+        format!("{}:dd:*", self.base)
+    }
+
+    /// String, present when the partition was applied by a version that kept one key per lead
+    /// (see `processor::engine`): until when (Unix ms) its old dedupe marks are still consulted.
+    pub fn legacy(&self) -> String {
+        format!("{}:legacy", self.base)
+    }
+
+    /// The field of a lead in [`PartitionKeys::leads`]. OU ids cannot contain the separator
+    /// (U+001F), so two OUs' leads never share a field.
+    pub fn lead_field(ou: &str, lead: &str) -> String {
+        format!("{ou}\u{1f}{lead}")
+    }
+}
+
+/// The hash tag of an events partition: `{topic}:{partition}:{salt}`, where the salt is the
+/// smallest number that puts the tag's slot at the partition's place in a low-discrepancy
+/// sequence over the 16,384 slots: the partition number's digits, least significant first,
+/// in mixed radix 3, 2, 2, … read as a fraction (0, 1/3, 2/3, 1/6, 1/2, 5/6, 1/12, …). Redis
+/// Cluster shards own contiguous, equal slot ranges, so the first N partitions spread exactly
+/// evenly over 3 or 6 shards when N is a multiple of the shard count, and over 4 or 12 shards
+/// when N is a multiple of 12, instead of a hash's luck (12 partitions hashed at random over 3
+/// shards are often 6/4/2).
+pub fn partition_tag(topic: &str, partition: i32) -> String {
+    const WINDOW: u16 = 32;
+    let mut rest = u64::from(partition.unsigned_abs());
+    let mut scale = 1.0 / 3.0;
+    let mut position = (rest % 3) as f64 * scale;
+    rest /= 3;
+    while rest > 0 {
+        scale /= 2.0;
+        position += (rest % 2) as f64 * scale;
+        rest /= 2;
+    }
+    // The first slot at or after the position (Redis splits 16,384 slots at the ceilings too).
+    let target = ((position * 16384.0).ceil() as u16).min(16383 - WINDOW);
+    (0u32..)
+        .map(|salt| format!("{topic}:{partition}:{salt}"))
+        .find(|tag| key_slot(tag).wrapping_sub(target) < WINDOW)
+        .expect("a salt within the window exists")
+}
+
+/// The Redis Cluster slot of a key: CRC16 (XMODEM) of its hash tag (the text between the first
+/// `{` and the next `}` when not empty) or of the whole key, modulo 16,384.
+pub fn key_slot(key: &str) -> u16 {
+    let b = key.as_bytes();
+    let hashed = match b.iter().position(|&c| c == b'{') {
+        Some(open) => match b[open + 1..].iter().position(|&c| c == b'}') {
+            Some(len) if len > 0 => &b[open + 1..open + 1 + len],
+            _ => b,
+        },
+        None => b,
+    };
+    crc16(hashed) % 16384
+}
+
+fn crc16(data: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &byte in data {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
 }
 
 impl Default for Keys {
@@ -138,5 +257,55 @@ mod tests {
         assert_eq!(k.lead_state("ou_a", "ld_1"), "t1:ou:ou_a:lead:ld_1:state");
         assert_ne!(k.lead_state("ou_a", "ld_1"), k.lead_state("ou_b", "ld_1"));
         assert_eq!(k.api_keys(), "t1:g:api_keys");
+    }
+
+    #[test]
+    fn slots_match_the_redis_cluster_specification() {
+        // The specification's vector: CRC16 of "123456789" is 0x31C3.
+        assert_eq!(crc16(b"123456789"), 0x31c3);
+        // Values redis-cli's CLUSTER KEYSLOT gives.
+        assert_eq!(key_slot("foo"), 12182);
+        assert_eq!(key_slot("bar"), 5061);
+        assert_eq!(key_slot("{user1000}.following"), key_slot("user1000"));
+        assert_eq!(key_slot("foo{}{bar}"), key_slot("foo{}{bar}"));
+        assert_ne!(key_slot("foo{}{bar}"), key_slot("bar"));
+        assert_eq!(key_slot("foo{{bar}}zap"), key_slot("{bar"));
+    }
+
+    #[test]
+    fn a_partition_keeps_all_its_keys_in_one_slot() {
+        let pk = Keys::new("t1").partition("leadstream.events.v1", 3);
+        let slot = key_slot(&pk.applied());
+        for k in [pk.leads(), pk.outbox(), pk.dedupe(123)] {
+            assert_eq!(key_slot(&k), slot, "{k}");
+        }
+        assert_ne!(
+            Keys::new("t1").partition("leadstream.events.v1", 4).applied(),
+            pk.applied()
+        );
+    }
+
+    #[test]
+    fn partitions_spread_evenly_over_the_shards() {
+        // How `redis-cli --cluster create` splits the slots between `shards` masters.
+        fn shard(slot: u16, shards: u32) -> usize {
+            let per = 16384.0 / f64::from(shards);
+            (0..shards as usize)
+                .rev()
+                .find(|i| f64::from(slot) >= (*i as f64 * per).ceil())
+                .unwrap_or(0)
+        }
+        for (shards, counts) in [(3, &[3, 6, 12, 24, 48][..]), (4, &[12, 24]), (12, &[12, 24]), (6, &[6, 12, 24])] {
+            for &n in counts {
+                let mut per = vec![0; shards as usize];
+                for p in 0..n {
+                    per[shard(key_slot(&partition_tag("leadstream.events.v1", p)), shards)] += 1;
+                }
+                assert!(
+                    per.iter().all(|c| *c == n / shards as i32),
+                    "{n} partitions over {shards} shards: {per:?}"
+                );
+            }
+        }
     }
 }

@@ -9,7 +9,7 @@ use anyhow::{bail, Context as _};
 use clap::Args;
 use leadstream_shared::config::CommonConfig;
 use leadstream_shared::kafka::ensure_topics;
-use leadstream_shared::store::{Cmd, Reply};
+use leadstream_shared::store::Cmd;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -185,18 +185,26 @@ pub async fn lag(args: LagArgs) -> anyhow::Result<()> {
                 let keys = cfg.keys();
                 let cmds = parts
                     .iter()
-                    .map(|p| Cmd::Get {
-                        key: applied_key(&keys, &topic, *p),
+                    .flat_map(|p| {
+                        [
+                            Cmd::Get {
+                                key: keys.partition(&topic, *p).applied(),
+                            },
+                            Cmd::Get {
+                                key: keys.legacy_applied(&topic, *p),
+                            },
+                        ]
                     })
                     .collect();
-                kv.exec(cmds)
+                let replies = kv
+                    .exec(cmds)
                     .await
-                    .context("cannot read the processor's applied offsets from Redis")?
-                    .into_iter()
-                    .map(|r| {
-                        Reply::into_bytes(r)
-                            .and_then(|b| String::from_utf8(b).ok())
-                            .and_then(|s| s.parse().ok())
+                    .context("cannot read the processor's applied offsets from Redis")?;
+                replies
+                    .chunks(2)
+                    .map(|pair| {
+                        let raw = pair.iter().find_map(|r| r.clone().into_bytes())?;
+                        String::from_utf8(raw).ok()?.parse().ok()
                     })
                     .collect()
             }
@@ -230,10 +238,4 @@ pub async fn lag(args: LagArgs) -> anyhow::Result<()> {
 
 fn topics_has_events(t: &[TopicName]) -> bool {
     t.is_empty() || t.contains(&TopicName::Events)
-}
-
-/// The processor's applied-offset key of an events partition (as `processor::engine` writes it:
-/// `{prefix}:g:applied:{topic}:{partition}`).
-pub fn applied_key(keys: &leadstream_shared::keys::Keys, topic: &str, partition: i32) -> String {
-    keys.global(&format!("applied:{topic}:{partition}"))
 }

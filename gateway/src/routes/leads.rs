@@ -21,8 +21,9 @@
 //! the lead's score in it (0 when it never scored there) and adds up to `score` over the active
 //! ones; `contributions` are the lead's most recent awards (the processor keeps the last 50),
 //! newest first, with the rule's event type when the rule still exists. The state is the
-//! processor's [`LeadRecord`] at `keys.lead_state(ou, lead)`; a lead with neither state nor
-//! aliases is 404.
+//! processor's [`LeadRecord`], read through [`LeadStates`] from the lead's events partition (the
+//! topic's partition count comes from the broker, or `LEADSTREAM_PARTITIONS` when the broker
+//! cannot say); a lead with neither state nor aliases is 404.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -32,12 +33,11 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Value};
 
-use leadstream_processor::state::LeadRecord;
+use leadstream_processor::state::{LeadRecord, LeadStates};
 use leadstream_shared::catalog::collections::RULESETS;
 use leadstream_shared::event::{Alias, AliasKind};
 use leadstream_shared::ids::{now_ms, rfc3339_ms};
 use leadstream_shared::model::ruleset::Ruleset;
-use leadstream_shared::store::{exec_one, Cmd};
 
 use super::scoring_routes::{catalog, ctx, invalid, not_found, store_err, Reply, RouteError};
 use crate::auth::Scope;
@@ -61,22 +61,27 @@ pub async fn load_lead(st: &AppState, ou: &str, lead: &str) -> Result<StoredLead
     if lead.is_empty() || lead.len() > MAX_LEAD_ID {
         return Err(not_found("lead", lead));
     }
-    let reply = exec_one(
-        st.store.as_ref(),
-        Cmd::Get {
-            key: st.keys.lead_state(ou, lead),
-        },
-    )
-    .await
-    .map_err(store_err(st))?;
-    let raw: Value = match reply.into_bytes() {
-        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| corrupt(lead, e))?,
+    let partitions = match st.pipeline.sink.partitions().await {
+        Some(n) => n,
+        None => st.cfg.common.partitions,
+    };
+    let states = LeadStates::new(
+        st.store.clone(),
+        st.keys.clone(),
+        st.cfg.common.topics.events.clone(),
+        partitions,
+    );
+    let record = states.get(ou, lead).await.map_err(|e| match e {
+        leadstream_shared::store::StoreError::Corrupt(msg) => RouteError::Api(ApiError::Internal(
+            format!("stored state of lead {lead:?} does not decode: {msg}"),
+        )),
+        e => store_err(st)(e),
+    })?;
+    let raw = match &record {
+        Some(r) => serde_json::to_value(r).map_err(|e| corrupt(lead, e))?,
         None => Value::Null,
     };
-    let record: LeadRecord = match &raw {
-        Value::Null => LeadRecord::default(),
-        v => serde_json::from_value(v.clone()).map_err(|e| corrupt(lead, e))?,
-    };
+    let record = record.unwrap_or_default();
     let aliases = catalog(st)
         .aliases_of(ou, lead)
         .await

@@ -63,10 +63,11 @@ impl Gw {
         .await
         .expect("gateway starts");
         let settings = EngineSettings {
-            topic: format!("{prefix}.events"),
+            topic: running.state.cfg.common.topics.events.clone(),
             dedupe_ttl: Duration::from_secs(3600),
             sequence_cap: 256,
             history_cap: 1000,
+            cached_leads: 1000,
         };
         Gw {
             base: format!("http://{}", running.addr),
@@ -125,17 +126,27 @@ impl Gw {
         b["key"].as_str().unwrap().to_string()
     }
 
-    /// Apply events through the processor's engine, as the processor would.
+    /// Apply events through the processor's engine, as the processor would: each on its lead's
+    /// partition, firings recorded in the history once "published".
     async fn process(&self, events: Vec<EngagementEvent>) {
-        let inputs: Vec<Input> = events
+        let partitions = self.state.cfg.common.partitions;
+        let mut inputs: Vec<Input> = events
             .into_iter()
             .map(|event| Input {
-                partition: 0,
+                partition: leadstream_shared::kafka::murmur2_partition(
+                    event.kafka_key().as_bytes(),
+                    partitions,
+                ),
                 offset: self.offset.fetch_add(1, Ordering::SeqCst),
                 event,
             })
             .collect();
-        self.engine.apply(&inputs).await.expect("engine applies");
+        inputs.sort_by_key(|i| (i.partition, i.offset));
+        let out = self.engine.apply(&inputs).await.expect("engine applies");
+        self.engine
+            .published(&out.fired)
+            .await
+            .expect("history written");
     }
 }
 

@@ -62,7 +62,7 @@ pub struct RuleState {
     pub total_milli: i64,
     /// Event times (Unix ms) of the rule's recent scoring hits, at most `frequency.max` of
     /// them, all within the last `frequency.period_seconds`. Empty without a frequency limit.
-    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
+    #[serde(default)]
     pub hits: VecDeque<i64>,
 }
 

@@ -140,7 +140,7 @@ struct Buffered {
     #[serde(rename = "s")]
     seq: u64,
     /// Ids of the sequences whose match used this event.
-    #[serde(rename = "u", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(rename = "u", default)]
     used_by: Vec<String>,
 }
 
@@ -157,14 +157,14 @@ impl Buffered {
 /// Per-lead matcher state; serialise it as JSON between events.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 pub struct SequenceBuffer {
-    #[serde(rename = "w", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "w", default)]
     watermark_ms: Option<i64>,
     #[serde(rename = "n", default)]
     next_seq: u64,
     /// Sorted by (time, arrival).
     #[serde(rename = "e", default)]
     events: Vec<Buffered>,
-    #[serde(rename = "d", default, skip_serializing_if = "VecDeque::is_empty")]
+    #[serde(rename = "d", default)]
     used_ids: VecDeque<String>,
 }
 

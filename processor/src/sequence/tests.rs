@@ -305,7 +305,7 @@ fn extreme_times_and_cap_zero_do_not_panic() {
 }
 
 #[test]
-fn buffer_state_is_compact_json() {
+fn buffer_state_round_trips_as_json_and_binary() {
     let s = seq("s", &["a", "b"], 60, true);
     let active = ActiveSequences::new(&[s]);
     let mut buf = SequenceBuffer::default();
@@ -313,9 +313,15 @@ fn buffer_state_is_compact_json() {
     let text = serde_json::to_string(&buf).unwrap();
     assert_eq!(
         text,
-        r#"{"w":1000,"n":1,"e":[{"i":"a1","t":"a","m":1000,"s":0}]}"#
+        r#"{"w":1000,"n":1,"e":[{"i":"a1","t":"a","m":1000,"s":0,"u":[]}],"d":[]}"#
     );
+    // States written before every field was always present still read.
+    let old: SequenceBuffer =
+        serde_json::from_str(r#"{"w":1000,"n":1,"e":[{"i":"a1","t":"a","m":1000,"s":0}]}"#).unwrap();
+    assert_eq!(old, buf);
     let mut back: SequenceBuffer = serde_json::from_str(&text).unwrap();
+    let binary: SequenceBuffer = postcard::from_bytes(&postcard::to_allocvec(&buf).unwrap()).unwrap();
+    assert_eq!(binary, back);
     assert_eq!(back.observe("ld", &active, &ev("b1", "b", 2), 8).len(), 1);
 }
 

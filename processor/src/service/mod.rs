@@ -17,7 +17,7 @@ use std::time::Duration;
 use futures::future::join_all;
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use leadstream_shared::avro::{decode_fired, encode_dead_letter, encode_event, DeadLetter};
+use leadstream_shared::avro::{encode_dead_letter, encode_event, DeadLetter};
 use leadstream_shared::catalog::Catalog;
 use leadstream_shared::fired::TriggerFired;
 use leadstream_shared::ids::now_ms;
@@ -31,7 +31,7 @@ use tracing::Instrument;
 
 use crate::config::ProcessorConfig;
 use crate::decode::{decode, DecodeError, Position};
-use crate::engine::{Engine, EngineSettings, Input};
+use crate::engine::{Engine, EngineError, EngineSettings, Input};
 
 pub(crate) mod observe;
 mod offsets;
@@ -93,6 +93,7 @@ impl Processor {
                 dedupe_ttl: cfg.dedupe_ttl,
                 sequence_cap: cfg.sequence_cap,
                 history_cap: cfg.history_cap,
+                cached_leads: cfg.cached_leads,
             },
         );
         tracing::info!(group = %cfg.group_id, topic = %t.events, partitions, "processor started");
@@ -206,9 +207,15 @@ impl Processor {
                             .entry(input.event.ou_id.clone())
                             .or_default()
                             .push(input);
-                    } else if m.key().is_none() {
-                        // A keyless record lands on any partition: applied here, its lead would
-                        // have two owners. Re-keyed, it reaches the lead's partition.
+                    } else if m.key().is_none()
+                        || murmur2_partition(input.event.kafka_key().as_bytes(), self.partitions)
+                            != input.partition
+                    {
+                        // A keyless record, or one keyed or partitioned otherwise than the
+                        // gateway does (`{ou}:{lead}`, murmur2), lands on a partition that does
+                        // not own its lead: applied here, the lead would have two owners and its
+                        // state would not be where readers look. Re-keyed, it reaches the lead's
+                        // partition.
                         let context = TraceContext::from_headers(m.headers());
                         side_effects.push(self.rekey(input.event, context));
                     } else {
@@ -259,8 +266,29 @@ impl Processor {
             }
         }
         inputs.sort_by_key(|i| (i.partition, i.offset));
-        let applied = retry(shutdown, "apply batch", || self.engine.apply(&inputs)).await;
-        let Some(applied) = applied else { return };
+        let mut delay = Duration::from_millis(50);
+        let applied = loop {
+            match self.engine.apply(&inputs).await {
+                Ok(a) => break a,
+                Err(EngineError::Rewound(partitions)) => {
+                    // Redis lost the newest writes of these partitions (a failover): state and
+                    // applied offset went back together, so reading again from the stored
+                    // offset recomputes exactly what was lost. The firings recomputed carry the
+                    // same ids, so none is delivered twice.
+                    metrics::counter!(m::REWOUND).increment(partitions.len() as u64);
+                    self.resume_from_applied(shutdown).await;
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "apply batch failed");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        };
         metrics::counter!(m::EVENTS).increment(applied.applied as u64);
         metrics::counter!(m::DUPLICATES).increment(applied.duplicates as u64);
         metrics::histogram!(m::BATCH_SIZE).record(batch.len() as f64);
@@ -320,16 +348,10 @@ impl Processor {
         for (_, f, _, _, _) in &encoded {
             metrics::counter!(m::FIRED, "kind" => f.kind.as_str()).increment(1);
         }
-        let clear: Vec<Cmd> = encoded
-            .iter()
-            .map(|(p, f, _, _, _)| Cmd::HDel {
-                key: self.cfg.common.keys().outbox(*p),
-                field: f.fired_id.clone(),
-            })
-            .collect();
-        retry(shutdown, "clear outbox", || self.kv.exec(clear.clone()))
-            .await
-            .map(|_| ())
+        retry(shutdown, "record firings in the history and clear the outbox", || {
+            self.engine.published(fired)
+        })
+        .await
     }
 
     /// Produce what crashed owners left in the outboxes of our partitions.
@@ -339,25 +361,10 @@ impl Processor {
         };
         let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
         drop(tpl);
-        let keys = self.cfg.common.keys();
         for p in partitions {
-            let Some(pending) = retry(shutdown, "read outbox", || {
-                store::exec_one(
-                    &*self.kv,
-                    Cmd::HGetAll {
-                        key: keys.outbox(p),
-                    },
-                )
-            })
-            .await
-            else {
+            let Some(fired) = retry(shutdown, "read outbox", || self.engine.outbox(p)).await else {
                 return;
             };
-            let fired: Vec<(i32, TriggerFired)> = pending
-                .into_pairs()
-                .into_iter()
-                .filter_map(|(_, v)| decode_fired(&v).ok().map(|f| (p, f)))
-                .collect();
             if !fired.is_empty() {
                 tracing::info!(
                     partition = p,

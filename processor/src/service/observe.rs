@@ -35,6 +35,8 @@ pub const FIRED: &str = "leadstream_processor_fired_total";
 /// records produced directly to Kafka, from their `received_at`). No labels.
 pub const PROCESSING_LATENCY: &str = "leadstream_processor_processing_latency_seconds";
 /// Histogram: records per polled batch. No labels.
+/// Partitions re-read because a Redis failover lost their newest writes.
+pub const REWOUND: &str = "leadstream_processor_rewound_partitions_total";
 pub const BATCH_SIZE: &str = "leadstream_processor_batch_records";
 
 /// The batch span (a disabled span when traces are not exported).

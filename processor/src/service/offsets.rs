@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use leadstream_shared::store::Cmd;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
@@ -155,25 +154,17 @@ impl Processor {
         if partitions.is_empty() {
             return true;
         }
-        let cmds: Vec<Cmd> = partitions
-            .iter()
-            .map(|p| Cmd::Get {
-                key: self.engine.applied_key(*p),
-            })
-            .collect();
-        let Some(replies) = retry(shutdown, "read applied offsets", || {
-            self.kv.exec(cmds.clone())
+        self.engine.retain_partitions(&partitions);
+        let Some(applied) = retry(shutdown, "read applied offsets", || {
+            self.engine.applied_offsets(&partitions)
         })
         .await
         else {
             return false;
         };
         let topic = &self.cfg.common.topics.events;
-        for (p, r) in partitions.iter().zip(replies) {
-            let applied = r
-                .into_bytes()
-                .and_then(|b| String::from_utf8(b).ok())
-                .and_then(|s| s.parse::<i64>().ok());
+        for p in &partitions {
+            let applied = applied.get(p).copied().flatten();
             // Nothing applied from this partition yet: start at its beginning (as
             // auto.offset.reset=earliest would), so records dropped at the rebalance come back.
             let (target, next) = match applied {

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use leadstream_processor::state::LeadRecord;
+use leadstream_processor::state::{LeadRecord, LeadStates};
 use leadstream_processor::ProcessorConfig;
 use leadstream_shared::avro::encode_event;
 use leadstream_shared::catalog::{collections, Catalog};
@@ -15,7 +15,7 @@ use leadstream_shared::kafka::{ensure_topics, KafkaSettings, Publisher, Topics};
 use leadstream_shared::keys::Keys;
 use leadstream_shared::model::ruleset::Ruleset;
 use leadstream_shared::model::trigger::MilestoneTrigger;
-use leadstream_shared::store::{exec_one, Cmd, RedisKv, Reply, Store};
+use leadstream_shared::store::{RedisKv, Store};
 use leadstream_testkit::{redis_url, unique, Broker, ChildGuard};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -155,33 +155,32 @@ impl World {
         ChildGuard::spawn(&mut cmd).expect("spawn leadstream processor")
     }
 
-    /// Events applied so far over leads `ld_0 … ld_{leads-1}` of [`OU`] (one round trip).
+    /// Where the processor keeps lead states (the reader the gateway uses).
+    pub fn lead_states(&self) -> LeadStates {
+        LeadStates::new(
+            self.kv.clone(),
+            self.keys.clone(),
+            self.topics.events.clone(),
+            PARTITIONS,
+        )
+    }
+
+    /// Events applied so far over leads `ld_0 … ld_{leads-1}` of [`OU`].
     pub async fn applied(&self, leads: usize) -> u64 {
-        let keys = (0..leads)
-            .map(|i| self.keys.lead_state(OU, &format!("ld_{i}")))
-            .collect();
-        let r = self.kv.exec(vec![Cmd::MGet { keys }]).await.expect("mget");
-        r.into_iter()
-            .next()
-            .map(Reply::into_array)
-            .unwrap_or_default()
+        let states = self.lead_states();
+        let reads = (0..leads).map(|i| {
+            let states = states.clone();
+            async move { states.get(OU, &format!("ld_{i}")).await }
+        });
+        futures::future::join_all(reads)
+            .await
             .into_iter()
-            .filter_map(|r| r.json::<LeadRecord>().ok().flatten())
-            .map(|r| r.events)
+            .map(|r| r.expect("lead state").map_or(0, |r| r.events))
             .sum()
     }
 
     pub async fn lead(&self, lead: &str) -> Option<LeadRecord> {
-        exec_one(
-            &*self.kv,
-            Cmd::Get {
-                key: self.keys.lead_state(OU, lead),
-            },
-        )
-        .await
-        .expect("get")
-        .json()
-        .expect("lead json")
+        self.lead_states().get(OU, lead).await.expect("lead state")
     }
 }
 

@@ -12,6 +12,7 @@ enum Value {
     Hash(BTreeMap<String, Vec<u8>>),
     /// Kept sorted by (score, member), as Redis does.
     ZSet(Vec<(f64, Vec<u8>)>),
+    Set(std::collections::BTreeSet<Vec<u8>>),
 }
 
 struct Entry {
@@ -210,6 +211,78 @@ fn apply(data: &mut HashMap<String, Entry>, cmd: Cmd) -> Reply {
             }
             let added = hash(data, &key).map(|h| h.insert(field, value).is_none());
             Reply::Int(i64::from(added.unwrap_or(false)))
+        }
+        Cmd::PExpireAt { key, at_ms } => {
+            let left = at_ms - crate::ids::now_ms();
+            if left <= 0 {
+                return Reply::Int(i64::from(data.remove(&key).is_some()));
+            }
+            apply(
+                data,
+                Cmd::PExpire {
+                    key,
+                    ttl_ms: left as u64,
+                },
+            )
+        }
+        Cmd::HMGet { key, fields } => Reply::Array(
+            fields
+                .into_iter()
+                .map(|f| match hash(data, &key).and_then(|h| h.get(&f)) {
+                    Some(v) => Reply::Bytes(v.clone()),
+                    None => Reply::Nil,
+                })
+                .collect(),
+        ),
+        Cmd::HSetMany { key, pairs } => Reply::Int(
+            pairs
+                .into_iter()
+                .map(|(field, value)| {
+                    apply(
+                        data,
+                        Cmd::HSet {
+                            key: key.clone(),
+                            field,
+                            value,
+                        },
+                    )
+                    .as_int()
+                })
+                .sum(),
+        ),
+        Cmd::SAdd { key, members } => {
+            if !matches!(live(data, &key), Some(Entry { value: Value::Set(_), .. })) {
+                data.insert(
+                    key.clone(),
+                    Entry {
+                        value: Value::Set(Default::default()),
+                        expires: None,
+                    },
+                );
+            }
+            let Some(Entry {
+                value: Value::Set(set),
+                ..
+            }) = live(data, &key)
+            else {
+                return Reply::Int(0);
+            };
+            Reply::Int(members.into_iter().filter(|m| set.insert(m.clone())).count() as i64)
+        }
+        Cmd::SMIsMember { key, members } => {
+            let set = match live(data, &key) {
+                Some(Entry {
+                    value: Value::Set(set),
+                    ..
+                }) => Some(&*set),
+                _ => None,
+            };
+            Reply::Array(
+                members
+                    .iter()
+                    .map(|m| Reply::Int(i64::from(set.is_some_and(|s| s.contains(m)))))
+                    .collect(),
+            )
         }
         Cmd::HSetNx { key, field, value } => {
             let exists = hash(data, &key).is_some_and(|h| h.contains_key(&field));

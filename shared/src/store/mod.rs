@@ -50,6 +50,11 @@ pub enum Cmd {
         key: String,
         ttl_ms: u64,
     },
+    /// Expire at a Unix time in milliseconds. Reply: `Int(1)` when the key exists.
+    PExpireAt {
+        key: String,
+        at_ms: i64,
+    },
     HSet {
         key: String,
         field: String,
@@ -64,6 +69,26 @@ pub enum Cmd {
     HGet {
         key: String,
         field: String,
+    },
+    /// Reply: `Array` with `Bytes` or `Nil` per field, in order.
+    HMGet {
+        key: String,
+        fields: Vec<String>,
+    },
+    /// Set several fields in one command (`HSET key f1 v1 f2 v2 …`). Reply: `Int(added)`.
+    HSetMany {
+        key: String,
+        pairs: Vec<(String, Vec<u8>)>,
+    },
+    /// Reply: `Int(added)`.
+    SAdd {
+        key: String,
+        members: Vec<Vec<u8>>,
+    },
+    /// Reply: `Array` of `Int(0|1)` per member, in order.
+    SMIsMember {
+        key: String,
+        members: Vec<Vec<u8>>,
     },
     /// Reply: `Pairs`, fields in ascending order.
     HGetAll {
@@ -255,6 +280,30 @@ impl Cmd {
             Cmd::Exists { key } => vec![s("EXISTS"), s(key)],
             Cmd::IncrBy { key, by } => vec![s("INCRBY"), s(key), n(by)],
             Cmd::PExpire { key, ttl_ms } => vec![s("PEXPIRE"), s(key), n(ttl_ms)],
+            Cmd::PExpireAt { key, at_ms } => vec![s("PEXPIREAT"), s(key), n(at_ms)],
+            Cmd::HMGet { key, fields } => {
+                let mut v = vec![s("HMGET"), s(key)];
+                v.extend(fields.iter().map(|f| s(f)));
+                v
+            }
+            Cmd::HSetMany { key, pairs } => {
+                let mut v = vec![s("HSET"), s(key)];
+                for (f, val) in pairs {
+                    v.push(s(f));
+                    v.push(b(val));
+                }
+                v
+            }
+            Cmd::SAdd { key, members } | Cmd::SMIsMember { key, members } => {
+                let name = if matches!(self, Cmd::SAdd { .. }) {
+                    "SADD"
+                } else {
+                    "SMISMEMBER"
+                };
+                let mut v = vec![s(name), s(key)];
+                v.extend(members.iter().map(|m| b(m)));
+                v
+            }
             Cmd::HSet { key, field, value } => vec![s("HSET"), s(key), s(field), b(value)],
             Cmd::HSetNx { key, field, value } => {
                 vec![s("HSETNX"), s(key), s(field), b(value)]
