@@ -102,7 +102,7 @@ def compose(known: set[str]) -> None:
     key = str(genv.get("LEADSTREAM_BOOTSTRAP_ADMIN_KEY", ""))
     default = re.fullmatch(r"\$\{[A-Z_]+:-(.*)\}", key)
     key = default.group(1) if default else key
-    check(len(key) >= 16, "compose: the bootstrap admin key has the 16 characters the gateway "
+    check(len(key) >= 32, "compose: the bootstrap admin key has the 32 characters the gateway "
           "requires", f"{key!r} is shorter")
     check(services["notifier"]["environment"].get("LEADSTREAM_SMTP_URL") == "smtp://mailpit:1025",
           "notifier sends email to mailpit", "LEADSTREAM_SMTP_URL is not smtp://mailpit:1025")

@@ -17,7 +17,7 @@ const README: &str = include_str!("../../README.md");
 /// What `leadstream dev` prints (the same file it embeds).
 const SCRIPT: &str = include_str!("../src/dev/walkthrough.sh");
 const WAIT: Duration = Duration::from_secs(60);
-const KEY: &str = "lsdev_walkthrough_test_key";
+const KEY: &str = "lsdev_walkthrough_test_key_0123456789";
 
 /// The walk-through: the last `sh` block between the README's walkthrough markers.
 fn readme_walkthrough() -> String {

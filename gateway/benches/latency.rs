@@ -23,7 +23,7 @@ use rdkafka::Message;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-const ADMIN: &str = "bench-admin-key-0123456789";
+const ADMIN: &str = "bench-admin-key-0123456789abcdefghij";
 
 type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
 

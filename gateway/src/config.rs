@@ -12,6 +12,8 @@
 //! | `LEADSTREAM_MAX_IMPORT_ITEMS` | 50000 | events of one bulk import request |
 //! | `LEADSTREAM_READ_TIMEOUT` | `30s` | request headers, and then the whole body, must arrive within this (408) |
 //! | `LEADSTREAM_MAX_IN_FLIGHT` | 1024 | requests served at once; more are shed with 503 + `Retry-After` (0: off) |
+//! | `LEADSTREAM_UNAUTH_RATE_LIMIT_PER_SEC` | 20 | per client address: requests whose key needs a Redis lookup (0: off) |
+//! | `LEADSTREAM_UNAUTH_RATE_LIMIT_BURST` | 2 × rate | burst of the above |
 //! | `LEADSTREAM_RATE_LIMIT_PER_SEC` | 5000 | requests per second per API key (0: off) |
 //! | `LEADSTREAM_RATE_LIMIT_BURST` | 2 × rate | burst per API key |
 //! | `LEADSTREAM_KEY_CACHE_TTL` | `10s` | how long a verified key (and OU, event types) is cached |
@@ -21,7 +23,7 @@
 //! | `LEADSTREAM_SHUTDOWN_DELAY` | `1s` | `/readyz` is 503 this long before the listener closes |
 //! | `LEADSTREAM_SHUTDOWN_GRACE` | `10s` | drain deadline for in-flight requests after that |
 //! | `LEADSTREAM_WEBHOOK_SECRET_GRACE` | `24h` | a rotated webhook secret keeps signing this long |
-//! | `LEADSTREAM_BOOTSTRAP_ADMIN_KEY` | — | ensure an admin key with this secret exists |
+//! | `LEADSTREAM_BOOTSTRAP_ADMIN_KEY` | — | ensure an admin key with this secret (≥ 32 characters) exists; unset: the bootstrap key is removed at start |
 //!
 //! Plus the shared ones (`LEADSTREAM_KAFKA_BROKERS`, `LEADSTREAM_REDIS_URL`,
 //! `LEADSTREAM_TOPIC_PREFIX`, `LEADSTREAM_REDIS_PREFIX`, `LEADSTREAM_PARTITIONS`,
@@ -31,6 +33,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use leadstream_shared::config::{self as cfg, CommonConfig, ConfigError, Env, Source};
+
+/// The bootstrap admin key is a password of the whole installation: at least this long.
+pub const MIN_BOOTSTRAP_KEY_CHARS: usize = 32;
 
 /// A secret that never shows in `Debug` or logs.
 #[derive(Clone, PartialEq, Eq)]
@@ -65,6 +70,9 @@ pub struct GatewayConfig {
     pub read_timeout: Duration,
     /// Requests served at once (health and metrics routes aside); 0: no limit.
     pub max_in_flight: usize,
+    /// Per client address: requests whose credential needs a Redis lookup; 0: off.
+    pub unauth_rate_limit_per_sec: u32,
+    pub unauth_rate_limit_burst: u32,
     /// Requests per second per API key; 0 turns rate limiting off.
     pub rate_limit_per_sec: u32,
     pub rate_limit_burst: u32,
@@ -100,6 +108,7 @@ impl GatewayConfig {
         )?;
         let rate: u32 = cfg::parse(src, "LEADSTREAM_RATE_LIMIT_PER_SEC", 5000)?;
         let burst: u32 = cfg::parse(src, "LEADSTREAM_RATE_LIMIT_BURST", rate.saturating_mul(2))?;
+        let unauth: u32 = cfg::parse(src, "LEADSTREAM_UNAUTH_RATE_LIMIT_PER_SEC", 20)?;
         let c = GatewayConfig {
             common,
             http_addr,
@@ -114,6 +123,12 @@ impl GatewayConfig {
             max_import_items: cfg::parse(src, "LEADSTREAM_MAX_IMPORT_ITEMS", 50_000)?,
             read_timeout: cfg::duration(src, "LEADSTREAM_READ_TIMEOUT", Duration::from_secs(30))?,
             max_in_flight: cfg::parse(src, "LEADSTREAM_MAX_IN_FLIGHT", 1024)?,
+            unauth_rate_limit_per_sec: unauth,
+            unauth_rate_limit_burst: cfg::parse(
+                src,
+                "LEADSTREAM_UNAUTH_RATE_LIMIT_BURST",
+                unauth.saturating_mul(2),
+            )?,
             rate_limit_per_sec: rate,
             rate_limit_burst: burst,
             key_cache_ttl: cfg::duration(src, "LEADSTREAM_KEY_CACHE_TTL", Duration::from_secs(10))?,
@@ -197,10 +212,10 @@ impl GatewayConfig {
             ));
         }
         if let Some(k) = &self.bootstrap_admin_key {
-            if k.expose().trim().len() < 16 {
+            if k.expose().trim().chars().count() < MIN_BOOTSTRAP_KEY_CHARS {
                 return Err(ConfigError::new(
                     "LEADSTREAM_BOOTSTRAP_ADMIN_KEY",
-                    "must be at least 16 characters",
+                    format!("must be at least {MIN_BOOTSTRAP_KEY_CHARS} characters"),
                 ));
             }
         }
@@ -249,9 +264,15 @@ mod tests {
         assert!(e.message.contains("processor"), "{e}");
         let c = GatewayConfig::from_source(&src(&[(
             "LEADSTREAM_BOOTSTRAP_ADMIN_KEY",
-            "super-secret-admin-key",
+            "super-secret-admin-key-0123456789ab",
         )]))
         .unwrap();
         assert!(!format!("{c:?}").contains("super-secret"));
+        let e = GatewayConfig::from_source(&src(&[(
+            "LEADSTREAM_BOOTSTRAP_ADMIN_KEY",
+            "only-twenty-six-characters",
+        )]))
+        .unwrap_err();
+        assert_eq!(e.var, "LEADSTREAM_BOOTSTRAP_ADMIN_KEY");
     }
 }

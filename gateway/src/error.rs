@@ -53,6 +53,9 @@ pub enum ApiError {
     /// 429: the key's request rate is over its limit.
     #[error("rate limit exceeded for this API key; retry after {retry_after_secs}s")]
     RateLimited { retry_after_secs: u64 },
+    /// 429: too many requests whose credential needed a lookup came from this client address.
+    #[error("too many requests with unverified API keys from this address; retry after {retry_after_secs}s")]
+    AddressRateLimited { retry_after_secs: u64 },
     /// 503: a dependency (broker, store) is unreachable or overloaded; nothing was written and
     /// the same request may be retried after `Retry-After` seconds.
     #[error("{message}")]
@@ -121,6 +124,11 @@ impl ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", None)
             }
             ApiError::RateLimited { retry_after_secs } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                Some(*retry_after_secs),
+            ),
+            ApiError::AddressRateLimited { retry_after_secs } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 Some(*retry_after_secs),

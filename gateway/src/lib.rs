@@ -134,12 +134,17 @@ async fn build_state(
 ) -> anyhow::Result<AppState> {
     let bootstrap = cfg.bootstrap_admin_key.clone();
     let state = AppState::build(cfg, store, sink, shutdown);
-    state
-        .auth
-        .catalog
+    let catalog = &state.auth.catalog;
+    catalog
         .bootstrap(bootstrap.as_ref().map(|s| s.expose()))
         .await
         .context("cannot bootstrap the default org, OU and admin key")?;
+    // The runbook's promise: unsetting the variable retires the key.
+    if bootstrap.is_none() && catalog.retire_bootstrap_key().await? {
+        tracing::warn!(
+            "LEADSTREAM_BOOTSTRAP_ADMIN_KEY is unset: the bootstrap admin key was removed"
+        );
+    }
     Ok(state)
 }
 

@@ -27,7 +27,10 @@ pub const ITEMS_REJECTED: &str = "leadstream_gateway_items_rejected_total";
 pub const RATE_LIMITED: &str = "leadstream_gateway_rate_limited_total";
 /// Counter: requests shed with 503 by the global in-flight limit. No labels.
 pub const SHED: &str = "leadstream_gateway_shed_total";
-/// Counter: API key lookups. Labels: `result` (`cache_hit`, `store_hit`, `unknown`).
+/// Counter: requests refused by the per-address limit of unverified credentials. No labels.
+pub const RATE_LIMITED_ADDRESS: &str = "leadstream_gateway_rate_limited_address_total";
+/// Counter: API key lookups. Labels: `result` (`cache_hit`, `store_hit`, `unknown`,
+/// `unknown_cached`).
 pub const KEY_LOOKUPS: &str = "leadstream_gateway_key_lookups_total";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();

@@ -3,6 +3,7 @@
 //! `Retry-After` (whole seconds until a request would be allowed, at least 1). A batch or import
 //! request counts as one request: its size is bounded by the body limits instead.
 
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 
 use governor::clock::{Clock, DefaultClock};
@@ -44,6 +45,45 @@ impl KeyLimiter {
                 })
             }
         }
+    }
+}
+
+/// Per-client-address limit of requests whose credential needs a Redis lookup (unknown to this
+/// gateway's caches): `LEADSTREAM_UNAUTH_RATE_LIMIT_PER_SEC` with burst
+/// `LEADSTREAM_UNAUTH_RATE_LIMIT_BURST`; over it → 429 before any lookup.
+pub struct AddressLimiter {
+    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    clock: DefaultClock,
+}
+
+impl AddressLimiter {
+    /// `per_sec == 0` turns limiting off.
+    pub fn new(per_sec: u32, burst: u32) -> AddressLimiter {
+        let limiter = NonZeroU32::new(per_sec).map(|rate| {
+            let burst = NonZeroU32::new(burst).unwrap_or(rate);
+            RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
+        });
+        AddressLimiter {
+            limiter,
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// Count one unverified request from `addr`, or say when to come back.
+    pub fn check(&self, addr: IpAddr) -> Result<(), ApiError> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        if limiter.len() > 100_000 {
+            limiter.retain_recent();
+        }
+        limiter.check_key(&addr).map_err(|not_until| {
+            metrics::counter!(m::RATE_LIMITED_ADDRESS).increment(1);
+            let wait = not_until.wait_time_from(self.clock.now());
+            ApiError::AddressRateLimited {
+                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            }
+        })
     }
 }
 

@@ -10,10 +10,11 @@
 //! closes, in-flight requests get up to `LEADSTREAM_SHUTDOWN_GRACE` to finish, and the producer
 //! is flushed so every acknowledged answer's record is on the broker.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -69,6 +70,7 @@ pub fn router(st: AppState) -> Router {
         .route("/openapi.json", get(crate::routes::openapi::openapi))
         .merge(crate::routes::scoring_routes::router())
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(st.clone(), guard_strangers))
         .layer(middleware::from_fn_with_state(in_flight, shed))
         .layer(middleware::from_fn(track))
         .layer(DefaultBodyLimit::disable())
@@ -141,6 +143,23 @@ async fn shed(State(lim): State<InFlight>, req: Request, next: Next) -> Response
             .into_response()
         }
     }
+}
+
+/// A request whose credential this gateway has neither verified nor refused recently would cost
+/// a Redis lookup: count it against its client address first (see [`crate::auth`]).
+async fn guard_strangers(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    if let Some(ip) = peer {
+        if !st.auth.settled_without_lookup(req.headers()) {
+            if let Err(e) = st.strangers.check(ip) {
+                return e.into_response();
+            }
+        }
+    }
+    next.run(req).await
 }
 
 async fn track(req: Request, next: Next) -> Response {
@@ -219,6 +238,7 @@ pub async fn serve_with(listener: TcpListener, st: AppState, extra: Router) -> a
         stop.cancel();
     });
     let app = router(st.clone()).merge(extra);
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown({
         let closing = closing.clone();
         async move { closing.cancelled().await }

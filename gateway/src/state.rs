@@ -19,7 +19,7 @@ use crate::dedupe::Claims;
 use crate::error::ApiError;
 use crate::payload::cdp::EventType;
 use crate::publish::{store_unavailable, Pipeline};
-use crate::ratelimit::KeyLimiter;
+use crate::ratelimit::{AddressLimiter, KeyLimiter};
 use crate::routes::cdp::Registry;
 use crate::sink::EventSink;
 
@@ -32,6 +32,8 @@ pub struct Inner {
     pub keys: Keys,
     pub auth: Auth,
     pub limiter: KeyLimiter,
+    /// Per client address, requests whose credential needs a lookup.
+    pub strangers: AddressLimiter,
     pub pipeline: Pipeline,
     pub claims: Claims,
     pub event_type_cache: TtlCache<String, Registry>,
@@ -63,6 +65,10 @@ impl AppState {
         let auth = Auth::new(catalog.clone(), cfg.key_cache_ttl, retry);
         AppState(Arc::new(Inner {
             limiter: KeyLimiter::new(cfg.rate_limit_per_sec, cfg.rate_limit_burst),
+            strangers: AddressLimiter::new(
+                cfg.unauth_rate_limit_per_sec,
+                cfg.unauth_rate_limit_burst,
+            ),
             pipeline: Pipeline { sink, catalog },
             claims: Claims::new(
                 store.clone(),

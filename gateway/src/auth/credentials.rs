@@ -1,6 +1,10 @@
 //! Reading the presented API key from a request: `X-API-Key: <key>`,
 //! `Authorization: Bearer <key>`, or `Authorization: Basic base64(user:password)` with the key
-//! as the password or as the user (both are tried, password first).
+//! as the password, or as the user when the password is empty.
+//!
+//! A request presents exactly one candidate: `X-API-Key` together with `Authorization` is a 400
+//! (`ambiguous_credentials`), so a stranger's request costs at most one lookup, never one per
+//! header.
 //!
 //! The key is wrapped in [`Presented`], whose `Debug` is redacted, and is hashed (SHA-256) at
 //! once: the hash is what is looked up, cached and compared (in constant time).
@@ -38,8 +42,22 @@ impl std::fmt::Debug for Presented {
     }
 }
 
-/// The candidate secrets of a request, in the order they should be tried. Empty → 401.
-pub fn presented(headers: &HeaderMap) -> Result<Vec<Presented>, ApiError> {
+/// The one candidate secret of a request: none → 401, several → 400.
+pub fn presented(headers: &HeaderMap) -> Result<Presented, ApiError> {
+    if headers.contains_key("x-api-key") && headers.contains_key(header::AUTHORIZATION) {
+        return Err(ApiError::bad_request(
+            "ambiguous_credentials",
+            "send one credential: X-API-Key or Authorization, not both",
+        ));
+    }
+    if headers.get_all("x-api-key").iter().count() > 1
+        || headers.get_all(header::AUTHORIZATION).iter().count() > 1
+    {
+        return Err(ApiError::bad_request(
+            "ambiguous_credentials",
+            "send one credential header, once",
+        ));
+    }
     let mut out = Vec::new();
     if let Some(v) = headers.get("x-api-key") {
         let v = v
@@ -70,10 +88,9 @@ pub fn presented(headers: &HeaderMap) -> Result<Vec<Presented>, ApiError> {
                     ApiError::Unauthorized("Authorization: Basic is not valid base64".into())
                 })?;
             let (user, password) = decoded.split_once(':').unwrap_or((decoded.as_str(), ""));
-            for part in [password, user] {
-                if !part.is_empty() {
-                    out.push(Presented::new(part));
-                }
+            let key = if password.is_empty() { user } else { password };
+            if !key.is_empty() {
+                out.push(Presented::new(key));
             }
         } else {
             return Err(ApiError::Unauthorized(
@@ -82,12 +99,11 @@ pub fn presented(headers: &HeaderMap) -> Result<Vec<Presented>, ApiError> {
         }
     }
     out.retain(|p| p.0.len() <= MAX_KEY_LEN);
-    if out.is_empty() {
-        return Err(ApiError::Unauthorized(
+    out.pop().ok_or_else(|| {
+        ApiError::Unauthorized(
             "missing API key: send X-API-Key, Authorization: Bearer or Authorization: Basic".into(),
-        ));
-    }
-    Ok(out)
+        )
+    })
 }
 
 /// Constant-time equality of two hex digests.
@@ -108,11 +124,7 @@ mod tests {
     }
 
     fn secrets(h: &HeaderMap) -> Vec<String> {
-        presented(h)
-            .unwrap()
-            .into_iter()
-            .map(|p| p.expose().to_string())
-            .collect()
+        vec![presented(h).unwrap().expose().to_string()]
     }
 
     #[test]
@@ -127,8 +139,23 @@ mod tests {
         let basic = base64::engine::general_purpose::STANDARD.encode("api:k4");
         assert_eq!(
             secrets(&with("authorization", &format!("basic {basic}"))),
-            ["k4", "api"]
+            ["k4"]
         );
+    }
+
+    #[test]
+    fn several_credentials_are_400() {
+        let mut h = with("x-api-key", "k1");
+        h.insert("authorization", HeaderValue::from_static("Bearer k2"));
+        match presented(&h) {
+            Err(e @ ApiError::BadRequest { .. }) => {
+                assert_eq!(e.parts().1, "ambiguous_credentials")
+            }
+            other => panic!("expected 400, got {other:?}"),
+        }
+        let mut h = with("x-api-key", "k1");
+        h.append("x-api-key", HeaderValue::from_static("k2"));
+        assert!(matches!(presented(&h), Err(ApiError::BadRequest { .. })));
     }
 
     #[test]

@@ -4,7 +4,11 @@
 //!    `Authorization: Basic`) and hashes it;
 //! 2. [`Auth::authenticate`] finds the key by hash — in the in-memory cache first (a verified
 //!    key costs no Redis round trip for `LEADSTREAM_KEY_CACHE_TTL`), then in the
-//!    shared catalog (`Catalog::authenticate`, constant-time hash comparison); unknown → 401;
+//!    shared catalog (`Catalog::authenticate`, constant-time hash comparison); unknown → 401,
+//!    and the unknown hash is remembered for the same TTL (a stranger repeating a made-up key
+//!    costs Redis nothing). Before a lookup that would reach Redis, the client's address is
+//!    counted against `LEADSTREAM_UNAUTH_RATE_LIMIT_PER_SEC` ([`crate::server`]'s guard), so
+//!    strangers cycling made-up keys are refused with 429 before any Redis lookup;
 //! 3. [`KeyInfo::require`] checks the scope (admin implies every scope) and
 //!    [`KeyInfo::require_source`] the source binding → 403;
 //! 4. [`Auth::active_ou`] settles the OU: the `X-Leadstream-OU` header, else the
@@ -82,6 +86,8 @@ impl KeyChecks for KeyInfo {
 pub struct Auth {
     pub catalog: Catalog,
     keys: TtlCache<String, Arc<KeyInfo>>,
+    /// Hashes that matched no key (negative cache).
+    unknown: TtlCache<String, ()>,
     ous: TtlCache<String, Option<Arc<OrgUnit>>>,
     retry_after_secs: u64,
 }
@@ -91,6 +97,7 @@ impl Auth {
         Auth {
             catalog,
             keys: TtlCache::new(ttl),
+            unknown: TtlCache::new(ttl),
             ous: TtlCache::new(ttl),
             retry_after_secs,
         }
@@ -98,28 +105,53 @@ impl Auth {
 
     /// The calling key, or 401.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<KeyInfo>, ApiError> {
-        for candidate in credentials::presented(headers)? {
-            let hash = candidate.hash();
-            if let Some(k) = self.keys.get(&hash) {
-                if credentials::same_hash(&k.secret_hash, &hash) {
-                    metrics::counter!(m::KEY_LOOKUPS, "result" => "cache_hit").increment(1);
-                    return Ok(k);
-                }
-            }
-            let found = self
-                .catalog
-                .authenticate(candidate.expose())
-                .await
-                .map_err(|e| store_unavailable(e, self.retry_after_secs))?;
-            if let Some(k) = found {
+        let candidate = credentials::presented(headers)?;
+        let hash = candidate.hash();
+        if let Some(k) = self.cached(&hash) {
+            metrics::counter!(m::KEY_LOOKUPS, "result" => "cache_hit").increment(1);
+            return Ok(k);
+        }
+        if self.unknown.get(&hash).is_some() {
+            metrics::counter!(m::KEY_LOOKUPS, "result" => "unknown_cached").increment(1);
+            return Err(unknown_key());
+        }
+        let found = self
+            .catalog
+            .authenticate(candidate.expose())
+            .await
+            .map_err(|e| store_unavailable(e, self.retry_after_secs))?;
+        match found {
+            Some(k) => {
                 metrics::counter!(m::KEY_LOOKUPS, "result" => "store_hit").increment(1);
                 let k = Arc::new(k);
                 self.keys.insert(hash, k.clone());
-                return Ok(k);
+                Ok(k)
+            }
+            None => {
+                metrics::counter!(m::KEY_LOOKUPS, "result" => "unknown").increment(1);
+                self.unknown.insert(hash, ());
+                Err(unknown_key())
             }
         }
-        metrics::counter!(m::KEY_LOOKUPS, "result" => "unknown").increment(1);
-        Err(ApiError::Unauthorized("unknown or revoked API key".into()))
+    }
+
+    /// The verified key cached under this secret hash, if any.
+    pub fn cached(&self, hash: &str) -> Option<Arc<KeyInfo>> {
+        self.keys
+            .get(&hash.to_string())
+            .filter(|k| credentials::same_hash(&k.secret_hash, hash))
+    }
+
+    /// Whether authenticating `headers` would need no Redis lookup (no credential, an ambiguous
+    /// one, or one this gateway verified or refused within the cache TTL).
+    pub fn settled_without_lookup(&self, headers: &HeaderMap) -> bool {
+        match credentials::presented(headers) {
+            Err(_) => true,
+            Ok(c) => {
+                let hash = c.hash();
+                self.cached(&hash).is_some() || self.unknown.get(&hash).is_some()
+            }
+        }
     }
 
     /// Forget cached copies of a key (after it was revoked here).
@@ -177,6 +209,10 @@ impl Auth {
             None => Err(ApiError::ActiveOuNotSet),
         }
     }
+}
+
+fn unknown_key() -> ApiError {
+    ApiError::Unauthorized("unknown or revoked API key".into())
 }
 
 fn header_ou(headers: &HeaderMap) -> Option<String> {

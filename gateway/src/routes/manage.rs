@@ -197,7 +197,7 @@ fn key_json(k: &KeyInfo) -> Value {
         "ou_ids": k.ou_ids,
         "source_id": k.source_id,
         "org_wide": k.ou_ids.is_empty(),
-        "key_prefix": k.secret_prefix,
+        "key_prefix": (!k.secret_prefix.is_empty()).then_some(&k.secret_prefix),
         "created_at": k.created_at,
     })
 }

@@ -18,14 +18,15 @@ use leadstream_testkit::{redis_url, unique, wait_until};
 
 use crate::ADMIN;
 
-struct Gw {
-    addr: SocketAddr,
+pub(crate) struct Gw {
+    pub(crate) addr: SocketAddr,
     shutdown: CancellationToken,
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 impl Gw {
-    async fn start(extra: &[(&str, &str)]) -> Gw {
+    /// The gateway with `extra` variables over the defaults (an empty value removes one).
+    pub(crate) async fn start(extra: &[(&str, &str)]) -> Gw {
         let mut env: BTreeMap<String, String> = [
             ("LEADSTREAM_KAFKA_BROKERS", "127.0.0.1:1".to_string()),
             ("LEADSTREAM_REDIS_URL", redis_url()),
@@ -39,7 +40,11 @@ impl Gw {
         .map(|(k, v)| (k.to_string(), v))
         .collect();
         for (k, v) in extra {
-            env.insert(k.to_string(), v.to_string());
+            if v.is_empty() {
+                env.remove(*k);
+            } else {
+                env.insert(k.to_string(), v.to_string());
+            }
         }
         let cfg = GatewayConfig::from_source(&env).expect("config");
         let kv: Store = Arc::new(RedisKv::connect(&redis_url()).await.expect("redis-server"));
@@ -67,7 +72,7 @@ impl Gw {
         conn
     }
 
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.shutdown.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(10), self.handle).await;
     }

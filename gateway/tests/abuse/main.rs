@@ -2,8 +2,10 @@
 //! process-wide peak RSS, so no other test may share its process (nextest runs each test in its
 //! own process; under `cargo test` only [`clients`]' two small tests run beside it).
 
+mod bootstrap;
 mod clients;
 mod memory;
+mod strangers;
 
 /// The bootstrap admin key of these tests' gateways.
 pub const ADMIN: &str = "abuse-test-bootstrap-admin-key-0123456789";

@@ -221,12 +221,19 @@ impl Catalog {
     }
 }
 
+/// Remove the bootstrap admin key, if present (the gateway starts without
+/// `LEADSTREAM_BOOTSTRAP_ADMIN_KEY`): the secret stops working once it is no longer configured.
+pub(super) async fn retire_bootstrap_key(cat: &Catalog) -> Result<bool, StoreError> {
+    cat.delete_api_key(crate::DEFAULT_ORG, BOOTSTRAP_KEY_ID)
+        .await
+}
+
 /// Ensure the bootstrap admin key exists with exactly this secret (a changed secret replaces the
 /// old one).
 pub(super) async fn ensure_bootstrap_key(cat: &Catalog, secret: &str) -> Result<(), StoreError> {
     let hash = hash_secret(secret);
     if let Some(existing) = cat.api_key(BOOTSTRAP_KEY_ID).await? {
-        if existing.secret_hash == hash {
+        if existing.secret_hash == hash && existing.secret_prefix.is_empty() {
             return Ok(());
         }
         exec_one(
@@ -245,7 +252,8 @@ pub(super) async fn ensure_bootstrap_key(cat: &Catalog, secret: &str) -> Result<
         scopes: vec![Scope::Admin, Scope::Ingest, Scope::Read],
         ou_ids: vec![],
         source_id: None,
-        secret_prefix: secret.chars().take(4).collect(),
+        // Never listed with any part of its secret.
+        secret_prefix: String::new(),
         secret_hash: hash,
         created_at: rfc3339_ms(now_ms()),
     };

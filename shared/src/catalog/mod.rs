@@ -99,6 +99,12 @@ impl Catalog {
         Ok(())
     }
 
+    /// Remove the bootstrap admin key if it exists (true if it did): what the gateway does at
+    /// start when `LEADSTREAM_BOOTSTRAP_ADMIN_KEY` is unset.
+    pub async fn retire_bootstrap_key(&self) -> Result<bool, StoreError> {
+        apikeys::retire_bootstrap_key(self).await
+    }
+
     pub async fn create_org_unit(&self, org_id: &str, name: &str) -> Result<OrgUnit, StoreError> {
         let ou = OrgUnit {
             id: new_id("ou"),
