@@ -174,6 +174,8 @@ async fn main() {
         ("LEADSTREAM_PARTITIONS", "3".into()),
         ("LEADSTREAM_BOOTSTRAP_ADMIN_KEY", ADMIN.into()),
         ("LEADSTREAM_RATE_LIMIT_PER_SEC", "0".into()),
+        ("LEADSTREAM_OU_EVENT_RATE", "0".into()),
+        ("LEADSTREAM_KEY_EVENT_RATE", "0".into()),
         ("LEADSTREAM_SHUTDOWN_DELAY", "0s".into()),
     ]
     .into_iter()

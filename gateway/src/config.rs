@@ -14,6 +14,11 @@
 //! | `LEADSTREAM_MAX_IN_FLIGHT` | 1024 | requests served at once; more are shed with 503 + `Retry-After` (0: off) |
 //! | `LEADSTREAM_UNAUTH_RATE_LIMIT_PER_SEC` | 20 | per client address: requests whose key needs a Redis lookup (0: off) |
 //! | `LEADSTREAM_UNAUTH_RATE_LIMIT_BURST` | 2 × rate | burst of the above |
+//! | `LEADSTREAM_OU_EVENT_RATE` | 100000 | events per second per OU, across its keys (0: off) |
+//! | `LEADSTREAM_OU_EVENT_BURST` | max(2 × rate, import items) | burst of the above |
+//! | `LEADSTREAM_KEY_EVENT_RATE` | 100000 | events per second per API key (0: off) |
+//! | `LEADSTREAM_KEY_EVENT_BURST` | max(2 × rate, import items) | burst of the above |
+//! | `LEADSTREAM_MAX_KEYS_PER_OU` | 1000 | API keys bound to one OU (and org-wide keys per organisation) |
 //! | `LEADSTREAM_RATE_LIMIT_PER_SEC` | 5000 | requests per second per API key (0: off) |
 //! | `LEADSTREAM_RATE_LIMIT_BURST` | 2 × rate | burst per API key |
 //! | `LEADSTREAM_KEY_CACHE_TTL` | `10s` | how long a verified key (and OU, event types) is cached |
@@ -70,6 +75,11 @@ pub struct GatewayConfig {
     pub read_timeout: Duration,
     /// Requests served at once (health and metrics routes aside); 0: no limit.
     pub max_in_flight: usize,
+    /// Events per second (and burst) per OU and per key; a rate of 0 is off.
+    pub ou_event_rate: (u32, u32),
+    pub key_event_rate: (u32, u32),
+    /// API keys bound to one OU (org-wide keys: per organisation).
+    pub max_keys_per_ou: usize,
     /// Per client address: requests whose credential needs a Redis lookup; 0: off.
     pub unauth_rate_limit_per_sec: u32,
     pub unauth_rate_limit_burst: u32,
@@ -109,6 +119,13 @@ impl GatewayConfig {
         let rate: u32 = cfg::parse(src, "LEADSTREAM_RATE_LIMIT_PER_SEC", 5000)?;
         let burst: u32 = cfg::parse(src, "LEADSTREAM_RATE_LIMIT_BURST", rate.saturating_mul(2))?;
         let unauth: u32 = cfg::parse(src, "LEADSTREAM_UNAUTH_RATE_LIMIT_PER_SEC", 20)?;
+        let max_import_items: usize = cfg::parse(src, "LEADSTREAM_MAX_IMPORT_ITEMS", 50_000)?;
+        let events = |rate_var: &str, burst_var: &str| -> Result<(u32, u32), ConfigError> {
+            let rate: u32 = cfg::parse(src, rate_var, 100_000)?;
+            let floor = u32::try_from(max_import_items).unwrap_or(u32::MAX);
+            let burst = cfg::parse(src, burst_var, rate.saturating_mul(2).max(floor))?;
+            Ok((rate, burst))
+        };
         let c = GatewayConfig {
             common,
             http_addr,
@@ -120,7 +137,10 @@ impl GatewayConfig {
                 32 * 1024 * 1024,
             )?,
             max_batch_items: cfg::parse(src, "LEADSTREAM_MAX_BATCH_ITEMS", 1000)?,
-            max_import_items: cfg::parse(src, "LEADSTREAM_MAX_IMPORT_ITEMS", 50_000)?,
+            max_import_items,
+            ou_event_rate: events("LEADSTREAM_OU_EVENT_RATE", "LEADSTREAM_OU_EVENT_BURST")?,
+            key_event_rate: events("LEADSTREAM_KEY_EVENT_RATE", "LEADSTREAM_KEY_EVENT_BURST")?,
+            max_keys_per_ou: cfg::parse(src, "LEADSTREAM_MAX_KEYS_PER_OU", 1000)?,
             read_timeout: cfg::duration(src, "LEADSTREAM_READ_TIMEOUT", Duration::from_secs(30))?,
             max_in_flight: cfg::parse(src, "LEADSTREAM_MAX_IN_FLIGHT", 1024)?,
             unauth_rate_limit_per_sec: unauth,

@@ -53,6 +53,12 @@ pub enum ApiError {
     /// 429: the key's request rate is over its limit.
     #[error("rate limit exceeded for this API key; retry after {retry_after_secs}s")]
     RateLimited { retry_after_secs: u64 },
+    /// 429: the OU's or the key's events per second are over their limit.
+    #[error("event rate limit exceeded for {whom}; retry after {retry_after_secs}s")]
+    EventRateLimited {
+        whom: &'static str,
+        retry_after_secs: u64,
+    },
     /// 429: too many requests whose credential needed a lookup came from this client address.
     #[error("too many requests with unverified API keys from this address; retry after {retry_after_secs}s")]
     AddressRateLimited { retry_after_secs: u64 },
@@ -124,6 +130,13 @@ impl ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", None)
             }
             ApiError::RateLimited { retry_after_secs } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                Some(*retry_after_secs),
+            ),
+            ApiError::EventRateLimited {
+                retry_after_secs, ..
+            } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 Some(*retry_after_secs),

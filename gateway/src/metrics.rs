@@ -27,6 +27,8 @@ pub const ITEMS_REJECTED: &str = "leadstream_gateway_items_rejected_total";
 pub const RATE_LIMITED: &str = "leadstream_gateway_rate_limited_total";
 /// Counter: requests shed with 503 by the global in-flight limit. No labels.
 pub const SHED: &str = "leadstream_gateway_shed_total";
+/// Counter: events refused by the per-OU / per-key event rate limits. No labels.
+pub const EVENTS_RATE_LIMITED: &str = "leadstream_gateway_events_rate_limited_total";
 /// Counter: requests refused by the per-address limit of unverified credentials. No labels.
 pub const RATE_LIMITED_ADDRESS: &str = "leadstream_gateway_rate_limited_address_total";
 /// Counter: API key lookups. Labels: `result` (`cache_hit`, `store_hit`, `unknown`,

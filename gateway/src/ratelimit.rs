@@ -48,6 +48,63 @@ impl KeyLimiter {
     }
 }
 
+/// Events per second per OU and per API key (`LEADSTREAM_OU_EVENT_RATE`,
+/// `LEADSTREAM_KEY_EVENT_RATE`, bursts `…_BURST`): a request is charged the number of events it
+/// carries, so a 50,000-event import costs 50,000, not one. Over either limit → 429 with
+/// `Retry-After`, nothing published; a request larger than the burst can never pass and says so.
+pub struct EventLimiter {
+    ous: Option<DefaultKeyedRateLimiter<String>>,
+    keys: Option<DefaultKeyedRateLimiter<String>>,
+    clock: DefaultClock,
+}
+
+impl EventLimiter {
+    /// Rates of 0 turn the respective limit off.
+    pub fn new(ou: (u32, u32), key: (u32, u32)) -> EventLimiter {
+        let build = |(rate, burst): (u32, u32)| {
+            NonZeroU32::new(rate).map(|r| {
+                let burst = NonZeroU32::new(burst).unwrap_or(r);
+                RateLimiter::keyed(Quota::per_second(r).allow_burst(burst))
+            })
+        };
+        EventLimiter {
+            ous: build(ou),
+            keys: build(key),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// Charge `n` events to the OU and to the key.
+    pub fn charge(&self, ou_id: &str, key_id: &str, n: usize) -> Result<(), ApiError> {
+        let Some(n) = NonZeroU32::new(u32::try_from(n).unwrap_or(u32::MAX)) else {
+            return Ok(());
+        };
+        for (limiter, id, whom) in [
+            (&self.ous, ou_id, "this OU"),
+            (&self.keys, key_id, "this API key"),
+        ] {
+            let Some(limiter) = limiter else { continue };
+            match limiter.check_key_n(&id.to_string(), n) {
+                Ok(Ok(())) => {}
+                Ok(Err(not_until)) => {
+                    metrics::counter!(m::EVENTS_RATE_LIMITED).increment(u64::from(n.get()));
+                    let wait = not_until.wait_time_from(self.clock.now());
+                    return Err(ApiError::EventRateLimited {
+                        whom,
+                        retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+                    });
+                }
+                Err(_) => {
+                    return Err(ApiError::Validation(format!(
+                        "{n} events are more than {whom} may send at once; split the request"
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Per-client-address limit of requests whose credential needs a Redis lookup (unknown to this
 /// gateway's caches): `LEADSTREAM_UNAUTH_RATE_LIMIT_PER_SEC` with burst
 /// `LEADSTREAM_UNAUTH_RATE_LIMIT_BURST`; over it → 429 before any lookup.

@@ -19,7 +19,7 @@ use crate::dedupe::Claims;
 use crate::error::ApiError;
 use crate::payload::cdp::EventType;
 use crate::publish::{store_unavailable, Pipeline};
-use crate::ratelimit::{AddressLimiter, KeyLimiter};
+use crate::ratelimit::{AddressLimiter, EventLimiter, KeyLimiter};
 use crate::routes::cdp::Registry;
 use crate::sink::EventSink;
 
@@ -32,6 +32,8 @@ pub struct Inner {
     pub keys: Keys,
     pub auth: Auth,
     pub limiter: KeyLimiter,
+    /// Events per second per OU and per key.
+    pub events: EventLimiter,
     /// Per client address, requests whose credential needs a lookup.
     pub strangers: AddressLimiter,
     pub pipeline: Pipeline,
@@ -65,6 +67,7 @@ impl AppState {
         let auth = Auth::new(catalog.clone(), cfg.key_cache_ttl, retry);
         AppState(Arc::new(Inner {
             limiter: KeyLimiter::new(cfg.rate_limit_per_sec, cfg.rate_limit_burst),
+            events: EventLimiter::new(cfg.ou_event_rate, cfg.key_event_rate),
             strangers: AddressLimiter::new(
                 cfg.unauth_rate_limit_per_sec,
                 cfg.unauth_rate_limit_burst,

@@ -41,7 +41,10 @@ async fn main() {
             dedupe_ttl: Duration::from_secs(600),
             sequence_cap: 256,
             history_cap: 100_000,
-            cached_leads: env("BENCH_CACHED_LEADS", leadstream_processor::engine::DEFAULT_CACHED_LEADS),
+            cached_leads: env(
+                "BENCH_CACHED_LEADS",
+                leadstream_processor::engine::DEFAULT_CACHED_LEADS,
+            ),
         },
     );
     // Events spread over the partitions a processor owns, as the gateway's partitioner puts

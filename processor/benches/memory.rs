@@ -84,7 +84,12 @@ async fn delete_matching(conn: &mut ConnectionManager, pattern: &str, max_keys: 
 }
 
 /// Mean stored size of up to `n` lead states (HSTRLEN), to relate memory to the encoding.
-async fn mean_state_len(conn: &mut ConnectionManager, pk: &PartitionKeys, ou: &str, n: usize) -> f64 {
+async fn mean_state_len(
+    conn: &mut ConnectionManager,
+    pk: &PartitionKeys,
+    ou: &str,
+    n: usize,
+) -> f64 {
     let mut pipe = redis::pipe();
     for l in 0..n {
         pipe.cmd("HSTRLEN")

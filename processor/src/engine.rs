@@ -240,7 +240,9 @@ impl Engine {
         for (id, bytes) in replies.into_iter().flat_map(Reply::into_pairs) {
             match leadstream_shared::avro::decode_fired(&bytes) {
                 Ok(f) => out.push((partition, f)),
-                Err(e) => tracing::error!(partition, id, error = %e, "unreadable outbox entry skipped"),
+                Err(e) => {
+                    tracing::error!(partition, id, error = %e, "unreadable outbox entry skipped")
+                }
             }
         }
         Ok(out)
@@ -368,7 +370,12 @@ impl Engine {
         ous.dedup();
         let mut fields: Vec<String> = inputs
             .iter()
-            .filter_map(|i| Some(PartitionKeys::lead_field(&i.event.ou_id, i.event.lead_id.as_deref()?)))
+            .filter_map(|i| {
+                Some(PartitionKeys::lead_field(
+                    &i.event.ou_id,
+                    i.event.lead_id.as_deref()?,
+                ))
+            })
             .filter(|f| !part.leads.contains_key(f))
             .collect();
         fields.sort_unstable();
@@ -574,7 +581,8 @@ impl Engine {
             });
             writes.push(Cmd::PExpireAt {
                 key,
-                at_ms: (bucket + 1) * self.bucket_ms() + self.settings.dedupe_ttl.as_millis() as i64,
+                at_ms: (bucket + 1) * self.bucket_ms()
+                    + self.settings.dedupe_ttl.as_millis() as i64,
             });
         }
         if !outbox.is_empty() {

@@ -90,7 +90,9 @@ impl LeadStates {
     /// The lead's state, or `None` when nothing was applied for it. Also looks where earlier
     /// versions kept it (one JSON key per lead) for leads not written since an upgrade.
     pub async fn get(&self, ou: &str, lead: &str) -> Result<Option<LeadRecord>, StoreError> {
-        let pk = self.keys.partition(&self.topic, self.partition_of(ou, lead));
+        let pk = self
+            .keys
+            .partition(&self.topic, self.partition_of(ou, lead));
         let replies = self
             .store
             .exec(vec![
@@ -157,7 +159,12 @@ mod tests {
         assert_eq!(LeadRecord::decode(&bin).unwrap(), rec);
         let json = serde_json::to_vec(&rec).unwrap();
         assert_eq!(LeadRecord::decode(&json).unwrap(), rec);
-        assert!(bin.len() * 2 < json.len(), "{} vs {}", bin.len(), json.len());
+        assert!(
+            bin.len() * 2 < json.len(),
+            "{} vs {}",
+            bin.len(),
+            json.len()
+        );
         assert!(LeadRecord::decode(b"").is_err());
         assert!(LeadRecord::decode(&[7, 1, 2]).is_err());
         assert!(LeadRecord::decode(&[BINARY_V1, 0xff]).is_err());

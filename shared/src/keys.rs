@@ -280,7 +280,9 @@ mod tests {
             assert_eq!(key_slot(&k), slot, "{k}");
         }
         assert_ne!(
-            Keys::new("t1").partition("leadstream.events.v1", 4).applied(),
+            Keys::new("t1")
+                .partition("leadstream.events.v1", 4)
+                .applied(),
             pk.applied()
         );
     }
@@ -295,7 +297,12 @@ mod tests {
                 .find(|i| f64::from(slot) >= (*i as f64 * per).ceil())
                 .unwrap_or(0)
         }
-        for (shards, counts) in [(3, &[3, 6, 12, 24, 48][..]), (4, &[12, 24]), (12, &[12, 24]), (6, &[6, 12, 24])] {
+        for (shards, counts) in [
+            (3, &[3, 6, 12, 24, 48][..]),
+            (4, &[12, 24]),
+            (12, &[12, 24]),
+            (6, &[6, 12, 24]),
+        ] {
             for &n in counts {
                 let mut per = vec![0; shards as usize];
                 for p in 0..n {

@@ -23,7 +23,9 @@ use serde_json::{json, Value};
 use leadstream_shared::event::EngagementEvent;
 use leadstream_shared::ids;
 
-use super::{batch_error, batch_limits, ingest_ctx, invalid_422, single_limits, Ctx};
+use super::{
+    batch_error, batch_limits, charge_events, ingest_ctx, invalid_422, single_limits, Ctx,
+};
 use crate::auth::KeyChecks;
 use crate::body::{read_batch_body, read_body, Accept};
 use crate::dedupe::{Claim, Outcome};
@@ -88,6 +90,7 @@ pub async fn event(
     body: Body,
 ) -> Result<Response, ApiError> {
     let ctx = ingest_ctx(&st, &headers).await?;
+    charge_events(&st, &ctx, 1)?;
     let (_, bytes) = read_body(&headers, body, Accept::Json, single_limits(&st)).await?;
     let obj = parse_object(&bytes).map_err(|e| match e {
         PayloadError::Malformed(m) => {
@@ -154,6 +157,7 @@ pub async fn batch(
         }
     }
     let attempted = events.len();
+    charge_events(&st, &ctx, attempted)?;
     let processed = process(&st, &headers, events).await?;
     let unavailable = processed
         .iter()

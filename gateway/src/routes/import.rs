@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use leadstream_shared::ids;
 
-use super::{batch_error, batch_limits, ingest_ctx};
+use super::{batch_error, batch_limits, charge_events, ingest_ctx};
 use crate::auth::KeyChecks;
 use crate::body::{read_batch_body, Accept};
 use crate::error::ApiError;
@@ -85,6 +85,7 @@ pub async fn import(
         metrics::counter!(m::ITEMS_REJECTED, "origin" => "import").increment(rejected as u64);
     }
     let attempted = events.len();
+    charge_events(&st, &ctx, attempted)?;
     let tp = traceparent(&headers);
     let published = st.pipeline.accept(&mut events, &tp).await?;
     let mut accepted = 0usize;

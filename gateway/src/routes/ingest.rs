@@ -18,7 +18,7 @@ use serde_json::json;
 
 use leadstream_shared::ids;
 
-use super::{ingest_ctx, invalid_400, invalid_422, publish_one, single_limits};
+use super::{charge_events, ingest_ctx, invalid_400, invalid_422, publish_one, single_limits};
 use crate::auth::KeyChecks;
 use crate::body::{read_body, Accept};
 use crate::dedupe::{fingerprint, Outcome};
@@ -35,6 +35,7 @@ pub async fn ingest(
     body: Body,
 ) -> Result<Response, ApiError> {
     let ctx = ingest_ctx(&st, &headers).await?;
+    charge_events(&st, &ctx, 1)?;
     let (_, bytes) = read_body(&headers, body, Accept::Json, single_limits(&st)).await?;
     let obj = parse_object(&bytes).map_err(invalid_400)?;
     let draft = leadvibe::parse(&obj).map_err(invalid_400)?;
@@ -90,6 +91,7 @@ pub async fn events_ingest(
     body: Body,
 ) -> Result<Response, ApiError> {
     let ctx = ingest_ctx(&st, &headers).await?;
+    charge_events(&st, &ctx, 1)?;
     let idem = idempotency_key(&headers)?;
     let (_, bytes) = read_body(&headers, body, Accept::Json, single_limits(&st)).await?;
     let value: serde_json::Value =

@@ -15,7 +15,10 @@
 //! Everything is scoped to the calling key's organisation. A key bound to OUs can only mint keys
 //! for (a subset of) its own OUs, so no key can create a key stronger than itself; likewise it
 //! lists and revokes only keys bound to (a subset of) its own OUs ([`manages`]): another OU's
-//! keys are 404 to it.
+//! keys are 404 to it. A key bound to a source can only mint keys bound to that source (a key
+//! created without `source_id` inherits it), and a key bound to OUs cannot create org units. At
+//! most `LEADSTREAM_MAX_KEYS_PER_OU` keys are bound to one OU (org-wide keys: per organisation);
+//! one more is a 409 `too_many_keys` (approximate under concurrent creation).
 
 use std::sync::Arc;
 
@@ -115,6 +118,11 @@ pub async fn create_org_unit(
     body: Body,
 ) -> Result<Response, ApiError> {
     let key = caller(&st, &headers, Some(Scope::Admin)).await?;
+    if !key.ou_ids.is_empty() {
+        return Err(ApiError::Forbidden(
+            "this API key is bound to OUs and may not create org units".into(),
+        ));
+    }
     let req: NewOu = json_body(&st, &headers, body).await?;
     let name = req.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
@@ -266,10 +274,45 @@ pub async fn create_api_key(
             _ => return Err(ApiError::Validation(format!("OU {o:?} does not exist"))),
         }
     }
-    let source_id = req
+    let mut source_id = req
         .source_id
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty());
+    if let Some(bound) = &key.source_id {
+        match &source_id {
+            None => source_id = Some(bound.clone()),
+            Some(s) if s == bound => {}
+            Some(s) => {
+                return Err(ApiError::Forbidden(format!(
+                    "this API key is bound to source {bound:?} and may not create a key for {s:?}"
+                )))
+            }
+        }
+    }
+    let existing = st
+        .auth
+        .catalog
+        .list_api_keys(&key.org_id)
+        .await
+        .map_err(unavailable(&st))?;
+    let cap = st.cfg.max_keys_per_ou;
+    let full = if ou_ids.is_empty() {
+        (existing.iter().filter(|k| k.ou_ids.is_empty()).count() >= cap)
+            .then(|| "the organisation (org-wide keys)".to_string())
+    } else {
+        ou_ids.iter().find_map(|o| {
+            (existing.iter().filter(|k| k.ou_ids.contains(o)).count() >= cap)
+                .then(|| format!("OU {o:?}"))
+        })
+    };
+    if let Some(whom) = full {
+        return Err(ApiError::conflict(
+            "too_many_keys",
+            format!(
+                "{whom} already has {cap} API keys (LEADSTREAM_MAX_KEYS_PER_OU); revoke one first"
+            ),
+        ));
+    }
     let (record, secret) = st
         .auth
         .catalog

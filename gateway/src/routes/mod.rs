@@ -52,6 +52,11 @@ pub async fn ingest_ctx(st: &AppState, headers: &HeaderMap) -> Result<Ctx, ApiEr
     ctx_for(st, headers, Scope::Ingest).await
 }
 
+/// Charge `n` events to the OU's and the key's event rates (429 when over either).
+pub fn charge_events(st: &AppState, ctx: &Ctx, n: usize) -> Result<(), ApiError> {
+    st.events.charge(&ctx.tenant.ou_id, &ctx.key.id, n)
+}
+
 /// Seed 000 lists only 400 for bad bodies.
 pub fn invalid_400(e: PayloadError) -> ApiError {
     match e {

@@ -6,6 +6,7 @@ mod bootstrap;
 mod clients;
 mod memory;
 mod strangers;
+mod tenants;
 
 /// The bootstrap admin key of these tests' gateways.
 pub const ADMIN: &str = "abuse-test-bootstrap-admin-key-0123456789";

@@ -317,10 +317,12 @@ fn buffer_state_round_trips_as_json_and_binary() {
     );
     // States written before every field was always present still read.
     let old: SequenceBuffer =
-        serde_json::from_str(r#"{"w":1000,"n":1,"e":[{"i":"a1","t":"a","m":1000,"s":0}]}"#).unwrap();
+        serde_json::from_str(r#"{"w":1000,"n":1,"e":[{"i":"a1","t":"a","m":1000,"s":0}]}"#)
+            .unwrap();
     assert_eq!(old, buf);
     let mut back: SequenceBuffer = serde_json::from_str(&text).unwrap();
-    let binary: SequenceBuffer = postcard::from_bytes(&postcard::to_allocvec(&buf).unwrap()).unwrap();
+    let binary: SequenceBuffer =
+        postcard::from_bytes(&postcard::to_allocvec(&buf).unwrap()).unwrap();
     assert_eq!(binary, back);
     assert_eq!(back.observe("ld", &active, &ev("b1", "b", 2), 8).len(), 1);
 }

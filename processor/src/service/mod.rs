@@ -348,9 +348,11 @@ impl Processor {
         for (_, f, _, _, _) in &encoded {
             metrics::counter!(m::FIRED, "kind" => f.kind.as_str()).increment(1);
         }
-        retry(shutdown, "record firings in the history and clear the outbox", || {
-            self.engine.published(fired)
-        })
+        retry(
+            shutdown,
+            "record firings in the history and clear the outbox",
+            || self.engine.published(fired),
+        )
         .await
     }
 

@@ -251,7 +251,13 @@ fn apply(data: &mut HashMap<String, Entry>, cmd: Cmd) -> Reply {
                 .sum(),
         ),
         Cmd::SAdd { key, members } => {
-            if !matches!(live(data, &key), Some(Entry { value: Value::Set(_), .. })) {
+            if !matches!(
+                live(data, &key),
+                Some(Entry {
+                    value: Value::Set(_),
+                    ..
+                })
+            ) {
                 data.insert(
                     key.clone(),
                     Entry {
@@ -267,7 +273,12 @@ fn apply(data: &mut HashMap<String, Entry>, cmd: Cmd) -> Reply {
             else {
                 return Reply::Int(0);
             };
-            Reply::Int(members.into_iter().filter(|m| set.insert(m.clone())).count() as i64)
+            Reply::Int(
+                members
+                    .into_iter()
+                    .filter(|m| set.insert(m.clone()))
+                    .count() as i64,
+            )
         }
         Cmd::SMIsMember { key, members } => {
             let set = match live(data, &key) {
