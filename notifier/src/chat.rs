@@ -8,6 +8,12 @@
 //!   fields, the event metadata, and the sequence events.
 //! - Teams: a `message` with one Adaptive Card attachment (accepted by both the Workflows
 //!   webhooks and the older Office 365 connectors): a title, a FactSet and the sequence events.
+//!
+//! Everything an ingest key controls (lead ids, event types and ids, metadata keys and values,
+//! and the trigger name an admin chose) is escaped for the channel's markup: for Slack `&`, `<`
+//! and `>` (so no `<!channel>`, `<@U…>` or `<url|text>` links) and the backtick inside code
+//! spans; for Teams the Markdown punctuation that makes links, bold text or `<at>` mentions
+//! (so no `[text](url)`).
 
 use serde_json::{json, Value};
 
@@ -30,6 +36,24 @@ fn slack_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+/// [`slack_escape`] for text inside a `code span` (a backtick would close it).
+fn slack_code(s: &str) -> String {
+    slack_escape(s).replace('`', "\u{2018}")
+}
+
+/// Escape the Markdown an Adaptive Card's TextBlock and FactSet render that could inject links,
+/// mentions or bold text (CommonMark backslash escapes): `\`, `` ` ``, `*`, `[`, `]`, `<`, `>`.
+fn teams_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\`*[]<>".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 pub fn slack_body(s: &Summary) -> Value {
@@ -61,7 +85,7 @@ pub fn slack_body(s: &Summary) -> Value {
                 format!(
                     "{}. `{}` at {} ({})",
                     i + 1,
-                    slack_escape(&e.event_type),
+                    slack_code(&e.event_type),
                     slack_escape(&e.created_at),
                     slack_escape(&e.id)
                 )
@@ -70,23 +94,22 @@ pub fn slack_body(s: &Summary) -> Value {
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn",
             "text": clip(&format!("*Sequence events*\n{}", lines.join("\n")), 2900)}}));
     }
-    json!({ "text": s.headline(), "blocks": blocks })
+    // The top-level `text` is mrkdwn too.
+    json!({ "text": slack_escape(&s.headline()), "blocks": blocks })
 }
 
 pub fn teams_body(s: &Summary) -> Value {
     let facts: Vec<Value> = s
         .facts()
         .iter()
-        .map(|(k, v)| json!({"title": k, "value": v}))
-        .chain(
-            s.metadata
-                .iter()
-                .map(|(k, v)| json!({"title": format!("metadata.{k}"), "value": v})),
-        )
+        .map(|(k, v)| json!({"title": k, "value": teams_escape(v)}))
+        .chain(s.metadata.iter().map(|(k, v)| {
+            json!({"title": format!("metadata.{}", teams_escape(k)), "value": teams_escape(v)})
+        }))
         .collect();
     let mut body = vec![
         json!({"type": "TextBlock", "size": "Large", "weight": "Bolder", "wrap": true,
-               "text": s.headline()}),
+               "text": teams_escape(&s.headline())}),
         json!({"type": "FactSet", "facts": facts}),
     ];
     if !s.sequence_events.is_empty() {
@@ -95,7 +118,15 @@ pub fn teams_body(s: &Summary) -> Value {
             .sequence_events
             .iter()
             .enumerate()
-            .map(|(i, e)| format!("{}. {} at {} ({})", i + 1, e.event_type, e.created_at, e.id))
+            .map(|(i, e)| {
+                format!(
+                    "{}. {} at {} ({})",
+                    i + 1,
+                    teams_escape(&e.event_type),
+                    teams_escape(&e.created_at),
+                    teams_escape(&e.id)
+                )
+            })
             .collect();
         body.push(json!({"type": "TextBlock", "wrap": true, "text": lines.join("\n\n")}));
     }
@@ -138,6 +169,28 @@ mod tests {
         assert_eq!(card["type"], "AdaptiveCard");
         assert!(card.to_string().contains("Buying Intent Sequence"));
         assert!(card.to_string().contains("pricing_page_view"));
+    }
+
+    #[test]
+    fn text_an_ingest_key_controls_is_escaped() {
+        let mut f = milestone();
+        f.lead_id = "<!channel> [x](https://evil.example)".into();
+        f.payload["event"]["metadata"] =
+            serde_json::json!({"<!here>": "<https://evil.example|click> **now**"});
+        let body = slack_body(&Summary::of(&f));
+        // The header is plain_text (Slack renders no markup there); everything else is mrkdwn.
+        assert_eq!(body["blocks"][0]["text"]["type"], "plain_text");
+        let mrkdwn: Vec<&Value> = body["blocks"].as_array().unwrap()[1..].iter().collect();
+        let slack = format!("{} {}", body["text"], json!(mrkdwn));
+        for bad in ["<!channel>", "<!here>", "<https://evil.example|"] {
+            assert!(!slack.contains(bad), "{bad} in {slack}");
+        }
+        assert!(slack.contains("&lt;!channel&gt;"));
+        // The card is rendered Markdown (`summary` is the plain-text notification).
+        let teams = teams_body(&Summary::of(&f))["attachments"].to_string();
+        for bad in ["[x](https", "**now**", "<!channel>"] {
+            assert!(!teams.contains(bad), "{bad} in {teams}");
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! | variable | default | meaning |
 //! |---|---|---|
 //! | `LEADSTREAM_WEBHOOK_RETRY_SCHEDULE` | `5s,5m,30m,2h,5h,10h,10h` | delays before each retry (first attempt immediate) |
-//! | `LEADSTREAM_WEBHOOK_ALLOW_PRIVATE` | empty | hosts / CIDRs exempt from the SSRF policy |
+//! | `LEADSTREAM_WEBHOOK_ALLOW_PRIVATE` | empty | hosts / IPs / CIDRs exempt from the SSRF policy, each optionally `:port` (`[v6]:port`) |
 //! | `LEADSTREAM_WEBHOOK_TIMEOUT` | `10s` | per-attempt HTTP timeout (webhooks, Slack, Teams) |
 //! | `LEADSTREAM_NOTIFIER_ENDPOINT_CONCURRENCY` | `4` | attempts in flight per endpoint |
 //! | `LEADSTREAM_NOTIFIER_MAX_IN_FLIGHT` | `256` | attempts in flight in all |

@@ -4,7 +4,10 @@
 //! The HTTP client is built once: the [`GuardedResolver`] refuses private addresses at connect
 //! time, redirects are never followed (a 3xx is a permanent failure), proxy variables are
 //! ignored (a proxy would resolve names for us), and every request has a timeout. Error texts
-//! are taken `without_url()`, because a Slack or Teams URL is a credential.
+//! are taken `without_url()`, because a Slack or Teams URL is a credential. The delivery log keeps
+//! the first bytes of a response body only from public addresses: an endpoint reached through
+//! `LEADSTREAM_WEBHOOK_ALLOW_PRIVATE` is inside the network, and its answers are not shown to
+//! tenants.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -20,7 +23,7 @@ use crate::endpoint::Endpoint;
 use crate::schedule::parse_retry_after;
 use crate::secrets::Secrets;
 use crate::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
-use crate::ssrf::{find_in_chain, GuardedResolver, Policy, SsrfError};
+use crate::ssrf::{find_in_chain, forbidden_class, GuardedResolver, Policy, SsrfError};
 use crate::summary::Summary;
 
 /// What one attempt came to, with what the delivery log records about it.
@@ -50,15 +53,7 @@ impl Sender {
         secrets: Arc<dyn Secrets>,
     ) -> Result<Sender, reqwest::Error> {
         let policy = Arc::new(policy);
-        let http = reqwest::Client::builder()
-            .dns_resolver(Arc::new(GuardedResolver::new(policy.clone())))
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .pool_max_idle_per_host(16)
-            .user_agent(concat!("leadstream-notifier/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = client(&policy, timeout).build()?;
         Ok(Sender {
             http,
             policy,
@@ -83,9 +78,22 @@ impl Sender {
     }
 
     async fn post(&self, fired: &TriggerFired, ep: &Endpoint) -> (Outcome, bool, Option<String>) {
-        let url = match self.policy.check_url(&ep.target).await {
-            Ok(u) => u,
+        let target = match self.policy.check_target(&ep.target).await {
+            Ok(t) => t,
             Err(e) => return ssrf_outcome(e),
+        };
+        let url = target.url;
+        // A host allowed only for this port: a client of its own that connects to the checked
+        // addresses and never resolves the name again.
+        let http = match target.pinned {
+            None => self.http.clone(),
+            Some((host, addrs)) => match client(&self.policy, self.timeout)
+                .resolve_to_addrs(&host, &addrs)
+                .build()
+            {
+                Ok(c) => c,
+                Err(e) => return self.send_error(e),
+            },
         };
         let body = match ep.channel {
             Channel::Slack => chat::slack_body(&Summary::of(fired))
@@ -96,7 +104,7 @@ impl Sender {
                 .into_bytes(),
             _ => serde_json::to_vec(&fired.payload).unwrap_or_default(),
         };
-        let mut req = self.http.post(url).header(CONTENT_TYPE, "application/json");
+        let mut req = http.post(url).header(CONTENT_TYPE, "application/json");
         if ep.channel == Channel::Webhook {
             let ring = match self.secrets.key_ring(&fired.ou_id).await {
                 Ok(r) => r,
@@ -141,7 +149,16 @@ impl Sender {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let body = read_prefix(resp).await;
+        // An address that is only reachable because the operator allowed it is inside the
+        // network: what it answers is not the tenant's to read in the delivery log.
+        let internal = resp
+            .remote_addr()
+            .is_some_and(|a| forbidden_class(a.ip()).is_some());
+        let body = if internal {
+            None
+        } else {
+            read_prefix(resp).await
+        };
         (Outcome::from_http(status, retry_after), false, body)
     }
 
@@ -167,6 +184,18 @@ impl Sender {
             None,
         )
     }
+}
+
+/// The HTTP client's settings (see the module header).
+fn client(policy: &Arc<Policy>, timeout: Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .dns_resolver(Arc::new(GuardedResolver::new(policy.clone())))
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .pool_max_idle_per_host(16)
+        .user_agent(concat!("leadstream-notifier/", env!("CARGO_PKG_VERSION")))
 }
 
 fn ssrf_outcome(e: SsrfError) -> (Outcome, bool, Option<String>) {

@@ -3,15 +3,19 @@
 //! A trigger's URL is written by a tenant, so the notifier must not become a way to reach the
 //! inside of the network: only `http`/`https`, and no loopback, private (RFC 1918, ULA),
 //! link-local, CGNAT, cloud metadata, unspecified, multicast, broadcast, documentation or other
-//! reserved addresses — unless `LEADSTREAM_WEBHOOK_ALLOW_PRIVATE` (comma-separated host names and
-//! CIDRs) permits them.
+//! reserved addresses — unless `LEADSTREAM_WEBHOOK_ALLOW_PRIVATE` (comma-separated host names,
+//! IPs and CIDRs, each optionally with a port: `hooks.internal:8443`, `10.0.0.0/8:8080`,
+//! `[fd00::1]:443`) permits them. An entry with a port allows that port only.
 //!
 //! The check runs where it matters, at send time: [`GuardedResolver`] is the HTTP client's DNS
 //! resolver and drops every address the policy refuses, so a name that resolved to a public
 //! address when the trigger was saved and to `127.0.0.1` now (DNS rebinding) is still refused.
 //! IP-literal hosts never reach a resolver, so [`Policy::check_url`] checks them (and resolves
-//! names once more for a clear error). The client never follows redirects and ignores proxy
-//! variables.
+//! names once more for a clear error). The resolver does not know the port, so it honours only
+//! entries without one; a name allowed through an entry with a port is resolved and checked by
+//! [`Policy::check_target`] with the URL's port, and those addresses are pinned for the request
+//! ([`Target::pinned`]), so no second lookup can rebind it. The client never follows redirects
+//! and ignores proxy variables.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -26,7 +30,9 @@ pub enum SsrfError {
     Scheme(String),
     #[error("URL has no host")]
     NoHost,
-    #[error("address {addr} of `{host}` is {class}; refused (allow it with LEADSTREAM_WEBHOOK_ALLOW_PRIVATE)")]
+    /// The message names the host the tenant wrote, never the address it resolved to (an
+    /// internal address is the operator's business, not the tenant's); `addr` is for logs.
+    #[error("`{host}` is {class}; refused (the operator can allow it with LEADSTREAM_WEBHOOK_ALLOW_PRIVATE)")]
     Refused {
         host: String,
         addr: IpAddr,
@@ -45,11 +51,42 @@ impl SsrfError {
     }
 }
 
-/// The allow-list: host names (exact, case-insensitive) and CIDRs.
+/// The allow-list: host names (exact, case-insensitive) and CIDRs, each for any port or one.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policy {
-    hosts: Vec<String>,
-    nets: Vec<IpNet>,
+    hosts: Vec<(String, Option<u16>)>,
+    nets: Vec<(IpNet, Option<u16>)>,
+}
+
+/// A checked URL, and the addresses to use for its host when they were allowed only for its port.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub url: url::Url,
+    /// `(host, addresses)`: connect to these, do not resolve the host again.
+    pub pinned: Option<(String, Vec<SocketAddr>)>,
+}
+
+/// `item` or `item:port`; IPv6 with a port in brackets: `[::1]:8080`, `[fd00::/8]:443`.
+fn split_port(item: &str) -> Result<(&str, Option<u16>), String> {
+    let bad_port = |p: &str| format!("`{item}`: `{p}` is not a port");
+    if let Some(rest) = item.strip_prefix('[') {
+        let (inner, after) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("`{item}`: missing `]`"))?;
+        return match after {
+            "" => Ok((inner, None)),
+            p => {
+                let p = p.strip_prefix(':').ok_or_else(|| bad_port(p))?;
+                Ok((inner, Some(p.parse().map_err(|_| bad_port(p))?)))
+            }
+        };
+    }
+    match item.split_once(':') {
+        Some((head, p)) if !p.contains(':') => {
+            Ok((head, Some(p.parse().map_err(|_| bad_port(p))?)))
+        }
+        _ => Ok((item, None)),
+    }
 }
 
 impl Policy {
@@ -57,16 +94,19 @@ impl Policy {
     /// IP counts as a /32 or /128.
     pub fn parse(list: &str) -> Result<Policy, String> {
         let mut p = Policy::default();
-        for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        for entry in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (item, port) = split_port(entry)?;
             if let Ok(net) = item.parse::<IpNet>() {
-                p.nets.push(net);
+                p.nets.push((net, port));
             } else if let Ok(ip) = item.parse::<IpAddr>() {
-                p.nets.push(IpNet::from(ip));
+                p.nets.push((IpNet::from(ip), port));
             } else if item.contains('/') {
                 return Err(format!("`{item}` is not a valid CIDR"));
+            } else if item.is_empty() {
+                return Err(format!("`{entry}` names no host"));
             } else {
                 p.hosts
-                    .push(item.trim_end_matches('.').to_ascii_lowercase());
+                    .push((item.trim_end_matches('.').to_ascii_lowercase(), port));
             }
         }
         Ok(p)
@@ -77,18 +117,28 @@ impl Policy {
         Policy::parse("0.0.0.0/0,::/0").unwrap_or_default()
     }
 
-    fn host_allowed(&self, host: &str) -> bool {
-        let h = host.trim_end_matches('.').to_ascii_lowercase();
-        self.hosts.contains(&h)
+    /// Whether `addr`, reached through `host`, may be contacted on any port.
+    pub fn check_addr(&self, host: &str, addr: IpAddr) -> Result<(), SsrfError> {
+        self.check_addr_on(host, addr, None)
     }
 
-    /// Whether `addr`, reached through `host`, may be contacted.
-    pub fn check_addr(&self, host: &str, addr: IpAddr) -> Result<(), SsrfError> {
+    /// Whether `addr`, reached through `host`, may be contacted on `port` (`None`: on any port,
+    /// so only entries without a port count).
+    pub fn check_addr_on(
+        &self,
+        host: &str,
+        addr: IpAddr,
+        port: Option<u16>,
+    ) -> Result<(), SsrfError> {
         let addr = canonical(addr);
         let Some(class) = forbidden_class(addr) else {
             return Ok(());
         };
-        if self.host_allowed(host) || self.nets.iter().any(|n| n.contains(&addr)) {
+        let fits = |p: &Option<u16>| p.is_none() || *p == port;
+        let h = host.trim_end_matches('.').to_ascii_lowercase();
+        if self.hosts.iter().any(|(name, p)| *name == h && fits(p))
+            || self.nets.iter().any(|(n, p)| n.contains(&addr) && fits(p))
+        {
             return Ok(());
         }
         Err(SsrfError::Refused {
@@ -101,25 +151,38 @@ impl Policy {
     /// Syntax and policy check of a URL; resolves names so the error is clear. The resolver
     /// checks again at connect time.
     pub async fn check_url(&self, raw: &str) -> Result<url::Url, SsrfError> {
+        self.check_target(raw).await.map(|t| t.url)
+    }
+
+    /// [`Policy::check_url`], saying which addresses to pin (see the module header).
+    pub async fn check_target(&self, raw: &str) -> Result<Target, SsrfError> {
         let url = url::Url::parse(raw).map_err(|e| SsrfError::BadUrl(e.to_string()))?;
         match url.scheme() {
             "http" | "https" => {}
             other => return Err(SsrfError::Scheme(other.to_string())),
         }
         let port = url.port_or_known_default().unwrap_or(80);
-        match url.host() {
-            None => Err(SsrfError::NoHost),
-            Some(url::Host::Ipv4(ip)) => self.check_addr(&ip.to_string(), IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => self.check_addr(&ip.to_string(), IpAddr::V6(ip)),
+        let pinned = match url.host() {
+            None => return Err(SsrfError::NoHost),
+            Some(url::Host::Ipv4(ip)) => {
+                self.check_addr_on(&ip.to_string(), IpAddr::V4(ip), Some(port))?;
+                None
+            }
+            Some(url::Host::Ipv6(ip)) => {
+                self.check_addr_on(&ip.to_string(), IpAddr::V6(ip), Some(port))?;
+                None
+            }
             Some(url::Host::Domain(d)) => {
-                let addrs = resolve_checked(self, d, port).await?;
+                let addrs = resolve_checked(self, d, port, Some(port)).await?;
                 if addrs.is_empty() {
                     return Err(SsrfError::NoAddress(d.to_string()));
                 }
-                Ok(())
+                // Allowed only for this port: the resolver would refuse them, so pin them.
+                let port_bound = addrs.iter().any(|a| self.check_addr(d, a.ip()).is_err());
+                port_bound.then(|| (d.to_string(), addrs))
             }
-        }?;
-        Ok(url)
+        };
+        Ok(Target { url, pinned })
     }
 }
 
@@ -213,6 +276,7 @@ async fn resolve_checked(
     policy: &Policy,
     host: &str,
     port: u16,
+    allowed_port: Option<u16>,
 ) -> Result<Vec<SocketAddr>, SsrfError> {
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
         .await
@@ -222,7 +286,7 @@ async fn resolve_checked(
         })?
         .collect();
     for a in &addrs {
-        policy.check_addr(host, a.ip())?;
+        policy.check_addr_on(host, a.ip(), allowed_port)?;
     }
     Ok(addrs)
 }
@@ -244,7 +308,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let policy = self.policy.clone();
         Box::pin(async move {
-            let addrs = resolve_checked(&policy, name.as_str(), 0).await?;
+            let addrs = resolve_checked(&policy, name.as_str(), 0, None).await?;
             if addrs.is_empty() {
                 return Err(SsrfError::NoAddress(name.as_str().to_string()).into());
             }
@@ -316,6 +380,44 @@ mod tests {
             .check_addr("HOOKS.internal.", "10.0.0.1".parse().unwrap())
             .is_ok());
         assert!(Policy::parse("10.0.0.0/33").is_err());
+    }
+
+    #[tokio::test]
+    async fn allow_list_entries_can_name_a_port() {
+        let p =
+            Policy::parse("127.0.0.1:8080, [::1]:9090, localhost:7070, 10.0.0.0/8:443").unwrap();
+        assert!(p.check_url("http://127.0.0.1:8080/x").await.is_ok());
+        assert!(p.check_url("http://127.0.0.1:8081/x").await.is_err());
+        assert!(p.check_url("http://[::1]:9090/x").await.is_ok());
+        assert!(p.check_url("http://[::1]:9091/x").await.is_err());
+        assert!(p.check_url("https://10.1.2.3/x").await.is_ok());
+        assert!(p.check_url("http://10.1.2.3/x").await.is_err());
+        // A name allowed for one port: checked with the URL's port and pinned ...
+        let t = p.check_target("http://localhost:7070/x").await.unwrap();
+        let (host, addrs) = t.pinned.expect("pinned addresses");
+        assert_eq!(host, "localhost");
+        assert!(addrs.iter().all(|a| a.ip().is_loopback()));
+        assert!(p.check_url("http://localhost:7071/x").await.is_err());
+        // ... and the resolver, which does not know the port, refuses it.
+        assert!(p
+            .check_addr("localhost", "127.0.0.1".parse().unwrap())
+            .is_err());
+        assert!(Policy::parse("127.0.0.1:http").is_err());
+        assert!(Policy::parse("[::1").is_err());
+    }
+
+    #[tokio::test]
+    async fn refusals_do_not_reveal_the_resolved_address() {
+        let e = Policy::default()
+            .check_url("http://localhost:9/x")
+            .await
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("`localhost`"), "{text}");
+        assert!(
+            !text.contains("127.0.0.1") && !text.contains("::1"),
+            "{text}"
+        );
     }
 
     #[tokio::test]

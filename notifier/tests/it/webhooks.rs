@@ -112,7 +112,9 @@ async fn retried_webhook_is_signed_backed_off_and_delivered_once() {
         ]
     );
     assert_eq!(log[2].status_code, Some(503));
-    assert_eq!(log[2].response_body.as_deref(), Some("answer 503"));
+    // The receiver is on loopback, allowed by LEADSTREAM_WEBHOOK_ALLOW_PRIVATE: inside the
+    // network, so its answers are not kept for tenants to read.
+    assert_eq!(log[2].response_body, None);
     assert!(log[1].next_attempt_at_ms.is_some());
     assert_eq!(log[0].attempt, 3);
     let by_lead = env
