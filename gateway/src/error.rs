@@ -31,8 +31,7 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
     /// 409: the request collides with existing state in a way a retry will not fix (an
-    /// `Idempotency-Key` reused for another body, a name that is taken), or the same business
-    /// fact is being published by a concurrent request right now.
+    /// `Idempotency-Key` or `externalEventId` reused for another body, a name that is taken).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
     /// 413: the body (or its decompressed form, or one event in it) is over a configured limit.
@@ -62,6 +61,15 @@ pub enum ApiError {
     /// 429: too many requests whose credential needed a lookup came from this client address.
     #[error("too many requests with unverified API keys from this address; retry after {retry_after_secs}s")]
     AddressRateLimited { retry_after_secs: u64 },
+    /// 503 `request_in_progress`: another request with the same idempotency id (seed 001's
+    /// `Idempotency-Key`, seed 002's `externalEventId`) is being stored right now and did not
+    /// settle in time; retry the same request after `Retry-After` seconds (it will then be
+    /// answered like the first one).
+    #[error("{message}")]
+    InProgress {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// 503: a dependency (broker, store) is unreachable or overloaded; nothing was written and
     /// the same request may be retried after `Retry-After` seconds.
     #[error("{message}")]
@@ -102,7 +110,10 @@ impl ApiError {
 
     /// True when the client should retry the same request later (503).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, ApiError::Unavailable { .. })
+        matches!(
+            self,
+            ApiError::Unavailable { .. } | ApiError::InProgress { .. }
+        )
     }
 
     /// The machine-readable code and the status, in one exhaustive match.
@@ -144,6 +155,13 @@ impl ApiError {
             ApiError::AddressRateLimited { retry_after_secs } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
+                Some(*retry_after_secs),
+            ),
+            ApiError::InProgress {
+                retry_after_secs, ..
+            } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "request_in_progress",
                 Some(*retry_after_secs),
             ),
             ApiError::Unavailable {
@@ -220,6 +238,25 @@ mod tests {
         .await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(retry.as_deref(), Some("1"));
+    }
+
+    #[tokio::test]
+    async fn in_progress_is_retryable_and_a_conflict_is_not() {
+        let err = ApiError::InProgress {
+            message: "being stored".into(),
+            retry_after_secs: 2,
+        };
+        assert!(err.is_retryable());
+        let (status, retry, body) = body_of(err).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(retry.as_deref(), Some("2"));
+        assert_eq!(body["error"]["code"], "request_in_progress");
+        let err = ApiError::conflict("idempotency_conflict", "other body");
+        assert!(!err.is_retryable());
+        let (status, retry, body) = body_of(err).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert!(retry.is_none());
+        assert_eq!(body["error"]["code"], "idempotency_conflict");
     }
 
     #[tokio::test]

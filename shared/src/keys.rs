@@ -53,6 +53,11 @@ impl Keys {
         self.global("api_key_hashes")
     }
 
+    /// Hash: key id → the OU `POST /org-units/active` last made that key's active OU.
+    pub fn active_ous(&self) -> String {
+        self.global("active_ous")
+    }
+
     // --- Per-OU configuration documents ---
 
     /// Hash: id → JSON document of a collection (`rulesets`, `triggers`, `sequences`,

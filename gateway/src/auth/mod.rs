@@ -11,10 +11,16 @@
 //!    strangers cycling made-up keys are refused with 429 before any Redis lookup;
 //! 3. [`KeyInfo::require`] checks the scope (admin implies every scope) and
 //!    [`KeyInfo::require_source`] the source binding → 403;
-//! 4. [`Auth::active_ou`] settles the OU: the `X-Leadstream-OU` header, else the
-//!    `leadstream_ou` cookie set by `POST /org-units/active`, else the key's only OU binding,
-//!    else (bootstrap admin key only) `unit_default`; none → 400 "active OU not set". The OU
-//!    must exist in the key's organisation and be one the key is bound to (if bound) → 403.
+//! 4. [`Auth::active_ou`] settles the OU, first match wins:
+//!    1. the `X-Leadstream-OU` header (one request);
+//!    2. the `leadstream_ou` cookie set by `POST /org-units/active` (one browser session);
+//!    3. the OU `POST /org-units/active` last remembered for the key, server-side (seed 000's
+//!       two separate curl calls, no cookie jar);
+//!    4. the key's only OU binding;
+//!    5. (bootstrap admin key only) `unit_default`;
+//!
+//!    none → 400 "active OU not set". The OU must exist in the key's organisation and be one
+//!    the key is bound to (if bound) → 403.
 
 pub mod credentials;
 
@@ -200,8 +206,16 @@ impl Auth {
 
     /// The active OU of a request (see the module header).
     pub async fn active_ou(&self, headers: &HeaderMap, key: &KeyInfo) -> Result<Tenant, ApiError> {
-        let chosen = header_ou(headers)
-            .or_else(|| cookie_ou(headers))
+        let mut chosen = header_ou(headers).or_else(|| cookie_ou(headers));
+        // A key bound to one OU can only have remembered that OU: no lookup for it.
+        if chosen.is_none() && key.ou_ids.len() != 1 {
+            chosen = self
+                .catalog
+                .remembered_active_ou(&key.id)
+                .await
+                .map_err(|e| store_unavailable(e, self.retry_after_secs))?;
+        }
+        let chosen = chosen
             .or_else(|| (key.ou_ids.len() == 1).then(|| key.ou_ids[0].clone()))
             .or_else(|| key.is_bootstrap().then(|| DEFAULT_OU.to_string()));
         match chosen {

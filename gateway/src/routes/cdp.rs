@@ -4,7 +4,12 @@
 //! `(OU, source, externalEventId)` through a two-phase claim ([`crate::dedupe`]):
 //! a first sighting is published and answered `{"status":"accepted","event_id"}` (202 for the
 //! single route), a repeat is answered `{"status":"duplicate","original_event_id"}` (200) and
-//! publishes nothing. The batch evaluates every item on its own and answers 200 with one result
+//! publishes nothing. A repeat is recognised by its body: the same `externalEventId` with a
+//! different body is a collision a retry will not fix — 409 `idempotency_conflict` (a batch
+//! item: `error_code: "idempotency_conflict"`) — while a retry that meets the first request
+//! still being stored is 503 `request_in_progress` with `Retry-After` (batch item:
+//! `error_code: "request_in_progress"`, and the batch answer carries `Retry-After`).
+//! The batch evaluates every item on its own and answers 200 with one result
 //! per item in order; an item that failed carries `error_code` and `message`. When no item could
 //! be stored because the broker (or store) is unavailable, the whole batch is a 503 and every
 //! claim is released, so a retry is safe.
@@ -28,7 +33,7 @@ use super::{
 };
 use crate::auth::KeyChecks;
 use crate::body::{read_batch_body, read_body, Accept};
-use crate::dedupe::{Claim, Outcome};
+use crate::dedupe::{fingerprint, Claim, Outcome};
 use crate::error::ApiError;
 use crate::metrics as m;
 use crate::payload::cdp::{self, EventType};
@@ -36,6 +41,11 @@ use crate::payload::import::split_items;
 use crate::payload::{parse_object, PayloadError};
 use crate::publish::{store_unavailable, traceparent};
 use crate::state::AppState;
+
+/// `error_code` of an `externalEventId` reused for a different body (409 on the single route).
+const CONFLICT: &str = "idempotency_conflict";
+/// `error_code` of an item whose first request is still being stored (503 on the single route).
+const IN_PROGRESS: &str = "request_in_progress";
 
 /// The result of one CDP item, as the seed spells it.
 #[derive(Debug, Clone)]
@@ -64,8 +74,27 @@ impl ItemResult {
     }
 }
 
+/// An accepted item: the event, and the fingerprint of the item as sent (a repeat of its
+/// `externalEventId` with another fingerprint is a conflict, not a duplicate).
+struct Checked {
+    event: EngagementEvent,
+    fp: String,
+}
+
 /// Validate one parsed item: payload, source binding, registered type and its properties.
 fn validate_item(
+    ctx: &Ctx,
+    types: &HashMap<String, EventType>,
+    obj: serde_json::Map<String, Value>,
+) -> Result<Checked, ApiError> {
+    let event = validate_fields(ctx, types, &obj)?;
+    Ok(Checked {
+        event,
+        fp: fingerprint(&Value::Object(obj)),
+    })
+}
+
+fn validate_fields(
     ctx: &Ctx,
     types: &HashMap<String, EventType>,
     obj: &serde_json::Map<String, Value>,
@@ -99,8 +128,8 @@ pub async fn event(
         other => invalid_422(other),
     })?;
     let types = st.event_types(&ctx.tenant.ou_id).await?;
-    let event = validate_item(&ctx, &types, &obj)?;
-    let results = process(&st, &headers, vec![event]).await?;
+    let item = validate_item(&ctx, &types, obj)?;
+    let results = process(&st, &headers, vec![item]).await?;
     match results.into_iter().next() {
         Some(ItemResult::Accepted(id)) => Ok((
             StatusCode::ACCEPTED,
@@ -111,7 +140,11 @@ pub async fn event(
             Ok((StatusCode::OK, Json(r.to_json())).into_response())
         }
         Some(ItemResult::Error { code, message }) => Err(match code {
-            "request_in_progress" => ApiError::conflict(code, message),
+            CONFLICT => ApiError::conflict(code, message),
+            IN_PROGRESS => ApiError::InProgress {
+                message,
+                retry_after_secs: st.cfg.retry_after_secs(),
+            },
             "rejected" => ApiError::Validation(message),
             _ => ApiError::unavailable(message, st.cfg.retry_after_secs()),
         }),
@@ -138,7 +171,7 @@ pub async fn batch(
         let checked = raw
             .and_then(|text| parse_object(text.as_bytes()))
             .map_err(invalid_422)
-            .and_then(|obj| validate_item(&ctx, &types, &obj));
+            .and_then(|obj| validate_item(&ctx, &types, obj));
         match checked {
             Ok(e) => {
                 events.push(e);
@@ -171,6 +204,19 @@ pub async fn batch(
             )
         })
         .count();
+    let retry_later = unavailable
+        + processed
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r,
+                    ItemResult::Error {
+                        code: IN_PROGRESS,
+                        ..
+                    }
+                )
+            })
+            .count();
     if attempted > 0 && unavailable == attempted {
         return Err(ApiError::unavailable(
             "no event of the batch could be stored; retry later",
@@ -188,7 +234,7 @@ pub async fn batch(
         })
         .collect();
     let mut resp = (StatusCode::OK, Json(json!({ "results": out }))).into_response();
-    if unavailable > 0 {
+    if retry_later > 0 {
         resp.headers_mut().insert(
             header::RETRY_AFTER,
             HeaderValue::from(st.cfg.retry_after_secs()),
@@ -201,8 +247,10 @@ pub async fn batch(
 async fn process(
     st: &AppState,
     headers: &HeaderMap,
-    events: Vec<EngagementEvent>,
+    items: Vec<Checked>,
 ) -> Result<Vec<ItemResult>, ApiError> {
+    let (events, fps): (Vec<EngagementEvent>, Vec<String>) =
+        items.into_iter().map(|c| (c.event, c.fp)).unzip();
     let retry = st.cfg.retry_after_secs();
     let n = events.len();
     let mut results: Vec<Option<ItemResult>> = vec![None; n];
@@ -232,6 +280,13 @@ async fn process(
             })
         })
         .collect();
+    let conflict = || {
+        ItemResult::error(
+            CONFLICT,
+            "this externalEventId was already used for a different event body; a new business \
+             fact needs a new externalEventId",
+        )
+    };
     let outcomes = join_all(events.iter().zip(&claim_keys).map(|(e, key)| async move {
         match key {
             Some(k) => st.claims.claim(k, &e.event_id).await.map(Some),
@@ -244,14 +299,19 @@ async fn process(
     for (i, o) in outcomes.into_iter().enumerate() {
         match o {
             Ok(Some(Outcome::Claimed(c))) => claims[i] = Some(c),
+            // Records written before fingerprints were kept have none: a plain duplicate.
+            Ok(Some(Outcome::Done { fp, .. })) if !fp.is_empty() && fp != fps[i] => {
+                results[i] = Some(conflict());
+            }
             Ok(Some(Outcome::Done { event_id, .. })) => {
                 metrics::counter!(m::DUPLICATES, "origin" => "cdp").increment(1);
                 results[i] = Some(ItemResult::Duplicate(event_id));
             }
             Ok(Some(Outcome::InProgress)) => {
                 results[i] = Some(ItemResult::error(
-                    "request_in_progress",
-                    "an event with this externalEventId is being stored right now; retry shortly",
+                    IN_PROGRESS,
+                    "an event with this externalEventId is being stored right now; retry the \
+                     same request after Retry-After seconds",
                 ))
             }
             Ok(None) => {}
@@ -284,13 +344,14 @@ async fn process(
     };
     let finishing = sent_idx.iter().zip(&to_send).zip(published).map(|((i, e), res)| {
         let claim = claims[*i].clone();
+        let fp = &fps[*i];
         async move {
             let Some(claim) = claim else {
                 return (*i, ItemResult::error("internal", "missing claim"));
             };
             match res {
                 Ok(_) => {
-                    if let Err(err) = st.claims.finish(&claim, &e.event_id, "").await {
+                    if let Err(err) = st.claims.finish(&claim, &e.event_id, fp).await {
                         tracing::warn!(error = %err, event_id = %e.event_id, "dedupe record not completed");
                     }
                     (*i, ItemResult::Accepted(e.event_id.clone()))
@@ -310,6 +371,7 @@ async fn process(
             let own = results[i].clone();
             match (own, copy_of[i]) {
                 (Some(r), _) => r,
+                (None, Some(first)) if fps[i] != fps[first] => conflict(),
                 (None, Some(first)) => match &results[first] {
                     Some(ItemResult::Accepted(id)) | Some(ItemResult::Duplicate(id)) => {
                         ItemResult::Duplicate(id.clone())

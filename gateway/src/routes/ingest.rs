@@ -6,8 +6,10 @@
 //! - `POST /v1/events/ingest` (Lariba): 200 `{"accepted":true,"event_id","status":"stored"}`,
 //!   where `event_id` is the gateway's id of the stored record. With `Idempotency-Key`, a retry
 //!   (same key, same body) gets the first answer again and publishes nothing
-//!   (`Idempotent-Replayed: true`); the same key with another body is 409. A `source_id` that
-//!   is not the key's bound source is 403. Validation failures are 422.
+//!   (`Idempotent-Replayed: true`); the same key with another body is 409 `idempotency_key_reused`;
+//!   a retry while the first request is still being stored is 503 `request_in_progress` with
+//!   `Retry-After`. A `source_id` that is not the key's bound source is 403. Validation
+//!   failures are 422.
 
 use axum::body::Body;
 use axum::extract::State;
@@ -130,10 +132,12 @@ pub async fn events_ingest(
             ))
         }
         Outcome::InProgress => {
-            return Err(ApiError::conflict(
-                "request_in_progress",
-                "a request with this Idempotency-Key is still being processed; retry shortly",
-            ))
+            return Err(ApiError::InProgress {
+                message: "a request with this Idempotency-Key is still being processed; retry \
+                          after Retry-After seconds"
+                    .into(),
+                retry_after_secs: retry,
+            })
         }
     };
     match publish_one(&st, &headers, event).await {

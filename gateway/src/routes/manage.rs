@@ -1,7 +1,9 @@
 //! Management routes whose shape DESIGN.md gives (the seeds do not):
 //!
-//! - `POST /org-units/active` `{"ouId"}` (any valid key) → 200 `{"ouId", "name"}` and the
-//!   `leadstream_ou` cookie that makes it the session's active OU (seed 000);
+//! - `POST /org-units/active` `{"ouId"}` (any valid key) → 200 `{"ouId", "name"}`; the OU
+//!   becomes the key's active OU, remembered server-side (so seed 000's next curl call, which
+//!   has no cookie jar, acts in it) and in the `leadstream_ou` cookie (a browser session);
+//!   precedence: see [`crate::auth`];
 //! - `POST /org-units` `{"name"}` (admin) → 201 `{"id", "name"}`; `GET /org-units` (read);
 //! - `POST /api-keys` `{"name", "scopes", "ou_ids", "source_id", "org_wide"}` (admin) → 201 with
 //!   the secret under `key`, shown this once. Without `ou_ids` the key is bound to the OU the
@@ -89,6 +91,11 @@ pub async fn set_active_ou(
         return Err(ApiError::Validation("`ouId` is not a valid OU id".into()));
     }
     let tenant = st.auth.check_ou(&key, ou_id).await?;
+    st.auth
+        .catalog
+        .remember_active_ou(&key.id, &tenant.ou_id)
+        .await
+        .map_err(unavailable(&st))?;
     let name = st
         .auth
         .org_unit(&tenant.ou_id)

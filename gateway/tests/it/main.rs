@@ -1,6 +1,8 @@
 //! The gateway's integration tests, in one binary so it links once: the real gateway on port 0
 //! against a real tansu broker and the real Redis (own topic and key prefixes per test).
 
+mod active_ou;
+mod collisions;
 mod common;
 mod e2e;
 mod errors;

@@ -188,10 +188,43 @@ impl Catalog {
                         key: self.keys.api_key_hashes(),
                         field: key.secret_hash.clone(),
                     },
+                    Cmd::HDel {
+                        key: self.keys.active_ous(),
+                        field: key.id.clone(),
+                    },
                 ],
             )
             .await?;
         Ok(true)
+    }
+
+    /// Remember `ou_id` as the key's active OU (`POST /org-units/active`), so that later calls
+    /// with the same key and no cookie act in it. The caller has checked the key may use it.
+    pub async fn remember_active_ou(&self, key_id: &str, ou_id: &str) -> Result<(), StoreError> {
+        exec_one(
+            &*self.kv,
+            Cmd::HSet {
+                key: self.keys.active_ous(),
+                field: key_id.into(),
+                value: ou_id.as_bytes().to_vec(),
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The OU last remembered for the key, if any.
+    pub async fn remembered_active_ou(&self, key_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(exec_one(
+            &*self.kv,
+            Cmd::HGet {
+                key: self.keys.active_ous(),
+                field: key_id.into(),
+            },
+        )
+        .await?
+        .into_bytes()
+        .and_then(|b| String::from_utf8(b).ok()))
     }
 
     /// The key a presented secret belongs to, if any. One round trip for the hash index, one for
