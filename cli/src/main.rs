@@ -49,12 +49,12 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Processor => {
             let cfg = leadstream_processor::ProcessorConfig::from_env()?;
-            serve_ops(cfg.common.redis_url.as_deref(), &shutdown).await?;
+            serve_ops(&cfg.common, &shutdown).await?;
             leadstream_processor::run(cfg, shutdown).await
         }
         Command::Notifier => {
             let cfg = leadstream_notifier::NotifierConfig::from_env()?;
-            serve_ops(cfg.common.redis_url.as_deref(), &shutdown).await?;
+            serve_ops(&cfg.common, &shutdown).await?;
             leadstream_notifier::run(cfg, shutdown).await
         }
         Command::Dev => dev::run(shutdown).await,
@@ -70,9 +70,12 @@ async fn main() -> anyhow::Result<()> {
 
 /// Processor and notifier: `/metrics`, `/healthz` and `/readyz` on `LEADSTREAM_METRICS_ADDR` when
 /// it is set (the gateway serves them on its own port).
-async fn serve_ops(redis_url: Option<&str>, shutdown: &CancellationToken) -> anyhow::Result<()> {
+async fn serve_ops(
+    common: &leadstream_shared::config::CommonConfig,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
     match ops_http::addr_from_env()? {
-        Some(addr) => ops_http::serve(addr, redis_url, shutdown.clone()).await,
+        Some(addr) => ops_http::serve(addr, common, shutdown.clone()).await,
         None => Ok(()),
     }
 }

@@ -45,13 +45,14 @@ pub fn addr_from_env() -> anyhow::Result<Option<SocketAddr>> {
 /// keeps serving during the drain (readiness says 503 then) and ends with the process.
 pub async fn serve(
     addr: SocketAddr,
-    redis_url: Option<&str>,
+    common: &leadstream_shared::config::CommonConfig,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let metrics = PrometheusBuilder::new()
         .install_recorder()
         .context("cannot install the Prometheus recorder")?;
-    let store = leadstream_shared::store::open(redis_url)
+    let store = common
+        .open_store()
         .await
         .context("operations port: cannot connect to Redis (LEADSTREAM_REDIS_URL)")?;
     let listener = tokio::net::TcpListener::bind(addr)

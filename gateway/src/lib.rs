@@ -68,7 +68,7 @@ pub async fn spawn(cfg: GatewayConfig, shutdown: CancellationToken) -> anyhow::R
     let url = cfg.common.redis_url.clone().context(
         "LEADSTREAM_REDIS_URL is required for the gateway (only `leadstream dev` runs without Redis)",
     )?;
-    let store = store::open(Some(&url))
+    let store = store::open_tls(Some(&url), cfg.common.redis_ca_file.as_deref())
         .await
         .with_context(|| format!("cannot connect to Redis at {}", redact_url(&url)))?;
     let sink = kafka_sink(&cfg).await?;

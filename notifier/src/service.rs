@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use leadstream_shared::catalog::Catalog;
 use leadstream_shared::kafka::{ensure_topics, Publisher, StatsContext};
-use leadstream_shared::store::{self, Store};
+use leadstream_shared::store::Store;
 use rdkafka::consumer::StreamConsumer;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -44,7 +44,8 @@ pub async fn open_store(cfg: &NotifierConfig) -> anyhow::Result<Store> {
             "LEADSTREAM_REDIS_URL is not set: in-memory store, retries will not survive a restart"
         );
     }
-    store::open(cfg.common.redis_url.as_deref())
+    cfg.common
+        .open_store()
         .await
         .context("cannot open the store (LEADSTREAM_REDIS_URL)")
 }

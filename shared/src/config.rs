@@ -87,13 +87,17 @@ pub fn duration(src: &dyn Source, var: &str, default: Duration) -> Result<Durati
     }
 }
 
-/// What every service needs: brokers, Redis, names.
-#[derive(Debug, Clone)]
+/// What every service needs: brokers, Redis, names. `Debug` hides the Redis password and the
+/// secret Kafka properties.
+#[derive(Clone)]
 pub struct CommonConfig {
     pub kafka: KafkaSettings,
     pub topics: Topics,
     /// `None`: the in-memory store (only `leadstream dev` allows that).
     pub redis_url: Option<String>,
+    /// `LEADSTREAM_REDIS_CA_FILE`: PEM CA certificate(s) to trust for `rediss://` instead of the
+    /// system's roots (managed Redis with a private CA).
+    pub redis_ca_file: Option<std::path::PathBuf>,
     pub redis_prefix: String,
     /// Partitions for topics the service creates.
     pub partitions: i32,
@@ -134,6 +138,22 @@ impl CommonConfig {
                 ));
             }
         }
+        let redis_ca_file = src
+            .get("LEADSTREAM_REDIS_CA_FILE")
+            .map(std::path::PathBuf::from);
+        if let Some(ca) = &redis_ca_file {
+            if !redis_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("rediss://"))
+            {
+                return Err(ConfigError::new(
+                    "LEADSTREAM_REDIS_CA_FILE",
+                    "is only used with a rediss:// LEADSTREAM_REDIS_URL (TLS); set the URL to \
+                     rediss://… or remove the variable",
+                ));
+            }
+            check_pem_certificates("LEADSTREAM_REDIS_CA_FILE", ca)?;
+        }
         let prefix = src
             .get("LEADSTREAM_TOPIC_PREFIX")
             .unwrap_or_else(|| "leadstream".into());
@@ -163,6 +183,7 @@ impl CommonConfig {
                 })?;
                 overrides.insert(k.trim().to_string(), v.trim().to_string());
             }
+            check_kafka_security(&overrides)?;
         }
         Ok(CommonConfig {
             kafka: KafkaSettings {
@@ -173,6 +194,7 @@ impl CommonConfig {
             },
             topics: Topics::from_prefix(&prefix),
             redis_url,
+            redis_ca_file,
             redis_prefix,
             partitions,
             replication_factor,
@@ -182,6 +204,127 @@ impl CommonConfig {
     pub fn keys(&self) -> crate::keys::Keys {
         crate::keys::Keys::new(self.redis_prefix.clone())
     }
+
+    /// The store: Redis at `redis_url` (TLS with `redis_ca_file` when given), else in memory.
+    pub async fn open_store(&self) -> Result<crate::store::Store, crate::store::StoreError> {
+        crate::store::open_tls(self.redis_url.as_deref(), self.redis_ca_file.as_deref()).await
+    }
+}
+
+impl std::fmt::Debug for CommonConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommonConfig")
+            .field("kafka", &self.kafka)
+            .field("topics", &self.topics)
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("redis_ca_file", &self.redis_ca_file)
+            .field("redis_prefix", &self.redis_prefix)
+            .field("partitions", &self.partitions)
+            .field("replication_factor", &self.replication_factor)
+            .finish()
+    }
+}
+
+/// A URL with its password (if any) replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "<unparseable URL>".to_string(),
+    }
+}
+
+/// A file that must hold at least one PEM certificate (a CA to trust).
+fn check_pem_certificates(var: &str, path: &std::path::Path) -> Result<(), ConfigError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let pem = std::fs::read(path)
+        .map_err(|e| ConfigError::new(var, format!("{} cannot be read: {e}", path.display())))?;
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&pem).collect();
+    match certs {
+        Ok(c) if !c.is_empty() => Ok(()),
+        Ok(_) => Err(ConfigError::new(
+            var,
+            format!(
+                "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                path.display()
+            ),
+        )),
+        Err(e) => Err(ConfigError::new(
+            var,
+            format!("{} is not a PEM certificate file: {e}", path.display()),
+        )),
+    }
+}
+
+/// The SASL mechanisms librdkafka has built in with TLS (no Kerberos: it is not built).
+const SASL_MECHANISMS: [&str; 4] = ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"];
+
+/// Security properties of `LEADSTREAM_KAFKA_CONFIG` that would otherwise fail only at the first
+/// connection: the protocol, the SASL mechanism and its credentials, the CA file.
+fn check_kafka_security(props: &BTreeMap<String, String>) -> Result<(), ConfigError> {
+    const VAR: &str = "LEADSTREAM_KAFKA_CONFIG";
+    let protocol = props
+        .get("security.protocol")
+        .map(|p| p.to_ascii_uppercase())
+        .unwrap_or_else(|| "PLAINTEXT".into());
+    if !["PLAINTEXT", "SSL", "SASL_SSL", "SASL_PLAINTEXT"].contains(&protocol.as_str()) {
+        return Err(ConfigError::new(
+            VAR,
+            format!("security.protocol={protocol} is not one of PLAINTEXT, SSL, SASL_SSL, SASL_PLAINTEXT"),
+        ));
+    }
+    let sasl = protocol.starts_with("SASL_");
+    let mechanism = props
+        .get("sasl.mechanism")
+        .or_else(|| props.get("sasl.mechanisms"))
+        .map(|m| m.to_ascii_uppercase());
+    if sasl {
+        let m = mechanism.clone().unwrap_or_else(|| "GSSAPI".into());
+        if !SASL_MECHANISMS.contains(&m.as_str()) {
+            return Err(ConfigError::new(
+                VAR,
+                format!(
+                    "sasl.mechanism={m} is not available; use one of {} (Kerberos/GSSAPI is \
+                     not built in)",
+                    SASL_MECHANISMS.join(", ")
+                ),
+            ));
+        }
+        if m != "OAUTHBEARER" {
+            for p in ["sasl.username", "sasl.password"] {
+                if props.get(p).is_none_or(|v| v.is_empty()) {
+                    return Err(ConfigError::new(
+                        VAR,
+                        format!("security.protocol={protocol} with sasl.mechanism={m} needs {p}"),
+                    ));
+                }
+            }
+        }
+    } else if mechanism.is_some() {
+        return Err(ConfigError::new(
+            VAR,
+            format!(
+                "sasl.mechanism is set but security.protocol={protocol} uses no SASL; use SASL_SSL"
+            ),
+        ));
+    }
+    if let Some(ca) = props.get("ssl.ca.location") {
+        if !protocol.ends_with("SSL") {
+            return Err(ConfigError::new(
+                VAR,
+                format!("ssl.ca.location is set but security.protocol={protocol} uses no TLS; use SSL or SASL_SSL"),
+            ));
+        }
+        if ca != "probe" && !std::path::Path::new(ca).is_dir() {
+            check_pem_certificates(VAR, std::path::Path::new(ca))
+                .map_err(|e| ConfigError::new(VAR, format!("ssl.ca.location: {}", e.message)))?;
+        }
+    }
+    Ok(())
 }
 
 fn validate_name(var: &str, v: &str) -> Result<(), ConfigError> {
@@ -240,6 +383,88 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(e.var, "LEADSTREAM_REDIS_URL");
+    }
+
+    fn with(pairs: &[(&str, &str)]) -> Result<CommonConfig, ConfigError> {
+        let mut all = vec![("LEADSTREAM_KAFKA_BROKERS", "a:1")];
+        all.extend_from_slice(pairs);
+        CommonConfig::from_source(&src(&all))
+    }
+
+    #[test]
+    fn kafka_security_is_checked_at_start() {
+        let ok = with(&[(
+            "LEADSTREAM_KAFKA_CONFIG",
+            "security.protocol=SASL_SSL,sasl.mechanism=SCRAM-SHA-512,sasl.username=u,sasl.password=p",
+        )])
+        .unwrap();
+        assert_eq!(ok.kafka.overrides["sasl.mechanism"], "SCRAM-SHA-512");
+        for (conf, needle) in [
+            ("security.protocol=TLS", "security.protocol=TLS"),
+            ("security.protocol=SASL_SSL,sasl.mechanism=GSSAPI", "GSSAPI"),
+            ("security.protocol=SASL_SSL", "GSSAPI"),
+            (
+                "security.protocol=SASL_SSL,sasl.mechanism=PLAIN,sasl.username=u",
+                "sasl.password",
+            ),
+            ("sasl.mechanism=PLAIN", "use SASL_SSL"),
+            ("ssl.ca.location=/nonexistent/ca.pem", "uses no TLS"),
+            (
+                "security.protocol=SSL,ssl.ca.location=/nonexistent/ca.pem",
+                "cannot be read",
+            ),
+        ] {
+            let e = with(&[("LEADSTREAM_KAFKA_CONFIG", conf)]).unwrap_err();
+            assert_eq!(e.var, "LEADSTREAM_KAFKA_CONFIG");
+            assert!(e.message.contains(needle), "{conf}: {e}");
+        }
+    }
+
+    #[test]
+    fn redis_ca_file_needs_tls_and_a_certificate() {
+        let e = with(&[
+            ("LEADSTREAM_REDIS_URL", "redis://h:6379"),
+            ("LEADSTREAM_REDIS_CA_FILE", "/nonexistent"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.var, "LEADSTREAM_REDIS_CA_FILE");
+        assert!(e.message.contains("rediss://"), "{e}");
+        let e = with(&[
+            ("LEADSTREAM_REDIS_URL", "rediss://h:6379"),
+            ("LEADSTREAM_REDIS_CA_FILE", "/nonexistent"),
+        ])
+        .unwrap_err();
+        assert!(e.message.contains("cannot be read"), "{e}");
+        let not_pem = std::env::temp_dir().join(format!("ls-not-pem-{}", std::process::id()));
+        std::fs::write(&not_pem, "hello").unwrap();
+        let e = with(&[
+            ("LEADSTREAM_REDIS_URL", "rediss://h:6379"),
+            ("LEADSTREAM_REDIS_CA_FILE", not_pem.to_str().unwrap()),
+        ])
+        .unwrap_err();
+        let _ = std::fs::remove_file(&not_pem);
+        assert!(e.message.contains("no PEM certificate"), "{e}");
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let c = with(&[
+            ("LEADSTREAM_REDIS_URL", "rediss://default:redis-secret@h:6379"),
+            (
+                "LEADSTREAM_KAFKA_CONFIG",
+                "security.protocol=SASL_SSL,sasl.mechanism=PLAIN,sasl.username=key,sasl.password=kafka-secret",
+            ),
+        ])
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("redis-secret") && !shown.contains("kafka-secret"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("sasl.username") && shown.contains("***"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@
 
 pub mod redis_server;
 pub mod smtp_sink;
+pub mod tls;
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -49,13 +50,29 @@ pub fn free_port() -> u16 {
 pub struct Broker {
     child: Option<Child>,
     port: u16,
+    /// The port the broker names in metadata (its own, unless something fronts it).
+    advertised: u16,
 }
 
 impl Broker {
     /// Start a broker on a free port and wait until it accepts connections.
     pub fn start() -> Broker {
         let port = free_port();
-        let mut b = Broker { child: None, port };
+        Broker::start_advertising_on(port, port)
+    }
+
+    /// A broker on a private port that names `advertised` in metadata (a TLS front on that
+    /// port forwards to it: [`tls::TlsKafka`]). Clients must bootstrap through the front.
+    pub fn start_advertising(advertised: u16) -> Broker {
+        Broker::start_advertising_on(free_port(), advertised)
+    }
+
+    fn start_advertising_on(port: u16, advertised: u16) -> Broker {
+        let mut b = Broker {
+            child: None,
+            port,
+            advertised,
+        };
         b.spawn();
         b
     }
@@ -71,13 +88,14 @@ impl Broker {
 
     fn spawn(&mut self) {
         let url = format!("tcp://127.0.0.1:{}", self.port);
+        let advertised = format!("tcp://127.0.0.1:{}", self.advertised);
         let mut cmd = Command::new(tansu_path());
         cmd.args([
             "broker",
             "--listener-url",
             &url,
             "--advertised-listener-url",
-            &url,
+            &advertised,
         ])
         .args(["--storage-engine", "memory://tansu/"])
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -196,7 +214,19 @@ pub async fn consume(
     timeout: Duration,
     quiet: Duration,
 ) -> Vec<OwnedMessage> {
-    let consumer: StreamConsumer = leadstream_shared::kafka::KafkaSettings::new(brokers)
+    let settings = leadstream_shared::kafka::KafkaSettings::new(brokers);
+    consume_with(&settings, topic, n, timeout, quiet).await
+}
+
+/// [`consume`] with full client settings (TLS, SASL overrides).
+pub async fn consume_with(
+    settings: &leadstream_shared::kafka::KafkaSettings,
+    topic: &str,
+    n: usize,
+    timeout: Duration,
+    quiet: Duration,
+) -> Vec<OwnedMessage> {
+    let consumer: StreamConsumer = settings
         .consumer_config(&unique("reader"))
         .create()
         .expect("consumer");

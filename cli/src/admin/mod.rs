@@ -93,7 +93,7 @@ async fn redis(cfg: &CommonConfig) -> anyhow::Result<Store> {
             "configuration error: LEADSTREAM_REDIS_URL: is required for this command (redis://…)"
         )
     })?;
-    store::open(Some(url))
+    store::open_tls(Some(url), cfg.redis_ca_file.as_deref())
         .await
         .context("cannot reach Redis (LEADSTREAM_REDIS_URL)")
 }

@@ -26,7 +26,6 @@ use leadstream_notifier::NotifierConfig;
 use leadstream_processor::ProcessorConfig;
 use leadstream_shared::catalog::Catalog;
 use leadstream_shared::config::{CommonConfig, Env, Source};
-use leadstream_shared::store;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -96,7 +95,8 @@ pub async fn run(shutdown: CancellationToken) -> anyhow::Result<()> {
     let gateway_cfg = GatewayConfig::with_common(common.clone(), &env)?;
     let processor_cfg = ProcessorConfig::from_source(&env)?;
     let notifier_cfg = NotifierConfig::with_common(common.clone(), &env)?;
-    let store = store::open(common.redis_url.as_deref())
+    let store = common
+        .open_store()
         .await
         .context("cannot open the store (LEADSTREAM_REDIS_URL)")?;
     let catalog = Catalog::new(store.clone(), common.keys());

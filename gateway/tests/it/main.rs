@@ -16,4 +16,5 @@ mod scoring_routes;
 mod seeds;
 mod sigterm;
 mod tenants;
+mod tls;
 mod traces;

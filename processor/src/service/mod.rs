@@ -63,7 +63,7 @@ impl Processor {
         let c = &cfg.common;
         let kv = match kv {
             Some(kv) => kv,
-            None => store::open(c.redis_url.as_deref()).await?,
+            None => c.open_store().await?,
         };
         let t = &c.topics;
         ensure_topics(

@@ -232,8 +232,17 @@ pub type Store = Arc<dyn Kv>;
 
 /// Connect to Redis when a URL is given, otherwise use the in-memory store.
 pub async fn open(redis_url: Option<&str>) -> Result<Store, StoreError> {
+    open_tls(redis_url, None).await
+}
+
+/// [`open`], trusting only the CA(s) in `ca_file` for a `rediss://` URL when given
+/// (`LEADSTREAM_REDIS_CA_FILE`; `CommonConfig::open_store` passes it).
+pub async fn open_tls(
+    redis_url: Option<&str>,
+    ca_file: Option<&std::path::Path>,
+) -> Result<Store, StoreError> {
     Ok(match redis_url {
-        Some(url) => Arc::new(RedisKv::connect(url).await?),
+        Some(url) => Arc::new(RedisKv::connect_tls(url, ca_file).await?),
         None => Arc::new(MemoryKv::new()),
     })
 }

@@ -1,5 +1,12 @@
 //! The Redis adapter: a pipelined round trip per batch, and one generic Lua script for atomic
 //! guarded batches, over a reconnecting connection manager.
+//!
+//! `rediss://` URLs connect with rustls: the system's roots, or only the CA(s) of
+//! `LEADSTREAM_REDIS_CA_FILE` when one is given (managed Redis with a private CA). A server
+//! certificate that is not trusted, or a refused password, fails the first connection with a
+//! sentence that names the variable to fix ([`connect_error`]).
+
+use std::path::Path;
 
 use redis::aio::ConnectionManager;
 use redis::Value;
@@ -40,22 +47,98 @@ pub struct RedisKv {
 }
 
 impl RedisKv {
-    /// Connect (and verify the connection) to a `redis://` URL.
+    /// Connect (and verify the connection) to a `redis://` or `rediss://` URL.
     pub async fn connect(url: &str) -> Result<RedisKv, StoreError> {
-        let client = redis::Client::open(url)
-            .map_err(|e| StoreError::Unavailable(format!("bad Redis URL: {e}")))?;
+        RedisKv::connect_tls(url, None).await
+    }
+
+    /// Connect, trusting only the PEM certificates in `ca_file` for `rediss://` when given.
+    pub async fn connect_tls(url: &str, ca_file: Option<&Path>) -> Result<RedisKv, StoreError> {
+        let client = client(url, ca_file)?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(std::time::Duration::from_secs(5)))
             .set_response_timeout(Some(std::time::Duration::from_secs(10)))
             .set_number_of_retries(2);
         let conn = ConnectionManager::new_with_config(client, config)
             .await
-            .map_err(unavailable)?;
+            .map_err(connect_error)?;
         Ok(RedisKv {
             conn,
             guarded: redis::Script::new(GUARDED),
         })
     }
+}
+
+/// The client for `url`; with `ca_file`, TLS trusts exactly the certificates in it.
+pub fn client(url: &str, ca_file: Option<&Path>) -> Result<redis::Client, StoreError> {
+    let bad_url = |e: redis::RedisError| {
+        StoreError::Unavailable(format!(
+            "LEADSTREAM_REDIS_URL is not a usable Redis URL: {e}"
+        ))
+    };
+    let Some(ca_file) = ca_file else {
+        return redis::Client::open(url).map_err(bad_url);
+    };
+    let pem = std::fs::read(ca_file).map_err(|e| {
+        StoreError::Unavailable(format!(
+            "LEADSTREAM_REDIS_CA_FILE {} cannot be read: {e}",
+            ca_file.display()
+        ))
+    })?;
+    let certs = redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem),
+    };
+    redis::Client::build_with_tls(url, certs).map_err(|e| {
+        StoreError::Unavailable(format!(
+            "LEADSTREAM_REDIS_CA_FILE needs a rediss:// LEADSTREAM_REDIS_URL and a PEM CA \
+             certificate: {e}"
+        ))
+    })
+}
+
+/// A failed first connection, as a sentence naming what to fix.
+fn connect_error(e: redis::RedisError) -> StoreError {
+    if untrusted_certificate(&e) {
+        return StoreError::Unavailable(format!(
+            "the Redis server's TLS certificate is not trusted ({e}): set \
+             LEADSTREAM_REDIS_CA_FILE to the PEM file of the CA that signed it"
+        ));
+    }
+    let refused = e.kind() == redis::ErrorKind::AuthenticationFailed
+        || matches!(e.code(), Some("NOAUTH" | "WRONGPASS"));
+    if refused {
+        return StoreError::Unavailable(format!(
+            "Redis refused the credentials of LEADSTREAM_REDIS_URL \
+             (rediss://user:password@host:port): {e}"
+        ));
+    }
+    unavailable(e)
+}
+
+/// Whether a TLS handshake failed on the server's certificate (a rustls error somewhere in the
+/// source chain, e.g. inside the I/O error).
+fn untrusted_certificate(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(rustls::Error::InvalidCertificate(_)) = err.downcast_ref::<rustls::Error>() {
+            return true;
+        }
+        // An I/O error's `source()` skips the error it wraps, and the redis crate keeps its
+        // cause behind an `Arc`: look inside both.
+        let wrapped: Option<&(dyn std::error::Error + 'static)> =
+            if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                io.get_ref().map(|e| e as _)
+            } else {
+                err.downcast_ref::<std::sync::Arc<dyn std::error::Error + Send + Sync>>()
+                    .map(|a| &**a as _)
+            };
+        if wrapped.is_some_and(untrusted_certificate) {
+            return true;
+        }
+        next = err.source();
+    }
+    false
 }
 
 fn unavailable(e: redis::RedisError) -> StoreError {
