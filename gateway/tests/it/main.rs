@@ -10,6 +10,7 @@ mod fuzz;
 mod interop;
 mod lifecycle;
 mod openapi;
+mod openapi_contract;
 mod props;
 mod resilience;
 mod scoring_routes;
