@@ -1,7 +1,8 @@
 //! `GET /deliveries`: the notifier's delivery log for the active OU — every attempt with its
 //! time, target, status code or error, latency and truncated response body — filtered by
 //! `trigger_id`, `lead_id`, `fired_id` and `status` (`succeeded`, `retrying`, `failed`,
-//! `disabled`, `skipped`), newest first, paged with `offset` and `limit` (default 50).
+//! `disabled`, `skipped`), newest first, paged with `offset` (at most [`MAX_OFFSET`], so one
+//! request reads a bounded number of records) and `limit` (default 50).
 //! The notifier writes the log ([`leadstream_shared::delivery`]); this route only reads it.
 
 use std::collections::HashMap;
@@ -15,6 +16,9 @@ use leadstream_shared::delivery::{self, DeliveryQuery};
 use super::scoring_routes::{ctx, invalid, store_err, Reply};
 use crate::auth::Scope;
 use crate::state::AppState;
+
+/// The deepest `offset` one request may page to (it reads up to `offset + limit` records).
+pub const MAX_OFFSET: usize = 10_000;
 
 pub async fn list(
     State(st): State<AppState>,
@@ -50,14 +54,18 @@ fn parse(
     for (k, v) in raw {
         let value = match k.as_str() {
             "offset" | "limit" => match v.parse::<usize>() {
-                Ok(n) if k != "limit" || (1..=delivery::PAGE_MAX).contains(&n) => {
+                Ok(n)
+                    if (k == "offset" && n <= MAX_OFFSET)
+                        || (k == "limit" && (1..=delivery::PAGE_MAX).contains(&n)) =>
+                {
                     serde_json::json!(n)
                 }
                 _ => {
                     return Err(invalid(
                         k,
                         format!(
-                            "must be a whole number (limit: 1 to {})",
+                            "must be a whole number (offset: 0 to {MAX_OFFSET}, limit: 1 to {}); \
+                             narrow deeper searches with trigger_id, lead_id, fired_id or status",
                             delivery::PAGE_MAX
                         ),
                     ))

@@ -14,7 +14,8 @@
 //! rank to resume at and the (fired time, id) of the last entry returned; entries at or above
 //! that key are skipped, so firings recorded between two page requests (which shift ranks)
 //! never make a page repeat an entry. One request scans at most [`MAX_SCAN`] entries: a filter
-//! that matches rarely may return a short (even empty) page with a `next_cursor` to continue.
+//! that matches rarely may return a short (even empty) page with a `next_cursor` to continue,
+//! and `offset` is at most [`MAX_SCAN`] (deeper pages: follow the cursor).
 
 use std::collections::HashMap;
 
@@ -135,7 +136,8 @@ async fn page(
 ) -> Reply {
     let c = ctx(st, headers, Scope::Read).await?;
     let limit = number(q, "limit", DEFAULT_LIMIT, MAX_LIMIT)?;
-    let skip = number(q, "offset", 0, 1_000_000)?;
+    // An offset past what one request may scan could never be honoured: refuse it.
+    let skip = number(q, "offset", 0, MAX_SCAN)?;
     let cursor = match q.get("cursor").map(|s| s.trim()).filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => Some(Cursor::decode(s).ok_or_else(|| invalid("cursor", "cursor is not valid"))?),

@@ -129,3 +129,36 @@ async fn event_rates_are_per_ou_and_counted_in_events_and_keys_per_ou_are_capped
     assert_eq!(minted["source_id"], "crm", "{minted}");
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paging_work_per_request_is_bounded() {
+    let gw = Gw::start(&[]).await;
+    let get = |path: &'static str| {
+        let url = format!("http://{}{path}", gw.addr);
+        async move {
+            let resp = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(ADMIN)
+                .send()
+                .await
+                .unwrap();
+            resp.status().as_u16()
+        }
+    };
+    for path in [
+        "/deliveries?offset=10000",
+        "/milestone-events?offset=10000",
+        "/sequence-events?offset=10000",
+    ] {
+        assert_eq!(get(path).await, 200, "{path}");
+    }
+    for path in [
+        "/deliveries?offset=10001",
+        "/milestone-events?offset=10001",
+        "/sequence-events?offset=900000",
+    ] {
+        let status = get(path).await;
+        assert!(matches!(status, 400 | 422), "{path} → {status}");
+    }
+    gw.stop().await;
+}
