@@ -1,0 +1,219 @@
+//! The processor end to end through Kafka: `BENCH_EVENTS` events already on the events topic
+//! (`BENCH_PARTITIONS` partitions, keyed by lead as the gateway keys them), then processors
+//! started; the time until every event is applied, beside a bare rdkafka consumer reading the
+//! same records in the same run (the ceiling: what a consumer that does nothing can drain).
+//!
+//! For each count in `BENCH_PROCESSORS` (default `1,2,4`) that many processors of one consumer
+//! group run against a fresh Redis prefix (fresh state); they run in this process on one tokio
+//! runtime, as separate consumers with their own Redis connections, so on two cores they share
+//! the CPU with Redis and the broker — the report says where the total rate flattens.
+//!
+//! Rates are measured from the first record received (bare consumer) or the first offset
+//! applied (processors) to the last, so consumer-group joins, which tansu answers after a
+//! fixed delay, are not counted against either; the time to the first record is printed too.
+//!
+//! `LEADSTREAM_TEST_REDIS_URL=redis://127.0.0.1:PORT cargo bench -p leadstream-processor --bench drain`
+//! Knobs: BENCH_EVENTS (100000), BENCH_LEADS (10000), BENCH_PARTITIONS (4), BENCH_SEQUENCES (10),
+//! BENCH_PROCESSORS (1,2,4). Needs `tansu` (testkit starts one). Prints `PERF {json}` lines.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{env, TYPES};
+use futures::future::join_all;
+use leadstream_processor::engine::{Engine, EngineSettings};
+use leadstream_processor::ProcessorConfig;
+use leadstream_shared::avro::encode_event;
+use leadstream_shared::catalog::Catalog;
+use leadstream_shared::event::{EngagementEvent, Origin};
+use leadstream_shared::kafka::{ensure_topics, KafkaSettings, Publisher, Topics};
+use leadstream_shared::keys::Keys;
+use leadstream_shared::store::{RedisKv, Store};
+use leadstream_testkit::{unique, Broker};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+const OU: &str = "unit_default";
+
+#[tokio::main]
+async fn main() {
+    let events = env("BENCH_EVENTS", 100_000);
+    let leads = env("BENCH_LEADS", 10_000).max(1);
+    let partitions = env("BENCH_PARTITIONS", 4) as i32;
+    let sequences = env("BENCH_SEQUENCES", 10);
+    let counts: Vec<usize> = std::env::var("BENCH_PROCESSORS")
+        .unwrap_or_else(|_| "1,2,4".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let redis = std::env::var("LEADSTREAM_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let kv: Store = Arc::new(RedisKv::connect(&redis).await.expect("redis-server"));
+
+    let broker = Broker::start();
+    let topic_prefix = unique("drain");
+    let topics = Topics::from_prefix(&topic_prefix);
+    let settings = KafkaSettings::new(broker.addr());
+    ensure_topics(
+        &settings,
+        &[&topics.events, &topics.fired, &topics.events_dlq],
+        partitions,
+        1,
+    )
+    .await
+    .expect("topics");
+
+    // The backlog.
+    let publisher = Publisher::new(&settings, Duration::from_secs(30)).expect("producer");
+    let mut seed: u64 = 42;
+    let mut rnd = move |n: u64| {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        (seed >> 33) % n
+    };
+    let records: Vec<(String, Vec<u8>)> = (0..events)
+        .map(|i| {
+            let mut metadata = serde_json::Map::new();
+            metadata.insert("path".into(), json!("/pricing"));
+            let e = EngagementEvent {
+                event_id: format!("evt_{i}"),
+                org_id: "org_default".into(),
+                ou_id: OU.into(),
+                lead_id: Some(format!("ld_{}", rnd(leads as u64))),
+                aliases: vec![],
+                source: Some("bench".into()),
+                producer_event_id: Some(format!("p{i}")),
+                event_type: TYPES[rnd(TYPES.len() as u64) as usize].into(),
+                event_time_ms: 1_700_000_000_000 + i as i64 * 10,
+                received_at_ms: 1_700_000_000_000 + i as i64 * 10,
+                metadata,
+                origin: Origin::Kafka,
+                environment: None,
+                severity: None,
+            };
+            (e.kafka_key(), encode_event(&e).expect("avro"))
+        })
+        .collect();
+    let record_bytes = records.iter().map(|r| r.1.len()).sum::<usize>() / events.max(1);
+    let t = Instant::now();
+    for chunk in records.chunks(5000) {
+        let sends = chunk
+            .iter()
+            .map(|(k, v)| publisher.send(&topics.events, k, v, &[]));
+        for r in join_all(sends).await {
+            r.expect("produce");
+        }
+    }
+    println!(
+        "drain: {events} events ({record_bytes} B Avro each) on {partitions} partitions, {leads} leads, \
+         6 rules, 3 milestone triggers, {sequences} sequences; produced in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+
+    // The ceiling: a consumer that only counts.
+    let consumer: StreamConsumer = settings
+        .consumer_config(&unique("bare"))
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[&topics.events]).expect("subscribe");
+    let started = Instant::now();
+    let mut first = None;
+    let mut n = 0;
+    while n < events {
+        match tokio::time::timeout(Duration::from_secs(60), consumer.recv()).await {
+            Ok(Ok(_)) => {
+                first.get_or_insert_with(Instant::now);
+                n += 1;
+            }
+            Ok(Err(e)) => eprintln!("bare consumer: {e}"),
+            Err(_) => panic!("bare consumer stalled at {n} of {events}"),
+        }
+    }
+    let first = first.expect("records arrived");
+    let bare_secs = first.elapsed().as_secs_f64();
+    let bare_rate = events as f64 / bare_secs;
+    println!(
+        "  ceiling, bare rdkafka consumer: {bare_rate:.0} records/s (first record after {:.1} s)",
+        (first - started).as_secs_f64()
+    );
+    drop(consumer);
+    println!(
+        "PERF {}",
+        json!({"name": "drain_ceiling", "events": events, "partitions": partitions,
+               "records_per_s": bare_rate, "record_bytes": record_bytes})
+    );
+
+    for &k in &counts {
+        let prefix = unique("drainst");
+        let keys = Keys::new(prefix.clone());
+        common::install_config(&Catalog::new(kv.clone(), keys.clone()), OU, sequences).await;
+        let vars: BTreeMap<String, String> = [
+            ("LEADSTREAM_KAFKA_BROKERS", broker.addr()),
+            ("LEADSTREAM_REDIS_URL", redis.clone()),
+            ("LEADSTREAM_TOPIC_PREFIX", topic_prefix.clone()),
+            ("LEADSTREAM_REDIS_PREFIX", prefix.clone()),
+            ("LEADSTREAM_PARTITIONS", partitions.to_string()),
+            ("LEADSTREAM_PROCESSOR_GROUP", unique("drain-group")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let cfg = ProcessorConfig::from_source(&vars).expect("config");
+        // Reads the applied offsets the way the processor resumes from them.
+        let probe = Engine::new(
+            kv.clone(),
+            keys,
+            EngineSettings {
+                topic: topics.events.clone(),
+                dedupe_ttl: cfg.dedupe_ttl,
+                sequence_cap: cfg.sequence_cap,
+                history_cap: cfg.history_cap,
+                cached_leads: 0,
+            },
+        );
+        let token = CancellationToken::new();
+        let started = Instant::now();
+        let handles: Vec<_> = (0..k)
+            .map(|_| {
+                let (cfg, token) = (cfg.clone(), token.clone());
+                tokio::spawn(async move { leadstream_processor::run(cfg, token).await })
+            })
+            .collect();
+        let parts: Vec<i32> = (0..partitions).collect();
+        let mut first = None;
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            let applied = probe.applied_offsets(&parts).await.expect("applied offsets");
+            let done: i64 = applied.values().map(|a| a.map_or(0, |o| o + 1)).sum();
+            if done > 0 {
+                first.get_or_insert_with(Instant::now);
+            }
+            if done as usize >= events {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{k} processors stalled at {done} of {events}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let first = first.unwrap_or(started);
+        let secs = first.elapsed().as_secs_f64();
+        let rate = events as f64 / secs;
+        token.cancel();
+        for h in handles {
+            let _ = h.await;
+        }
+        println!(
+            "  {k} processor(s): {rate:.0} events/s = {:.0}% of the bare consumer (first offset applied after {:.1} s)",
+            100.0 * rate / bare_rate,
+            (first - started).as_secs_f64()
+        );
+        println!(
+            "PERF {}",
+            json!({"name": "drain", "processors": k, "events": events, "partitions": partitions,
+                   "leads": leads, "sequences": sequences, "events_per_s": rate,
+                   "ceiling_records_per_s": bare_rate, "ratio": rate / bare_rate})
+        );
+    }
+}
