@@ -6,17 +6,18 @@
 //!
 //! Per event, [`apply`]:
 //! 1. copies each ruleset's `active` flag and half-life into the state;
-//! 2. decays every active ruleset's score up to the event time — the **clock rule**:
-//!    `elapsed = max(0, event_time − last_update)` and `last_update` becomes the latest event
-//!    time seen, so a historical import replayed in time order decays exactly as if it had
-//!    happened live, wall-clock time never enters, and a late (out-of-order) event neither
-//!    rewinds decay nor is decayed for its lateness (it counts as if it arrived at the lead's
-//!    latest time). Reads decay the same way up to "now" ([`LeadScore::score_at`]);
+//! 2. decays every active ruleset's score up to the lead's *clock*, `max(event time, latest
+//!    event time seen)` — the **clock rule**: a historical import replayed in time order decays
+//!    exactly as if it had happened live, wall-clock time never enters, and a late
+//!    (out-of-order) event neither rewinds decay nor is decayed for its lateness: it counts as
+//!    if it arrived at the lead's latest time, for decay and frequency limits alike. Reads decay
+//!    the same way up to "now" ([`LeadScore::score_at`]);
 //! 3. takes `score_before` (the total after decay), then lets every matching rule of every
 //!    active ruleset score, respecting the rule's frequency limit (at most `max` scoring hits
-//!    in the `period_seconds` before the event time) and its cap (`max_points` bounds the
-//!    magnitude of the rule's current, decayed contribution; the award is cut to what fits, an
-//!    integer); a rule that is limited or capped out contributes nothing and records no hit;
+//!    in the `period_seconds` up to the clock; hits are recorded at the clock) and its cap
+//!    (`max_points` bounds the magnitude of the rule's current, decayed contribution; the award
+//!    is cut to what fits, an integer); a rule that is limited or capped out contributes
+//!    nothing and records no hit;
 //! 4. takes `score_after` and evaluates the milestone triggers (see [`milestone`]).
 //!
 //! Scores are kept in thousandths of a point (decay makes them fractional) and reported as
@@ -30,6 +31,8 @@ mod state;
 
 #[cfg(test)]
 mod milestone_tests;
+#[cfg(test)]
+mod oracle;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
@@ -72,9 +75,13 @@ pub fn apply(
         return Outcome::default();
     };
     let at = event.event_time_ms;
+    // The clock rule: a late event counts at the lead's latest time. (Judging a late event's
+    // frequency limit at its own time counted hits later than it, and a ruleset's first award
+    // from a late event was decayed for its lateness; the oracle property test found both.)
+    let clock = state.last_event_ms.map_or(at, |t| t.max(at));
     state.sync_rulesets(rulesets);
     for rs in state.rulesets.values_mut().filter(|r| r.active) {
-        rs.decay_to(at);
+        rs.decay_to(clock);
     }
     let score_before = state.total();
 
@@ -84,7 +91,7 @@ pub fn apply(
             if !rule_matches(rule, event) {
                 continue;
             }
-            let points = score_rule(state, ruleset, rule, at);
+            let points = score_rule(state, ruleset, rule, clock);
             if points != 0 {
                 contributions.push(Contribution {
                     event_id: event.event_id.clone(),
@@ -108,7 +115,8 @@ pub fn apply(
     }
 }
 
-/// Awards a matching rule's points (0 when frequency-limited or capped out) and records them.
+/// Awards a matching rule's points (0 when frequency-limited or capped out) and records them;
+/// `at` is the lead's clock (never earlier than a recorded hit).
 fn score_rule(state: &mut LeadScore, ruleset: &Ruleset, rule: &Rule, at: i64) -> i64 {
     let existing = state
         .rulesets
@@ -162,7 +170,8 @@ fn score_rule(state: &mut LeadScore, ruleset: &Ruleset, rule: &Rule, at: i64) ->
             st.hits.retain(|&h| h > since);
             st.hits.push_back(at);
             if st.hits.len() > f.max as usize {
-                // Out-of-order events can leave the deque unsorted: drop the oldest times.
+                // Hits are recorded at the clock, so in order; state written before the clock
+                // rule may hold them unsorted: drop the oldest times either way.
                 st.hits.make_contiguous().sort_unstable();
                 while st.hits.len() > f.max as usize {
                     st.hits.pop_front();
