@@ -78,6 +78,19 @@ impl Service {
             .flatten()
             .is_some_and(|s| s.success())
     }
+
+    /// Whether the process is still running (`false` once it exited or was killed). A service
+    /// that exited on its own meanwhile fails the test: services only stop when told to.
+    pub fn running(&mut self) -> bool {
+        let Some(c) = self.child.0.as_mut() else {
+            return false;
+        };
+        match c.try_wait() {
+            Ok(None) => true,
+            Ok(Some(status)) => panic!("{} exited on its own: {status}", self.label),
+            Err(e) => panic!("{}: cannot read its status: {e}", self.label),
+        }
+    }
 }
 
 pub struct Stack {
@@ -252,8 +265,20 @@ impl Stack {
         format!("{}.triggers.fired.v1", self.prefix)
     }
 
-    /// Stop every service gracefully (SIGTERM), then drop the rest. Logs are removed when the
-    /// test passed unless `LEADSTREAM_TEST_CHILD_LOG_DIR` asked to keep them.
+    /// The events topic (`{prefix}.events.v1`).
+    pub fn events_topic(&self) -> String {
+        format!("{}.events.v1", self.prefix)
+    }
+
+    /// The processors' consumer group as started with the stack.
+    pub fn processor_group(&self) -> String {
+        format!("{}-processor", self.prefix)
+    }
+
+    /// Stop every service gracefully (SIGTERM) and require a clean exit of each one still
+    /// running: a service that crashed, or does not drain within 15 s, fails the test. Services
+    /// a scenario killed on purpose are skipped. Logs are removed when the test passed unless
+    /// `LEADSTREAM_TEST_CHILD_LOG_DIR` asked to keep them.
     pub async fn stop(mut self) {
         let services: Vec<Service> =
             std::iter::once(std::mem::replace(&mut self.gateway, Service::placeholder()))
@@ -263,8 +288,16 @@ impl Stack {
                     Service::placeholder(),
                 )))
                 .collect();
-        for s in services {
-            let _ = tokio::time::timeout(Duration::from_secs(15), s.terminate()).await;
+        for mut s in services {
+            if s.child.0.is_none() {
+                continue; // killed by the scenario (or a placeholder)
+            }
+            let label = s.label.clone();
+            assert!(s.running(), "{label} is not running at the end");
+            let clean = tokio::time::timeout(Duration::from_secs(15), s.terminate())
+                .await
+                .unwrap_or_else(|_| panic!("{label} did not exit within 15 s of SIGTERM"));
+            assert!(clean, "{label} did not exit cleanly on SIGTERM");
         }
     }
 

@@ -9,7 +9,9 @@
 //! 3. every fired id delivered exactly once per endpoint: the receiver saw exactly one in-time
 //!    2xx per `webhook-id` on the trigger's path, none for unknown ids, and nothing more arrives
 //!    in a quiet period;
-//! 4. the delivery log agrees: exactly one `succeeded` attempt per fired id and endpoint.
+//! 4. the delivery log agrees: exactly one `succeeded` attempt per fired id and endpoint;
+//! 5. after those quiet periods every lead is read again and still equals the oracle (a late
+//!    double count cannot hide behind the first read).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -57,6 +59,9 @@ pub async fn verify(stack: &Stack, sent: &Sent) -> Outcome {
     delivered(stack, MILESTONE_PATH, &milestone_ids).await;
     delivered(stack, SEQUENCE_PATH, &sequence_ids).await;
     let log = delivery_log(stack, &milestone_ids, &sequence_ids).await;
+    // After the quiet periods above: a late replay that counted an event twice (or lost one)
+    // shows now, whatever the first read saw.
+    scores_again(stack, &oracle).await;
     let mut attempts = BTreeMap::new();
     for a in &log {
         *attempts
@@ -124,6 +129,25 @@ async fn scores(stack: &Stack, oracle: &BTreeMap<String, Expected>) {
     for (lead, want) in oracle {
         let got = last[lead];
         assert_eq!(got, (want.events, want.score), "(events, score) of {lead}");
+    }
+}
+
+/// Every lead read once more, after the final quiet period: still exactly the oracle's.
+async fn scores_again(stack: &Stack, oracle: &BTreeMap<String, Expected>) {
+    for (lead, want) in oracle {
+        let v = wait_until(Duration::from_secs(30), &format!("{lead} readable"), || {
+            stack.api.lead(lead)
+        })
+        .await;
+        let got = (
+            v["event_count"].as_u64().unwrap_or(0),
+            v["score"].as_i64().unwrap_or(0),
+        );
+        assert_eq!(
+            got,
+            (want.events, want.score),
+            "(events, score) of {lead} after the quiet period"
+        );
     }
 }
 

@@ -6,7 +6,12 @@
 //!   with an unreachable broker), resumed, killed and restarted on the same port.
 //! - [`redis_url`] and [`unique`]: the shared `redis-server` with a key prefix of the test's own.
 //! - [`wait_until`]: wait on a condition with a deadline (never sleep as synchronisation).
+//! - [`join_service`]: the end of an in-process service task; a service that failed or
+//!   panicked fails the test.
 //! - [`consume`]: read records from a topic with a throwaway consumer group.
+//! - [`end_offsets`] and [`committed_offsets`]: what a topic holds and what a group has read,
+//!   asked of the broker directly (for "published nothing" and "consumed the replay" checks that
+//!   do not depend on a consumer group joining in time).
 //!
 //! `.ci/run` installs `tansu` and starts `redis-server`; when either is missing the tests fail
 //! with a message saying so, they never skip.
@@ -22,7 +27,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use std::collections::BTreeMap;
+
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::OwnedMessage;
 use rdkafka::Message;
 
@@ -203,6 +210,22 @@ where
     }
 }
 
+/// Wait (bounded by `timeout`) for an in-process service task to end after its shutdown token
+/// was cancelled, and fail the test if it did not end, panicked or returned an error: a service
+/// that crashed during a test must fail it, never be dropped unnoticed.
+pub async fn join_service<T, E: std::fmt::Debug>(
+    what: &str,
+    handle: tokio::task::JoinHandle<Result<T, E>>,
+    timeout: Duration,
+) -> T {
+    match tokio::time::timeout(timeout, handle).await {
+        Err(_) => panic!("{what} did not stop within {timeout:?} of its shutdown"),
+        Ok(Err(e)) => panic!("{what} panicked or was cancelled: {e}"),
+        Ok(Ok(Err(e))) => panic!("{what} ended with an error: {e:?}"),
+        Ok(Ok(Ok(v))) => v,
+    }
+}
+
 /// Read records from `topic` (all partitions, from the beginning) with a new consumer group
 /// until `n` have arrived or `timeout` passed, then keep listening for `quiet` more so that
 /// records beyond `n` are caught too (for "exactly once" assertions). Callers assert on what
@@ -250,6 +273,97 @@ pub async fn consume_with(
         }
     }
     out
+}
+
+/// The end offset (high watermark: the offset the next record will get) of every partition of
+/// `topic`, by partition. Compare the map before and after an action to prove it published
+/// nothing (or exactly `n` records), whatever any consumer group is doing.
+pub async fn end_offsets(brokers: &str, topic: &str) -> BTreeMap<i32, i64> {
+    OffsetReader::new(brokers).end_offsets(topic).await
+}
+
+/// One client for many [`end_offsets`] questions (a loop that asks per case saves a connection
+/// per question).
+#[derive(Clone)]
+pub struct OffsetReader {
+    consumer: std::sync::Arc<BaseConsumer>,
+}
+
+impl OffsetReader {
+    pub fn new(brokers: &str) -> OffsetReader {
+        let consumer: BaseConsumer = leadstream_shared::kafka::KafkaSettings::new(brokers)
+            .consumer_config(&unique("offsets"))
+            .create()
+            .expect("consumer");
+        OffsetReader {
+            consumer: std::sync::Arc::new(consumer),
+        }
+    }
+
+    /// See [`end_offsets`].
+    pub async fn end_offsets(&self, topic: &str) -> BTreeMap<i32, i64> {
+        let (consumer, topic) = (self.consumer.clone(), topic.to_string());
+        tokio::task::spawn_blocking(move || {
+            let timeout = Duration::from_secs(10);
+            partitions(&consumer, &topic)
+                .into_iter()
+                .map(|p| {
+                    let (_, high) = consumer
+                        .fetch_watermarks(&topic, p, timeout)
+                        .unwrap_or_else(|e| panic!("watermarks of {topic}/{p}: {e}"));
+                    (p, high)
+                })
+                .collect()
+        })
+        .await
+        .expect("end offsets task")
+    }
+}
+
+/// The offsets consumer group `group` has committed on `topic` (the next offset it will read),
+/// by partition; a partition the group never committed is absent.
+pub async fn committed_offsets(brokers: &str, group: &str, topic: &str) -> BTreeMap<i32, i64> {
+    let (brokers, group, topic) = (brokers.to_string(), group.to_string(), topic.to_string());
+    tokio::task::spawn_blocking(move || {
+        // Asking for a group's offsets (OffsetFetch) does not join the group.
+        let consumer: BaseConsumer = leadstream_shared::kafka::KafkaSettings::new(&brokers)
+            .consumer_config(&group)
+            .create()
+            .expect("consumer");
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        for p in partitions(&consumer, &topic) {
+            tpl.add_partition(&topic, p);
+        }
+        let got = consumer
+            .committed_offsets(tpl, Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("committed offsets of {group} on {topic}: {e}"));
+        got.elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                rdkafka::Offset::Offset(o) => Some((e.partition(), o)),
+                _ => None,
+            })
+            .collect()
+    })
+    .await
+    .expect("committed offsets task")
+}
+
+fn partitions(consumer: &BaseConsumer, topic: &str) -> Vec<i32> {
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("metadata of {topic}: {e}"));
+    let t = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .unwrap_or_else(|| panic!("topic {topic} not in metadata"));
+    assert!(
+        t.error().is_none() && !t.partitions().is_empty(),
+        "topic {topic} has no partitions ({:?})",
+        t.error()
+    );
+    t.partitions().iter().map(|p| p.id()).collect()
 }
 
 /// The record's key as text.

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use leadstream_gateway::GatewayConfig;
 use leadstream_shared::avro::decode_event;
 use leadstream_shared::event::EngagementEvent;
-use leadstream_testkit::{consume, key_of, redis_url, unique, Broker};
+use leadstream_testkit::{consume, end_offsets, join_service, key_of, redis_url, unique, Broker};
 
 pub const ADMIN: &str = "test-bootstrap-admin-key-0123456789";
 pub const PARTITIONS: i32 = 3;
@@ -26,6 +26,8 @@ pub struct App {
     pub topic: String,
     pub shutdown: CancellationToken,
     pub handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// The events topic's end offsets, by partition, once the gateway was up.
+    pub offsets_at_start: BTreeMap<i32, i64>,
 }
 
 /// A presented credential, in one of the three accepted forms.
@@ -115,7 +117,9 @@ impl App {
         let running = leadstream_gateway::spawn(cfg, shutdown.clone())
             .await
             .expect("gateway starts");
+        let offsets_at_start = end_offsets(&broker.addr(), &topic).await;
         App {
+            offsets_at_start,
             broker,
             addr: running.addr,
             http: reqwest::Client::new(),
@@ -209,6 +213,11 @@ impl App {
         assert_eq!(resp.status(), 201, "{:?}", resp.text().await);
     }
 
+    /// The events topic's end offsets now, by partition.
+    pub async fn end_offsets(&self) -> BTreeMap<i32, i64> {
+        end_offsets(&self.broker.addr(), &self.topic).await
+    }
+
     /// Read `n` records (and whatever more arrives within `quiet`), decoded.
     pub async fn records(&self, n: usize, quiet: Duration) -> Vec<Rec> {
         consume(
@@ -227,7 +236,7 @@ impl App {
     pub async fn stop(mut self) {
         self.shutdown.cancel();
         if let Some(h) = self.handle.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), h).await;
+            join_service("the gateway", h, Duration::from_secs(10)).await;
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::common::*;
 use leadstream_processor::ProcessorConfig;
 use leadstream_shared::avro::decode_fired;
 use leadstream_shared::fired::{TriggerFired, TriggerKind};
-use leadstream_testkit::{consume, key_of, wait_until};
+use leadstream_testkit::{consume, join_service, key_of, wait_until};
 
 const WAIT: Duration = Duration::from_secs(60);
 /// How long the fired topic must stay unchanged for "nothing more fired".
@@ -26,7 +26,7 @@ struct E2e {
     app: App,
     fired_topic: String,
     stop: CancellationToken,
-    processor: JoinHandle<()>,
+    processor: JoinHandle<anyhow::Result<()>>,
 }
 
 impl E2e {
@@ -37,11 +37,7 @@ impl E2e {
         let fired_topic = cfg.common.topics.fired.clone();
         let stop = CancellationToken::new();
         let token = stop.clone();
-        let processor = tokio::spawn(async move {
-            leadstream_processor::run(cfg, token)
-                .await
-                .expect("processor runs");
-        });
+        let processor = tokio::spawn(leadstream_processor::run(cfg, token));
         E2e {
             app,
             fired_topic,
@@ -100,7 +96,7 @@ impl E2e {
 
     async fn stop(self) {
         self.stop.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(15), self.processor).await;
+        join_service("the processor", self.processor, Duration::from_secs(15)).await;
         self.app.stop().await;
     }
 }

@@ -23,7 +23,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::common::*;
-use leadstream_testkit::wait_until;
+use leadstream_testkit::{join_service, wait_until};
 
 const WAIT: Duration = Duration::from_secs(90);
 const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
@@ -200,8 +200,8 @@ async fn one_trace_from_request_to_delivery_and_metrics_for_each_hop() {
     }
 
     stop.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(20), processor).await;
-    let _ = tokio::time::timeout(Duration::from_secs(20), notifier).await;
+    join_service("the processor", processor, Duration::from_secs(20)).await;
+    join_service("the notifier", notifier, Duration::from_secs(20)).await;
     app.stop().await;
 }
 
@@ -257,7 +257,7 @@ async fn without_an_exporter_the_fired_record_carries_the_callers_traceparent() 
     );
 
     stop.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(20), processor).await;
+    join_service("the processor", processor, Duration::from_secs(20)).await;
     app.stop().await;
 }
 

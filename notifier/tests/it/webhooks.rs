@@ -1,10 +1,11 @@
 //! Webhooks end to end: real broker, real Redis, a real HTTP receiver.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use leadstream_shared::delivery::{AttemptStatus, DeliveryQuery};
 use leadstream_shared::fired::Targets;
-use leadstream_testkit::consume;
+use leadstream_testkit::{committed_offsets, consume, end_offsets};
 
 use crate::support::*;
 
@@ -31,12 +32,19 @@ async fn retried_webhook_is_signed_backed_off_and_delivered_once() {
     let f = fired(1, "ld_retry", webhook(rx.url("/hook")));
     env.produce(&f).await;
 
-    eventually(Duration::from_secs(30), "a 2xx delivery", || {
-        rx.on("/hook").iter().any(|r| r.status == 200)
+    // The success is recorded after the receiver answered it: once the log shows it, the job
+    // is finished and no further attempt can come, so the count below is final.
+    let succeeded = DeliveryQuery {
+        fired_id: Some(f.fired_id.clone()),
+        status: Some(AttemptStatus::Succeeded),
+        ..Default::default()
+    };
+    leadstream_testkit::wait_until(Duration::from_secs(30), "a recorded 2xx delivery", || {
+        let q = succeeded.clone();
+        let env = &env;
+        async move { (!env.deliveries(q).await.is_empty()).then_some(()) }
     })
     .await;
-    // Quiet period: nothing more may arrive.
-    tokio::time::sleep(Duration::from_millis(800)).await;
     let got = rx.on("/hook");
     assert_eq!(
         got.len(),
@@ -126,14 +134,37 @@ async fn retried_webhook_is_signed_backed_off_and_delivered_once() {
         .await;
     assert_eq!(by_lead.len(), 1);
 
-    // A replay of the same fired record is not delivered again.
+    // A replay of the same fired record is not delivered again. Evidence that the notifier
+    // consumed the replay: its group's committed offsets reach the topic's end (offsets are
+    // committed only after the record's deliveries were looked up and found known).
     env.produce(&f).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let brokers = env.broker.addr();
+    let group = env.vars["LEADSTREAM_NOTIFIER_GROUP"].clone();
+    let end = end_offsets(&brokers, &env.fired_topic).await;
+    assert_eq!(end.values().sum::<i64>(), 2, "the record and its replay");
+    leadstream_testkit::wait_until(
+        Duration::from_secs(30),
+        "the notifier to commit past the replay",
+        || async {
+            let committed = committed_offsets(&brokers, &group, &env.fired_topic).await;
+            end.iter()
+                .all(|(p, o)| committed.get(p).copied().unwrap_or(0) >= *o)
+                .then_some(())
+        },
+    )
+    .await;
     assert_eq!(
         rx.on("/hook").len(),
         3,
         "a replayed fired id is not delivered twice"
     );
+    let log = env
+        .deliveries(DeliveryQuery {
+            fired_id: Some(f.fired_id.clone()),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(log.len(), 3, "the replay made no new attempt");
 
     stop.cancel();
     handle.await.unwrap().unwrap();
@@ -306,18 +337,21 @@ async fn a_slow_endpoint_does_not_hold_back_others() {
         "wh_slow",
         &[
             ("LEADSTREAM_NOTIFIER_ENDPOINT_CONCURRENCY", "2"),
-            ("LEADSTREAM_WEBHOOK_TIMEOUT", "3s"),
+            // Far longer than the fast deliveries need: a slow attempt that ends before them
+            // means they waited behind it.
+            ("LEADSTREAM_WEBHOOK_TIMEOUT", "60s"),
         ],
     )
     .await;
     let rx = Receiver::start().await;
     let slow = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let slow_url = format!("http://{}/slow", slow.local_addr().unwrap());
-    // Accepts connections and never answers.
-    tokio::spawn(async move {
-        let mut held = Vec::new();
+    // Accepts connections and never answers (until the test drops them at the end).
+    let held: Arc<Mutex<Vec<tokio::net::TcpStream>>> = Arc::default();
+    let holder = held.clone();
+    let acceptor = tokio::spawn(async move {
         while let Ok((s, _)) = slow.accept().await {
-            held.push(s);
+            holder.lock().unwrap().push(s);
         }
     });
     let (stop, handle) = env.spawn_notifier();
@@ -325,20 +359,43 @@ async fn a_slow_endpoint_does_not_hold_back_others() {
         env.produce(&fired(i, "ld_slow", webhook(slow_url.clone())))
             .await;
     }
-    let started = std::time::Instant::now();
+    eventually(
+        Duration::from_secs(30),
+        "the slow endpoint's slots taken",
+        || held.lock().unwrap().len() == 2,
+    )
+    .await;
     for i in 0..10 {
         env.produce(&fired(100 + i, "ld_fast", webhook(rx.url("/fast"))))
             .await;
     }
-    eventually(Duration::from_secs(20), "all fast deliveries", || {
+    eventually(Duration::from_secs(30), "all fast deliveries", || {
         rx.on("/fast").len() == 10
     })
     .await;
+    // The condition, not a stopwatch: every fast delivery was made while the slow endpoint's
+    // attempts were still hanging (none has timed out, so none is in the log yet), and no more
+    // than ENDPOINT_CONCURRENCY connections were ever opened to it.
+    let slow_log = env
+        .deliveries(DeliveryQuery {
+            lead_id: Some("ld_slow".into()),
+            ..Default::default()
+        })
+        .await;
     assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "fast endpoint waited {:?}",
-        started.elapsed()
+        slow_log.is_empty(),
+        "fast deliveries waited until slow attempts ended: {slow_log:?}"
     );
+    assert_eq!(
+        held.lock().unwrap().len(),
+        2,
+        "at most 2 attempts in flight"
+    );
+    // Let the hanging attempts (and their retries: the port is closed) fail now, so the
+    // shutdown below does not wait for their timeout.
+    acceptor.abort();
+    let _ = acceptor.await;
+    held.lock().unwrap().clear();
     stop.cancel();
     handle.await.unwrap().unwrap();
 }

@@ -32,6 +32,8 @@ pub(super) struct Fixture {
     router: axum::Router,
     catalog: Catalog,
     sink: Option<Arc<MemorySink>>,
+    /// With the real broker: its address and the events topic, whose end offsets are compared.
+    topic: Option<(leadstream_testkit::OffsetReader, String)>,
     ids: BTreeMap<&'static str, String>,
     /// Requests built so far (`{n}` in a body).
     built: Cell<u64>,
@@ -63,6 +65,12 @@ impl Fixture {
         .collect();
         env.insert("LEADSTREAM_REDIS_URL".into(), redis_url());
         let cfg = GatewayConfig::from_source(&env).unwrap();
+        let topic = broker.as_ref().map(|b| {
+            (
+                leadstream_testkit::OffsetReader::new(&b.addr()),
+                cfg.common.topics.events.clone(),
+            )
+        });
         let (router, catalog, sink) = rt.block_on(async {
             let (store, sink, memory): (Store, Arc<dyn leadstream_gateway::EventSink>, _) =
                 match &broker {
@@ -98,6 +106,7 @@ impl Fixture {
             router,
             catalog,
             sink,
+            topic,
             ids: BTreeMap::new(),
             built: Cell::new(0),
             _broker: broker,
@@ -237,10 +246,22 @@ impl Fixture {
                 "ous".into(),
                 json!(ous.iter().map(|o| &o.id).collect::<Vec<_>>()),
             );
-            out.insert(
-                "events".into(),
-                json!(self.sink.as_ref().map(|s| s.records().len())),
-            );
+            // What was published: the memory sink's records, or the broker topic's end offsets
+            // (asked of the broker, so nothing depends on a consumer group joining in time).
+            let published = match (&self.sink, &self.topic) {
+                (Some(s), _) => json!(s.records().len()),
+                (None, Some((reader, topic))) => {
+                    json!(reader
+                        .end_offsets(topic)
+                        .await
+                        .into_iter()
+                        .map(|(p, o)| (p.to_string(), o))
+                        .collect::<BTreeMap<_, _>>())
+                }
+                (None, None) => unreachable!("a fixture has a memory sink or a broker"),
+            };
+            assert!(!published.is_null());
+            out.insert("events".into(), published);
             Value::Object(out)
         })
     }

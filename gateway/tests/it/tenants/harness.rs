@@ -111,7 +111,7 @@ impl Gw {
 
     pub(super) async fn stop(self) {
         self.shutdown.cancel();
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.handle).await;
+        leadstream_testkit::join_service("the gateway", self.handle, Duration::from_secs(10)).await;
     }
 }
 
