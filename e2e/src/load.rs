@@ -22,6 +22,7 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use crate::api::{Api, Ingest};
+use leadstream_testkit::oracle::Workload;
 
 pub const THRESHOLD: i64 = 40;
 pub const RULES: [(&str, i64); 4] = [
@@ -215,41 +216,20 @@ async fn send(api: &Api, body: &Value, pid: &str, progress: &Progress, deadline:
     }
 }
 
-/// What the system must end up with for one lead.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Expected {
-    pub events: u64,
-    pub score: i64,
-    /// Milestone crossings: armed while below the threshold, fire on reaching it.
-    pub crossings: usize,
-    /// Sequence completions (ordered pricing → demo_request, events used up; every event of a
-    /// lead lies within the hour).
-    pub sequences: usize,
-}
+/// What the system must end up with for one lead (the independent oracle in `testkit`).
+pub use leadstream_testkit::oracle::Expected;
 
-/// The oracle, from the test's own copy of the rules.
+/// The workload's rules, for the oracle.
+pub const WORKLOAD: Workload<'static> = Workload {
+    rules: &RULES,
+    threshold: THRESHOLD,
+    sequence: SEQUENCE,
+};
+
+/// The oracle, from the test's own copy of the rules (every event of a lead lies within the
+/// sequence's hour).
 pub fn expected(types: &[&str]) -> Expected {
-    let points = |t: &str| RULES.iter().find(|(r, _)| *r == t).map_or(0, |(_, p)| *p);
-    let mut e = Expected::default();
-    let mut armed = true;
-    let mut pending_first = 0usize;
-    for t in types {
-        e.events += 1;
-        e.score += points(t);
-        if e.score < THRESHOLD {
-            armed = true;
-        } else if armed {
-            e.crossings += 1;
-            armed = false;
-        }
-        if *t == SEQUENCE[0] {
-            pending_first += 1;
-        } else if *t == SEQUENCE[1] && pending_first > 0 {
-            pending_first -= 1;
-            e.sequences += 1;
-        }
-    }
-    e
+    WORKLOAD.expected(types)
 }
 
 /// The oracle for every lead that was sent.

@@ -8,6 +8,8 @@
 //! - [`wait_until`]: wait on a condition with a deadline (never sleep as synchronisation).
 //! - [`join_service`]: the end of an in-process service task; a service that failed or
 //!   panicked fails the test.
+//! - [`oracle`]: the independent expectation of a simple workload (score, crossings,
+//!   sequence completions per lead).
 //! - [`consume`]: read records from a topic with a throwaway consumer group.
 //! - [`end_offsets`] and [`committed_offsets`]: what a topic holds and what a group has read,
 //!   asked of the broker directly (for "published nothing" and "consumed the replay" checks that
@@ -16,6 +18,7 @@
 //! `.ci/run` installs `tansu` and starts `redis-server`; when either is missing the tests fail
 //! with a message saying so, they never skip.
 
+pub mod oracle;
 pub mod redis_server;
 pub mod smtp_sink;
 pub mod tls;

@@ -88,17 +88,25 @@ impl World {
     }
 
     pub async fn put_ruleset(&self, rs: serde_json::Value) {
+        self.put_ruleset_in(OU, rs).await
+    }
+
+    pub async fn put_ruleset_in(&self, ou: &str, rs: serde_json::Value) {
         let r: Ruleset = serde_json::from_value(rs).expect("ruleset");
         self.catalog
-            .put_doc(OU, collections::RULESETS, &r.id, &r)
+            .put_doc(ou, collections::RULESETS, &r.id, &r)
             .await
             .expect("put");
     }
 
     pub async fn put_trigger(&self, t: serde_json::Value) {
+        self.put_trigger_in(OU, t).await
+    }
+
+    pub async fn put_trigger_in(&self, ou: &str, t: serde_json::Value) {
         let t: MilestoneTrigger = serde_json::from_value(t).expect("trigger");
         self.catalog
-            .put_doc(OU, collections::TRIGGERS, &t.id, &t)
+            .put_doc(ou, collections::TRIGGERS, &t.id, &t)
             .await
             .expect("put");
     }
@@ -167,10 +175,18 @@ impl World {
 
     /// Events applied so far over leads `ld_0 … ld_{leads-1}` of [`OU`].
     pub async fn applied(&self, leads: usize) -> u64 {
+        self.applied_in(&[OU], leads).await
+    }
+
+    /// Events applied so far over leads `ld_0 … ld_{leads-1}` of each of `ous`.
+    pub async fn applied_in(&self, ous: &[&str], leads: usize) -> u64 {
         let states = self.lead_states();
-        let reads = (0..leads).map(|i| {
+        let reads = ous.iter().flat_map(|ou| {
             let states = states.clone();
-            async move { states.get(OU, &format!("ld_{i}")).await }
+            (0..leads).map(move |i| {
+                let states = states.clone();
+                async move { states.get(ou, &format!("ld_{i}")).await }
+            })
         });
         futures::future::join_all(reads)
             .await
@@ -180,7 +196,11 @@ impl World {
     }
 
     pub async fn lead(&self, lead: &str) -> Option<LeadRecord> {
-        self.lead_states().get(OU, lead).await.expect("lead state")
+        self.lead_in(OU, lead).await
+    }
+
+    pub async fn lead_in(&self, ou: &str, lead: &str) -> Option<LeadRecord> {
+        self.lead_states().get(ou, lead).await.expect("lead state")
     }
 }
 
