@@ -105,7 +105,9 @@ async fn readyz(State(ops): State<Ops>) -> Response {
     match tokio::time::timeout(Duration::from_secs(2), ops.store.ping()).await {
         Ok(Ok(())) => Json(json!({"status": "ready"})).into_response(),
         Ok(Err(e)) => {
-            let body = json!({"status": "store_unavailable", "message": e.to_string()});
+            // Logged, never echoed: the error can name internal addresses.
+            tracing::warn!(error = %e, "/readyz: the store does not answer");
+            let body = json!({"status": "store_unavailable"});
             (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
         }
         Err(_) => {

@@ -10,6 +10,7 @@
 //! | `LEADSTREAM_MAX_DECOMPRESSED_BYTES` | 33554432 | a gzip body after inflating |
 //! | `LEADSTREAM_MAX_BATCH_ITEMS` | 1000 | items of `/v1/cdp/events/batch` |
 //! | `LEADSTREAM_MAX_IMPORT_ITEMS` | 50000 | events of one bulk import request |
+//! | `LEADSTREAM_METRICS_ADDR` | — | operations port: `/metrics`, `/healthz`, `/readyz` there, and `/metrics` no longer on the public port |
 //! | `LEADSTREAM_READ_TIMEOUT` | `30s` | request headers, and then the whole body, must arrive within this (408) |
 //! | `LEADSTREAM_MAX_IN_FLIGHT` | 1024 | requests served at once; more are shed with 503 + `Retry-After` (0: off) |
 //! | `LEADSTREAM_UNAUTH_RATE_LIMIT_PER_SEC` | 20 | per client address: requests whose key needs a Redis lookup (0: off) |
@@ -66,6 +67,8 @@ impl std::fmt::Debug for Secret {
 pub struct GatewayConfig {
     pub common: CommonConfig,
     pub http_addr: SocketAddr,
+    /// The operations port (`/metrics` moves there from the public port).
+    pub metrics_addr: Option<SocketAddr>,
     pub max_event_bytes: usize,
     pub max_request_bytes: usize,
     pub max_decompressed_bytes: usize,
@@ -129,6 +132,15 @@ impl GatewayConfig {
         let c = GatewayConfig {
             common,
             http_addr,
+            metrics_addr: match src.get("LEADSTREAM_METRICS_ADDR") {
+                None => None,
+                Some(raw) => Some(raw.trim().parse().map_err(|_| {
+                    ConfigError::new(
+                        "LEADSTREAM_METRICS_ADDR",
+                        format!("{raw:?} is not host:port"),
+                    )
+                })?),
+            },
             max_event_bytes: cfg::parse(src, "LEADSTREAM_MAX_EVENT_BYTES", 64 * 1024)?,
             max_request_bytes: cfg::parse(src, "LEADSTREAM_MAX_REQUEST_BYTES", 10 * 1024 * 1024)?,
             max_decompressed_bytes: cfg::parse(

@@ -51,6 +51,8 @@ pub use state::AppState;
 pub struct Running {
     /// The bound address (useful with port 0).
     pub addr: SocketAddr,
+    /// The operations port's bound address, when `LEADSTREAM_METRICS_ADDR` is set.
+    pub ops_addr: Option<SocketAddr>,
     /// Resolves when the server stopped (after the shutdown token was cancelled and it drained).
     pub handle: JoinHandle<anyhow::Result<()>>,
     pub state: AppState,
@@ -108,9 +110,34 @@ pub async fn spawn_with(
         .with_context(|| format!("cannot listen on {addr} (LEADSTREAM_HTTP_ADDR)"))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "gateway listening");
-    let handle = tokio::spawn(server::serve(listener, state.clone()));
+    let ops =
+        match state.cfg.metrics_addr {
+            None => None,
+            Some(ops_addr) => Some(tokio::net::TcpListener::bind(ops_addr).await.with_context(
+                || format!("cannot listen on {ops_addr} (LEADSTREAM_METRICS_ADDR)"),
+            )?),
+        };
+    let ops_addr = ops.as_ref().map(|l| l.local_addr()).transpose()?;
+    if let Some(a) = ops_addr {
+        tracing::info!(addr = %a, "/metrics, /healthz and /readyz served on the operations port");
+    }
+    let st = state.clone();
+    let handle = tokio::spawn(async move {
+        // The operations port answers through the drain (readiness says 503 then) and stops
+        // with the public server.
+        let ops = ops.map(|l| {
+            let app = routes::health::ops_router(st.clone());
+            tokio::spawn(async move { axum::serve(l, app).await })
+        });
+        let result = server::serve(listener, st).await;
+        if let Some(ops) = ops {
+            ops.abort();
+        }
+        result
+    });
     Ok(Running {
         addr,
+        ops_addr,
         handle,
         state,
     })

@@ -38,7 +38,9 @@ pub fn router(st: AppState) -> Router {
         permits: (st.cfg.max_in_flight > 0).then(|| Arc::new(Semaphore::new(st.cfg.max_in_flight))),
         retry_after_secs: st.cfg.retry_after_secs(),
     };
-    Router::new()
+    // With an operations port, `/metrics` is served there only.
+    let metrics_here = st.cfg.metrics_addr.is_none();
+    let public = Router::new()
         .route("/ingest", post(ingest::ingest))
         .route("/import", post(import::import))
         .route("/v1/events/ingest", post(ingest::events_ingest))
@@ -66,8 +68,13 @@ pub fn router(st: AppState) -> Router {
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .route("/openapi.json", get(crate::routes::openapi::openapi))
+        .route("/openapi.json", get(crate::routes::openapi::openapi));
+    let public = if metrics_here {
+        public.route("/metrics", get(health::metrics))
+    } else {
+        public
+    };
+    public
         .merge(crate::routes::scoring_routes::router())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(st.clone(), guard_strangers))

@@ -20,6 +20,7 @@ use crate::ADMIN;
 
 pub(crate) struct Gw {
     pub(crate) addr: SocketAddr,
+    pub(crate) ops_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -55,6 +56,7 @@ impl Gw {
                 .expect("gateway starts");
         Gw {
             addr: running.addr,
+            ops_addr: running.ops_addr,
             shutdown,
             handle: running.handle,
         }

@@ -5,6 +5,7 @@
 mod bootstrap;
 mod clients;
 mod memory;
+mod ops;
 mod strangers;
 mod tenants;
 
