@@ -2,24 +2,49 @@
 //! an independent JSON Schema validator (the `jsonschema` crate, draft 2020-12 as OpenAPI 3.1
 //! uses, formats asserted):
 //!
-//! - the webhook bodies of seeds 003 and 004 (`webhooks.milestoneFired` / `sequenceFired`): the
-//!   `payload` of records the real processor wrote to the fired topic, which the notifier posts
-//!   as the webhook body byte for byte;
+//! - the webhook bodies of seeds 003 and 004 (`webhooks.milestoneFired` / `sequenceFired`) as a
+//!   local receiver got them from the real notifier, after the real processor fired (and the
+//!   `webhook-*` headers the document names were there);
 //! - the answers of both simulate routes, and the requests this test sent them;
 //! - requests the document allows are accepted, and a CDP batch with a non-object item is
 //!   answered per item, as the document says.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdkafka::Message;
+use axum::http::HeaderMap;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::common::*;
 use leadstream_processor::ProcessorConfig;
-use leadstream_shared::avro::decode_fired;
-use leadstream_shared::fired::{TriggerFired, TriggerKind};
-use leadstream_testkit::consume;
+use leadstream_testkit::wait_until;
+
+/// The bodies a local webhook receiver got, with whether the signing headers were present.
+type Deliveries = Arc<Mutex<Vec<(Value, bool)>>>;
+
+async fn webhook_receiver() -> (String, Deliveries) {
+    let got: Deliveries = Arc::default();
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let sink = sink.clone();
+            async move {
+                let signed = ["webhook-id", "webhook-timestamp", "webhook-signature"]
+                    .iter()
+                    .all(|h| headers.contains_key(*h));
+                let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                sink.lock().unwrap().push((body, signed));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, got)
+}
 
 fn document() -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json");
@@ -105,16 +130,23 @@ fn path_template(path: &str) -> String {
 async fn webhook_bodies_and_simulate_answers_match_the_document() {
     let doc = document();
     let app = App::start().await;
-    let env = app.service_env(&[]);
-    let cfg = ProcessorConfig::from_source(&env).expect("processor config");
-    let fired_topic = cfg.common.topics.fired.clone();
+    let prefix = app.prefix();
+    let env = app.service_env(&[
+        ("LEADSTREAM_NOTIFIER_GROUP", format!("{prefix}-notifier")),
+        ("LEADSTREAM_WEBHOOK_ALLOW_PRIVATE", "127.0.0.1/32".into()),
+        ("LEADSTREAM_NOTIFIER_POLL_INTERVAL", "50ms".into()),
+        (
+            "LEADSTREAM_EMAIL_DIR",
+            std::env::temp_dir().join(&prefix).display().to_string(),
+        ),
+    ]);
+    let processor_cfg = ProcessorConfig::from_source(&env).expect("processor config");
+    let notifier_cfg =
+        leadstream_notifier::NotifierConfig::from_source(&env).expect("notifier config");
     let stop = CancellationToken::new();
-    let token = stop.clone();
-    let processor = tokio::spawn(async move {
-        leadstream_processor::run(cfg, token)
-            .await
-            .expect("processor runs");
-    });
+    let processor = tokio::spawn(leadstream_processor::run(processor_cfg, stop.clone()));
+    let notifier = tokio::spawn(leadstream_notifier::run(notifier_cfg, stop.clone()));
+    let (hook_url, deliveries) = webhook_receiver().await;
 
     // Seed 003 and 004 objects, created with bodies the document allows.
     exchange(
@@ -133,7 +165,7 @@ async fn webhook_bodies_and_simulate_answers_match_the_document() {
         &doc,
         "/triggers",
         &json!({"name": "Hot Lead Alert", "event_type": "demo_request", "score_threshold": 75,
-                "webhook_url": "https://hooks.example.com/leadvibe", "emails": ["sales@example.com"]}),
+                "webhook_url": hook_url}),
         201,
     )
     .await;
@@ -143,8 +175,7 @@ async fn webhook_bodies_and_simulate_answers_match_the_document() {
         &doc,
         "/sequences",
         &json!({"name": "Buying Intent Sequence", "event_types": steps, "window_seconds": 604800,
-                "window_unit": "7 days", "ordered": true,
-                "webhook_url": "https://hooks.example.com/leadvibe"}),
+                "window_unit": "7 days", "ordered": true, "webhook_url": hook_url}),
         201,
     )
     .await;
@@ -166,37 +197,33 @@ async fn webhook_bodies_and_simulate_answers_match_the_document() {
         let a = exchange(&app, &doc, "/ingest", &b, 202).await;
         lead = a["lead_id"].as_str().unwrap().to_string();
     }
-    let fired: Vec<TriggerFired> = consume(
-        &app.broker.addr(),
-        &fired_topic,
-        2,
-        Duration::from_secs(60),
-        Duration::from_millis(500),
-    )
-    .await
-    .iter()
-    .map(|m| decode_fired(m.payload().unwrap_or_default()).expect("fired decodes"))
-    .collect();
-    let of = |kind: TriggerKind| {
-        fired
+    // What the notifier delivered: one milestone and one sequence webhook.
+    let bodies = wait_until(Duration::from_secs(90), "two webhook deliveries", || {
+        let got = deliveries.lock().unwrap().clone();
+        async move { (got.len() >= 2).then_some(got) }
+    })
+    .await;
+    let of = |kind: &str| {
+        bodies
             .iter()
-            .find(|f| f.kind == kind)
-            .unwrap_or_else(|| panic!("a {kind:?} firing in {fired:?}"))
+            .find(|(b, _)| b["trigger"]["type"] == kind)
+            .unwrap_or_else(|| panic!("a {kind} webhook in {bodies:?}"))
     };
-    // What the notifier posts is `payload`, serialised as it is (notifier::deliver).
-    let milestone = of(TriggerKind::Milestone);
-    assert_eq!(milestone.payload["trigger"]["id"], trg.as_str());
+    let (milestone, signed) = of("milestone");
+    assert!(signed, "the webhook-* headers the document names");
+    assert_eq!(milestone["trigger"]["id"], trg.as_str());
     assert_valid(
         &doc,
         "/webhooks/milestoneFired/post/requestBody/content/application~1json/schema",
-        &milestone.payload,
+        milestone,
     );
-    let sequence_fired = of(TriggerKind::Sequence);
-    assert_eq!(sequence_fired.payload["trigger"]["id"], seq.as_str());
+    let (sequence_body, signed) = of("sequence");
+    assert!(signed, "the webhook-* headers the document names");
+    assert_eq!(sequence_body["trigger"]["id"], seq.as_str());
     assert_valid(
         &doc,
         "/webhooks/sequenceFired/post/requestBody/content/application~1json/schema",
-        &sequence_fired.payload,
+        sequence_body,
     );
 
     // Both simulate routes, in each of their forms.
@@ -240,6 +267,7 @@ async fn webhook_bodies_and_simulate_answers_match_the_document() {
 
     stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(15), processor).await;
+    let _ = tokio::time::timeout(Duration::from_secs(15), notifier).await;
     app.stop().await;
 }
 
