@@ -524,4 +524,96 @@ mod tests {
         .await;
         assert_eq!(&ok.unwrap().1[..], b"1\n2\n");
     }
+
+    mod props {
+        //! The counter against the parser: it never under-counts a body the splitter accepts
+        //! (so the limit it enforces while inflating is the one the splitter would), in any
+        //! chunking, and never panics on arbitrary bytes.
+        use super::super::*;
+        use crate::payload::import::{split_import, split_items};
+        use proptest::prelude::*;
+        use serde_json::Value;
+
+        fn json_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(|n| Value::from(n)),
+                "[ -~\\u{e9}\\u{1F600}\\\\\"\\[\\]{},\n]{0,12}".prop_map(Value::String),
+            ];
+            leaf.prop_recursive(4, 32, 6, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                    prop::collection::btree_map("[a-z\\[\\]{}\",]{0,6}", inner, 0..6)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn counted(
+            format: Format,
+            body: &[u8],
+            chunk: usize,
+            max: usize,
+        ) -> Result<usize, ApiError> {
+            let mut c = ItemCounter::new(format, max);
+            for part in body.chunks(chunk.max(1)) {
+                c.feed(part)?;
+            }
+            Ok(c.count())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn arrays_wrapped_arrays_and_ndjson_are_counted_exactly(
+                items in prop::collection::vec(json_value(), 0..20),
+                chunk in 1usize..64,
+                pretty in any::<bool>(),
+            ) {
+                let n = items.len();
+                let array = Value::Array(items.clone());
+                let text = if pretty {
+                    serde_json::to_vec_pretty(&array).unwrap()
+                } else {
+                    serde_json::to_vec(&array).unwrap()
+                };
+                prop_assert_eq!(split_import(Format::Json, &text, usize::MAX, usize::MAX).unwrap().len(), n);
+                prop_assert_eq!(counted(Format::Json, &text, chunk, usize::MAX).unwrap(), n);
+                if n > 0 {
+                    let over = counted(Format::Json, &text, chunk, n - 1);
+                    let refused = matches!(over, Err(ApiError::TooManyItems { .. }));
+                    prop_assert!(refused, "{:?}", over);
+                }
+                let wrapped = serde_json::to_vec(&serde_json::json!({"items": items})).unwrap();
+                prop_assert_eq!(split_items(&wrapped, usize::MAX, usize::MAX).unwrap().len(), n);
+                prop_assert_eq!(counted(Format::Json, &wrapped, chunk, usize::MAX).unwrap(), n);
+                let ndjson: Vec<u8> = items
+                    .iter()
+                    .flat_map(|v| {
+                        let mut line = serde_json::to_vec(v).unwrap();
+                        line.push(b'\n');
+                        line
+                    })
+                    .collect();
+                let split = split_import(Format::Ndjson, &ndjson, usize::MAX, usize::MAX).unwrap().len();
+                prop_assert_eq!(split, n);
+                prop_assert_eq!(counted(Format::Ndjson, &ndjson, chunk, usize::MAX).unwrap(), n);
+            }
+
+            #[test]
+            fn arbitrary_bytes_never_panic_and_never_undercount(
+                body in prop::collection::vec(any::<u8>(), 0..256),
+                chunk in 1usize..32,
+                ndjson in any::<bool>(),
+            ) {
+                let format = if ndjson { Format::Ndjson } else { Format::Json };
+                let count = counted(format, &body, chunk, usize::MAX).unwrap();
+                if let Ok(items) = split_import(format, &body, usize::MAX, usize::MAX) {
+                    prop_assert!(count >= items.len(), "counted {} < split {}", count, items.len());
+                }
+            }
+        }
+    }
 }

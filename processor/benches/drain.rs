@@ -195,7 +195,10 @@ async fn main() {
         let mut describable = true;
         let deadline = Instant::now() + Duration::from_secs(600);
         loop {
-            let applied = probe.applied_offsets(&parts).await.expect("applied offsets");
+            let applied = probe
+                .applied_offsets(&parts)
+                .await
+                .expect("applied offsets");
             let done: i64 = applied.values().map(|a| a.map_or(0, |o| o + 1)).sum();
             if first.is_none() {
                 let stable = if describable {
@@ -219,7 +222,10 @@ async fn main() {
             if done as usize >= events {
                 break;
             }
-            assert!(Instant::now() < deadline, "{k} processors stalled at {done} of {events}");
+            assert!(
+                Instant::now() < deadline,
+                "{k} processors stalled at {done} of {events}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let (first, base) = first.unwrap_or((started, 0));
