@@ -1,7 +1,8 @@
 //! Managed Kafka and Redis (issue 18, part 3): the gateway against a broker reachable only
 //! through TLS (tansu behind `socat OPENSSL-LISTEN`, advertising the TLS port) and a
 //! `redis-server --tls-port` with a password, both with certificates of a CA the test made with
-//! `openssl`. An event ingested over that path is read back over TLS; a wrong CA (Kafka, Redis)
+//! `openssl`. An event ingested over that path is read back over TLS and applied by the
+//! processor (same variables, consumer and store over TLS); a wrong CA (Kafka, Redis)
 //! and a wrong Redis password stop the start with a sentence naming the variable to fix.
 
 use std::collections::BTreeMap;
@@ -15,7 +16,7 @@ use crate::common::*;
 use leadstream_gateway::GatewayConfig;
 use leadstream_shared::kafka::KafkaSettings;
 use leadstream_testkit::tls::{TestPki, TlsKafka, TlsRedis};
-use leadstream_testkit::{consume_with, unique};
+use leadstream_testkit::{consume_with, unique, wait_until};
 
 const REDIS_PASSWORD: &str = "tls-test-password";
 
@@ -54,6 +55,11 @@ fn kafka_config(ca: &Path) -> String {
 
 /// The gateway's configuration for the TLS endpoints, with `changes` applied on top.
 fn config(e: &Endpoints, prefix: &str, changes: &[(&str, String)]) -> GatewayConfig {
+    GatewayConfig::from_source(&env(e, prefix, changes)).expect("config")
+}
+
+/// The services' variables for the TLS endpoints, with `changes` applied on top.
+fn env(e: &Endpoints, prefix: &str, changes: &[(&str, String)]) -> BTreeMap<String, String> {
     let mut env: BTreeMap<String, String> = [
         ("LEADSTREAM_KAFKA_BROKERS", e.kafka.addr()),
         ("LEADSTREAM_KAFKA_CONFIG", kafka_config(&e.pki.ca())),
@@ -73,7 +79,7 @@ fn config(e: &Endpoints, prefix: &str, changes: &[(&str, String)]) -> GatewayCon
     for (k, v) in changes {
         env.insert(k.to_string(), v.clone());
     }
-    GatewayConfig::from_source(&env).expect("config")
+    env
 }
 
 /// The start's error, in full (every context), or a panic if it started.
@@ -120,7 +126,32 @@ async fn ingest_through_tls_kafka_and_tls_redis() {
     assert_eq!(event.event_type, "page_view");
     assert_eq!(event.ou_id, "unit_default");
 
+    // The processor, with the same variables, consumes over TLS and keeps state in TLS Redis.
+    let processor_cfg = leadstream_processor::ProcessorConfig::from_source(&env(
+        &e,
+        &prefix,
+        &[("LEADSTREAM_PROCESSOR_GROUP", format!("{prefix}-processor"))],
+    ))
+    .expect("processor config");
+    let processor = tokio::spawn(leadstream_processor::run(processor_cfg, shutdown.clone()));
+    let http = reqwest::Client::new();
+    let lead_url = format!(
+        "http://{}/leads?alias_kind=email&alias=tls@example.com",
+        running.addr
+    );
+    wait_until(
+        Duration::from_secs(60),
+        "the processor applied the event",
+        || async {
+            let resp = http.get(&lead_url).bearer_auth(ADMIN).send().await.ok()?;
+            let lead: serde_json::Value = resp.json().await.ok()?;
+            (lead["event_count"] == 1).then_some(())
+        },
+    )
+    .await;
+
     shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(15), processor).await;
     let _ = tokio::time::timeout(Duration::from_secs(10), running.handle).await;
 }
 
