@@ -2,17 +2,23 @@
 //! retries scheduled; after a restart every fired record is delivered exactly once per
 //! endpoint and none is lost.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use leadstream_shared::delivery::{AttemptStatus, DeliveryQuery};
 use leadstream_shared::fired::Targets;
 
 use crate::support::*;
 
 fn spawn_child(env: &Env) -> tokio::process::Child {
+    spawn_child_with(env, &[])
+}
+
+fn spawn_child_with(env: &Env, extra: &[(&str, &str)]) -> tokio::process::Child {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_leadstream-notifier"))
         .envs(&env.vars)
+        .envs(extra.iter().copied())
         .env("RUST_LOG", "warn")
         .env("LEADSTREAM_LOG_FORMAT", "text")
         .stdin(Stdio::null())
@@ -123,6 +129,195 @@ async fn kill_9_with_pending_and_scheduled_deliveries_loses_nothing_and_duplicat
         );
         assert_eq!(slack.get(&f.lead_id), Some(&1), "slack for {}", f.lead_id);
     }
+    child.start_kill().ok();
+    child.wait().await.ok();
+}
+
+/// Every delivery attempt in the log matching `q`, all pages.
+async fn all_deliveries(
+    env: &Env,
+    q: DeliveryQuery,
+) -> Vec<leadstream_shared::delivery::DeliveryAttempt> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = leadstream_shared::delivery::query(
+            env.store.as_ref(),
+            &env.keys,
+            "unit_default",
+            &DeliveryQuery {
+                offset,
+                limit: Some(leadstream_shared::delivery::PAGE_MAX),
+                ..q.clone()
+            },
+        )
+        .await
+        .expect("delivery log");
+        out.extend(page.deliveries);
+        match page.next_offset {
+            Some(o) => offset = o,
+            None => return out,
+        }
+    }
+}
+
+/// The receiver answers 200 to everything while fired records keep arriving, and the notifier
+/// is killed with -9 mid-stream (attempts may be in flight: nothing is held back).
+///
+/// What is guaranteed there, and asserted exactly: every fired record reaches the endpoint
+/// (at least once); a second delivery of the same record can only come from the crash window
+/// — the receiver answered 2xx before the kill, the dead notifier never recorded it, and the
+/// job is attempted again after its lease expired — so a record arrives at most twice, the
+/// copies carry the same `webhook-id`, body and a valid signature (a receiver that dedupes on
+/// `webhook-id`, as Standard Webhooks asks, processes each record once), at most
+/// `ENDPOINT_CONCURRENCY` records are repeated, and the delivery log holds exactly one success
+/// per record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_while_the_receiver_answers_200_under_load_delivers_each_id_at_least_once_and_repeats_only_the_crash_window(
+) {
+    const N: usize = 200;
+    const CONCURRENCY: usize = 8;
+    /// The producer stays at most this many records ahead of the successes seen.
+    const AHEAD: usize = 40;
+    let env = Env::new(
+        "crash200",
+        &[(
+            "LEADSTREAM_NOTIFIER_ENDPOINT_CONCURRENCY",
+            &CONCURRENCY.to_string(),
+        )],
+    )
+    .await;
+    let rx = Receiver::start().await;
+    let secret = env
+        .catalog()
+        .webhook_secret("unit_default")
+        .await
+        .expect("secret");
+    let records: Vec<_> = (0..N)
+        .map(|i| fired(i, &format!("ld_c200_{i}"), webhook(rx.url("/hook"))))
+        .collect();
+    let delivered = || successes(&rx, "/hook", |r| r.header("webhook-id")).len();
+
+    let first = spawn_child(&env);
+    let produced = std::sync::atomic::AtomicUsize::new(0);
+    let produce = async {
+        for chunk in records.chunks(10) {
+            let ahead = produced.load(std::sync::atomic::Ordering::SeqCst);
+            eventually(Duration::from_secs(120), "deliveries to keep up", || {
+                delivered() + AHEAD >= ahead
+            })
+            .await;
+            for f in chunk {
+                env.produce(f).await;
+            }
+            produced.fetch_add(chunk.len(), std::sync::atomic::Ordering::SeqCst);
+        }
+    };
+    let crash = async {
+        let mut child = first;
+        eventually(Duration::from_secs(120), "a third delivered", || {
+            delivered() >= N / 3
+        })
+        .await;
+        child.start_kill().expect("kill -9");
+        child.wait().await.expect("reaped");
+        let killed_at = Instant::now();
+        let at_kill = (
+            produced.load(std::sync::atomic::Ordering::SeqCst),
+            delivered(),
+        );
+        // tansu never expires the session of a member killed with -9, so the replacement joins
+        // a fresh group: it reads the fired topic from the start and stores only the
+        // deliveries it does not know yet (the idempotency on (fired id, endpoint)).
+        let group = format!("{}-gen1", env.vars["LEADSTREAM_NOTIFIER_GROUP"]);
+        let restarted_at = Instant::now();
+        let child = spawn_child_with(&env, &[("LEADSTREAM_NOTIFIER_GROUP", &group)]);
+        (child, (killed_at, restarted_at), at_kill)
+    };
+    let ((), (mut child, (killed_at, restarted_at), (produced_at_kill, delivered_at_kill))) =
+        tokio::join!(produce, crash);
+    assert!(
+        produced_at_kill < N && delivered_at_kill < N,
+        "the kill must land mid-stream (produced {produced_at_kill}, delivered {delivered_at_kill})"
+    );
+
+    // Done when the log holds a success for every record: each job is then final, so no
+    // further attempt can come and the receiver's counts below are complete.
+    let succeeded = DeliveryQuery {
+        status: Some(AttemptStatus::Succeeded),
+        ..Default::default()
+    };
+    leadstream_testkit::wait_until(
+        Duration::from_secs(120),
+        "a recorded success for every record",
+        || async {
+            let log = all_deliveries(&env, succeeded.clone()).await;
+            let ids: BTreeSet<String> = log.into_iter().map(|a| a.fired_id).collect();
+            (ids.len() == N).then_some(())
+        },
+    )
+    .await;
+
+    let log = all_deliveries(&env, succeeded).await;
+    let mut per_id: HashMap<&str, usize> = HashMap::new();
+    for a in &log {
+        *per_id.entry(a.fired_id.as_str()).or_default() += 1;
+    }
+    assert!(
+        per_id.values().all(|&n| n == 1) && per_id.len() == N,
+        "the delivery log holds exactly one success per record"
+    );
+    let got = rx.on("/hook");
+    let mut repeated = Vec::new();
+    for f in &records {
+        let copies: Vec<&Received> = got
+            .iter()
+            .filter(|r| r.status == 200 && r.header("webhook-id") == f.fired_id)
+            .collect();
+        assert!(!copies.is_empty(), "{} was never delivered", f.fired_id);
+        assert!(
+            copies.len() <= 2,
+            "{} delivered {} times",
+            f.fired_id,
+            copies.len()
+        );
+        for r in &copies {
+            let ts = r.header("webhook-timestamp");
+            let sig = r.header("webhook-signature");
+            assert!(
+                verify(
+                    std::slice::from_ref(&secret),
+                    &f.fired_id,
+                    &ts,
+                    &r.body,
+                    &sig
+                ),
+                "every copy is signed"
+            );
+            assert_eq!(r.body, copies[0].body, "every copy has the same body");
+        }
+        if copies.len() == 2 {
+            // Only the crash window: the first copy came from the killed process (the
+            // receiver may read its last request just after the kill, but before the
+            // replacement was started), the repeat after the kill.
+            assert!(
+                copies[0].at < restarted_at && copies[1].at > killed_at,
+                "{} repeated outside the crash window",
+                f.fired_id
+            );
+            repeated.push(f.fired_id.clone());
+        }
+    }
+    assert!(
+        repeated.len() <= CONCURRENCY,
+        "more repeats ({}) than attempts that can be in flight at the kill",
+        repeated.len()
+    );
+    eprintln!(
+        "killed -9 with {produced_at_kill} produced and {delivered_at_kill} delivered; \
+         repeated (same webhook-id, crash window): {}",
+        repeated.len()
+    );
     child.start_kill().ok();
     child.wait().await.ok();
 }
