@@ -124,6 +124,7 @@ async fn a_dead_delivery_is_replayed_exactly_once() {
     let prefix = unique("admdlq");
     let vars: BTreeMap<String, String> = [
         ("LEADSTREAM_KAFKA_BROKERS", broker.addr()),
+        ("LEADSTREAM_KAFKA_TEST_BROKER_QUIRKS", "true".to_string()),
         ("LEADSTREAM_REDIS_URL", redis_url()),
         ("LEADSTREAM_TOPIC_PREFIX", prefix.clone()),
         ("LEADSTREAM_REDIS_PREFIX", prefix.clone()),

@@ -47,6 +47,7 @@ async fn topics_are_created_once_and_described() {
     let prefix = unique("admtop");
     let v = vars(&[
         ("LEADSTREAM_KAFKA_BROKERS", broker.addr()),
+        ("LEADSTREAM_KAFKA_TEST_BROKER_QUIRKS", "true".to_string()),
         ("LEADSTREAM_TOPIC_PREFIX", prefix.clone()),
         ("LEADSTREAM_PARTITIONS", "3".into()),
     ]);

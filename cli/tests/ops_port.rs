@@ -15,6 +15,7 @@ fn service(kind: &str, broker: &Broker, ops: &str, redis: &str) -> Command {
     let mut cmd = Command::new(leadstream_bin());
     cmd.arg(kind)
         .env("LEADSTREAM_KAFKA_BROKERS", broker.addr())
+        .env("LEADSTREAM_KAFKA_TEST_BROKER_QUIRKS", "true")
         .env("LEADSTREAM_REDIS_URL", redis)
         .env("LEADSTREAM_TOPIC_PREFIX", &prefix)
         .env("LEADSTREAM_REDIS_PREFIX", &prefix)

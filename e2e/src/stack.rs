@@ -133,6 +133,7 @@ impl Stack {
         let smtp = SmtpSink::start().await;
         let mut env: BTreeMap<String, String> = [
             ("LEADSTREAM_KAFKA_BROKERS", broker.addr()),
+            ("LEADSTREAM_KAFKA_TEST_BROKER_QUIRKS", "true".to_string()),
             ("LEADSTREAM_REDIS_URL", redis.url()),
             ("LEADSTREAM_TOPIC_PREFIX", prefix.clone()),
             ("LEADSTREAM_REDIS_PREFIX", prefix.clone()),

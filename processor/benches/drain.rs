@@ -154,6 +154,7 @@ async fn main() {
         common::install_config(&Catalog::new(kv.clone(), keys.clone()), OU, sequences).await;
         let vars: BTreeMap<String, String> = [
             ("LEADSTREAM_KAFKA_BROKERS", broker.addr()),
+            ("LEADSTREAM_KAFKA_TEST_BROKER_QUIRKS", "true".to_string()),
             ("LEADSTREAM_REDIS_URL", redis.clone()),
             ("LEADSTREAM_TOPIC_PREFIX", topic_prefix.clone()),
             ("LEADSTREAM_REDIS_PREFIX", prefix.clone()),

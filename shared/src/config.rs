@@ -191,6 +191,7 @@ impl CommonConfig {
                 overrides,
                 fetch_wait_max_ms: parse(src, "LEADSTREAM_KAFKA_FETCH_WAIT_MAX_MS", 100)?,
                 linger_ms: parse(src, "LEADSTREAM_KAFKA_LINGER_MS", 5)?,
+                test_broker_quirks: parse(src, "LEADSTREAM_KAFKA_TEST_BROKER_QUIRKS", false)?,
             },
             topics: Topics::from_prefix(&prefix),
             redis_url,

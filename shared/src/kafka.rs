@@ -36,6 +36,11 @@ pub struct KafkaSettings {
     /// state it beside latency figures.
     pub fetch_wait_max_ms: u32,
     pub linger_ms: u32,
+    /// Accommodate the tansu test broker's answer to a fetch inside a record batch (the next
+    /// batch): consumers seek back instead of stepping over what looks like a gap
+    /// (`LEADSTREAM_KAFKA_TEST_BROKER_QUIRKS=true`; the test harnesses set it). Off for real
+    /// Kafka, where gaps (transaction markers, compaction) are ordinary.
+    pub test_broker_quirks: bool,
 }
 
 /// Whether a librdkafka property holds a secret (never logged or printed).
@@ -67,6 +72,7 @@ impl std::fmt::Debug for KafkaSettings {
             .field("overrides", &overrides)
             .field("fetch_wait_max_ms", &self.fetch_wait_max_ms)
             .field("linger_ms", &self.linger_ms)
+            .field("test_broker_quirks", &self.test_broker_quirks)
             .finish()
     }
 }
@@ -78,6 +84,7 @@ impl KafkaSettings {
             overrides: BTreeMap::new(),
             fetch_wait_max_ms: 100,
             linger_ms: 5,
+            test_broker_quirks: false,
         }
     }
 
@@ -144,6 +151,9 @@ impl KafkaSettings {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
+            // Never see records of aborted or open transactions (librdkafka's default, stated:
+            // direct producers may write the events topic transactionally).
+            .set("isolation.level", "read_committed")
             .set("enable.partition.eof", "false")
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")

@@ -77,6 +77,7 @@ impl App {
         let prefix = self.prefix();
         let mut env: BTreeMap<String, String> = [
             ("LEADSTREAM_KAFKA_BROKERS", self.broker.addr()),
+            ("LEADSTREAM_KAFKA_TEST_BROKER_QUIRKS", "true".to_string()),
             ("LEADSTREAM_REDIS_URL", leadstream_testkit::redis_url()),
             ("LEADSTREAM_TOPIC_PREFIX", prefix.clone()),
             ("LEADSTREAM_REDIS_PREFIX", prefix.clone()),
@@ -96,6 +97,7 @@ impl App {
         let prefix = unique("gw");
         let mut env: BTreeMap<String, String> = [
             ("LEADSTREAM_KAFKA_BROKERS", broker.addr()),
+            ("LEADSTREAM_KAFKA_TEST_BROKER_QUIRKS", "true".to_string()),
             ("LEADSTREAM_REDIS_URL", redis_url()),
             ("LEADSTREAM_TOPIC_PREFIX", prefix.clone()),
             ("LEADSTREAM_REDIS_PREFIX", prefix.clone()),

@@ -85,6 +85,7 @@ async fn sigterm_under_load_drains_and_loses_no_acknowledged_event() {
     let mut cmd = Command::new(leadstream_bin());
     cmd.arg("gateway")
         .env("LEADSTREAM_KAFKA_BROKERS", broker.addr())
+        .env("LEADSTREAM_KAFKA_TEST_BROKER_QUIRKS", "true")
         .env("LEADSTREAM_REDIS_URL", redis_url())
         .env("LEADSTREAM_TOPIC_PREFIX", &prefix)
         .env("LEADSTREAM_REDIS_PREFIX", &prefix)

@@ -62,6 +62,7 @@ fn config(e: &Endpoints, prefix: &str, changes: &[(&str, String)]) -> GatewayCon
 fn env(e: &Endpoints, prefix: &str, changes: &[(&str, String)]) -> BTreeMap<String, String> {
     let mut env: BTreeMap<String, String> = [
         ("LEADSTREAM_KAFKA_BROKERS", e.kafka.addr()),
+        ("LEADSTREAM_KAFKA_TEST_BROKER_QUIRKS", "true".to_string()),
         ("LEADSTREAM_KAFKA_CONFIG", kafka_config(&e.pki.ca())),
         ("LEADSTREAM_REDIS_URL", e.redis.url()),
         ("LEADSTREAM_REDIS_CA_FILE", e.pki.ca().display().to_string()),

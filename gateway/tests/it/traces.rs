@@ -304,6 +304,7 @@ async fn the_gateway_process_exports_its_spans_over_otlp_before_it_exits() {
     let mut cmd = Command::new(leadstream_bin());
     cmd.arg("gateway")
         .env("LEADSTREAM_KAFKA_BROKERS", broker.addr())
+        .env("LEADSTREAM_KAFKA_TEST_BROKER_QUIRKS", "true")
         .env("LEADSTREAM_REDIS_URL", leadstream_testkit::redis_url())
         .env("LEADSTREAM_TOPIC_PREFIX", &prefix)
         .env("LEADSTREAM_REDIS_PREFIX", &prefix)

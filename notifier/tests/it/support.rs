@@ -213,6 +213,7 @@ impl Env {
         let prefix = unique(name);
         let mut vars: BTreeMap<String, String> = [
             ("LEADSTREAM_KAFKA_BROKERS", broker.addr()),
+            ("LEADSTREAM_KAFKA_TEST_BROKER_QUIRKS", "true".to_string()),
             ("LEADSTREAM_REDIS_URL", redis_url()),
             ("LEADSTREAM_TOPIC_PREFIX", prefix.clone()),
             ("LEADSTREAM_REDIS_PREFIX", prefix.clone()),

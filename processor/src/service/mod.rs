@@ -33,6 +33,7 @@ use crate::config::ProcessorConfig;
 use crate::decode::{decode, DecodeError, Position};
 use crate::engine::{Engine, EngineError, EngineSettings, Input};
 
+mod contiguity;
 pub(crate) mod observe;
 mod offsets;
 use leadstream_shared::trace::TraceContext;

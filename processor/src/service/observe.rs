@@ -37,6 +37,11 @@ pub const PROCESSING_LATENCY: &str = "leadstream_processor_processing_latency_se
 /// Histogram: records per polled batch. No labels.
 /// Partitions re-read because a Redis failover lost their newest writes.
 pub const REWOUND: &str = "leadstream_processor_rewound_partitions_total";
+/// Offsets stepped over because they do not exist for consumers (`reason="gap"`: transaction
+/// markers, aborted transactions, compaction or retention).
+pub const SKIPPED_OFFSETS: &str = "leadstream_processor_skipped_offsets_total";
+/// Seeks back to the durable position under the test-broker quirk switch.
+pub const SEEK_BACKS: &str = "leadstream_processor_seek_backs_total";
 pub const BATCH_SIZE: &str = "leadstream_processor_batch_records";
 
 /// The batch span (a disabled span when traces are not exported).

@@ -5,8 +5,8 @@
 //! partition right after it ([`Processor::resume_from_applied`]); it commits only offsets it
 //! recorded as durable itself ([`Ctx`], never librdkafka's consumed position); and it refuses to
 //! apply a record that does not continue a partition contiguously ([`Processor::contiguous`]).
-//! The last rule matters with brokers that answer a fetch inside a record batch with the next
-//! batch (the tansu test broker does): without it a resumed consumer would skip records.
+//! Offsets a consumer never sees (transaction markers, aborted transactions, compaction) are
+//! stepped over at once; the test broker's quirk has its own switch (see [`contiguity`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +18,8 @@ use rdkafka::message::BorrowedMessage;
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
+use super::contiguity::{self, Decision};
+use super::observe as m;
 use super::{retry, Processor};
 
 /// Tracks, per partition, the next offset whose every effect is durable, and commits exactly
@@ -75,11 +77,10 @@ impl ConsumerContext for Ctx {
 }
 
 impl Processor {
-    /// Keep only records that continue each partition exactly where its durable state ends.
-    /// A record beyond the expected offset was fetched from a stale position (before a seek took
-    /// effect): it and the rest of its partition in this batch are dropped and the partition is
-    /// sought back, so a gap is never applied past. A gap seen again and again at the same place
-    /// (records deleted by retention before they were processed) is accepted with an error.
+    /// Keep the records that continue each partition where its durable state ends, and those
+    /// after a gap that does not exist for consumers (see [`contiguity`]). With the test-broker
+    /// quirk switch on, a record beyond the expected offset is dropped with the rest of its
+    /// partition in this batch and the partition sought back instead.
     pub(super) async fn contiguous<'a>(
         &self,
         batch: Vec<BorrowedMessage<'a>>,
@@ -94,43 +95,74 @@ impl Processor {
         let mut next = expected.clone();
         let mut stale: HashMap<i32, i64> = HashMap::new();
         let mut keep = Vec::with_capacity(batch.len());
+        let quirks = self.cfg.common.kafka.test_broker_quirks;
         for m in batch {
             let p = m.partition();
             if stale.contains_key(&p) {
                 continue;
             }
-            match next.get(&p).copied() {
-                Some(exp) if m.offset() > exp => {
-                    let mut gaps = self.gaps.lock().unwrap_or_else(|e| e.into_inner());
-                    let tries = gaps.entry((p, exp)).or_insert(0);
-                    *tries += 1;
-                    if *tries > 20 {
+            let exp = next.get(&p).copied();
+            let tries = match exp {
+                Some(e) if m.offset() > e && quirks => {
+                    let gaps = self.gaps.lock().unwrap_or_else(|e| e.into_inner());
+                    gaps.get(&(p, e)).copied().unwrap_or(0)
+                }
+                _ => 0,
+            };
+            match contiguity::decide(exp, m.offset(), quirks, tries) {
+                Decision::Apply => {}
+                Decision::ApplyAfterGap { skipped } => {
+                    let exp = exp.unwrap_or_default();
+                    metrics::counter!(m::SKIPPED_OFFSETS, "reason" => "gap")
+                        .increment(skipped as u64);
+                    self.gaps
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&(p, exp));
+                    if quirks {
                         tracing::error!(
                             partition = p,
                             expected = exp,
                             got = m.offset(),
                             "offsets missing from the topic; continuing after the gap"
                         );
-                        gaps.remove(&(p, exp));
-                        next.insert(p, m.offset() + 1);
-                        keep.push(m);
+                    } else if skipped == 1 {
+                        // One transaction marker: ordinary, after every transaction.
+                        tracing::debug!(
+                            partition = p,
+                            expected = exp,
+                            got = m.offset(),
+                            "one offset absent for consumers (transaction marker); continuing"
+                        );
                     } else {
-                        stale.insert(p, exp);
+                        // An aborted transaction, compaction, or retention that deleted records
+                        // before they were read: said once per gap.
+                        tracing::info!(partition = p, expected = exp, got = m.offset(), skipped, "offsets absent for consumers (aborted transaction, compaction or retention); continuing after them");
                     }
                 }
-                _ => {
-                    next.insert(p, m.offset() + 1);
-                    keep.push(m);
+                Decision::SeekBack => {
+                    let exp = exp.unwrap_or_default();
+                    *self
+                        .gaps
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .entry((p, exp))
+                        .or_insert(0) += 1;
+                    stale.insert(p, exp);
+                    continue;
                 }
             }
+            next.insert(p, m.offset() + 1);
+            keep.push(m);
         }
         let topic = &self.cfg.common.topics.events;
         for (p, exp) in stale {
             tracing::debug!(
                 partition = p,
                 expected = exp,
-                "record beyond the durable position: seeking back"
+                "record beyond the durable position: seeking back (test-broker quirk)"
             );
+            metrics::counter!(m::SEEK_BACKS).increment(1);
             let mut tpl = TopicPartitionList::new();
             let _ = tpl.add_partition_offset(topic, p, Offset::Offset(exp));
             if let Err(e) = self.consumer.seek_partitions(tpl, Duration::from_secs(5)) {
