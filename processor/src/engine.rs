@@ -275,16 +275,25 @@ impl Engine {
             stop: -(cap + 1),
         }));
         self.kv().exec(history).await?;
-        let mut clear = Vec::with_capacity(fired.len() * 2);
+        let mut clear = Vec::with_capacity(fired.len());
+        let mut outboxes: HashMap<i32, (String, bool)> = HashMap::new();
         for (p, f) in fired {
-            clear.push(Cmd::HDel {
-                key: self.partition_keys(*p).outbox(),
-                field: f.fired_id.clone(),
+            let (key, legacy) = outboxes.entry(*p).or_insert_with(|| {
+                // The outbox of the layout before partition hash tags can only hold firings
+                // of partitions applied by that version (or unknown here: drained outboxes).
+                let legacy = lock(&self.partitions).get(p).is_none_or(|x| x.legacy);
+                (self.partition_keys(*p).outbox(), legacy)
             });
             clear.push(Cmd::HDel {
-                key: self.keys.legacy_outbox(*p),
+                key: key.clone(),
                 field: f.fired_id.clone(),
             });
+            if *legacy {
+                clear.push(Cmd::HDel {
+                    key: self.keys.legacy_outbox(*p),
+                    field: f.fired_id.clone(),
+                });
+            }
         }
         self.kv().exec(clear).await?;
         Ok(())

@@ -199,6 +199,22 @@ impl PartitionKeys {
 /// when N is a multiple of 12, instead of a hash's luck (12 partitions hashed at random over 3
 /// shards are often 6/4/2).
 pub fn partition_tag(topic: &str, partition: i32) -> String {
+    // The salt search costs a few hundred CRC16s: remember each tag found.
+    type Tags = std::sync::Mutex<std::collections::HashMap<(String, i32), String>>;
+    static TAGS: std::sync::OnceLock<Tags> = std::sync::OnceLock::new();
+    let tags = TAGS.get_or_init(Default::default);
+    let key = (topic.to_string(), partition);
+    if let Some(tag) = tags.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return tag.clone();
+    }
+    let tag = find_partition_tag(topic, partition);
+    tags.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, tag.clone());
+    tag
+}
+
+fn find_partition_tag(topic: &str, partition: i32) -> String {
     const WINDOW: u16 = 32;
     let mut rest = u64::from(partition.unsigned_abs());
     let mut scale = 1.0 / 3.0;
