@@ -30,7 +30,9 @@ pub async fn list(
     let page = delivery::query(st.store.as_ref(), &st.keys, &c.tenant.ou_id, &q)
         .await
         .map_err(store_err(&st))?;
-    Ok(Json(page).into_response())
+    let mut v = serde_json::to_value(page).unwrap_or_default();
+    super::redact::deliveries(&c.key, &mut v);
+    Ok(Json(v).into_response())
 }
 
 fn parse(

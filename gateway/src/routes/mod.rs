@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod leads;
 pub mod manage;
 pub mod openapi;
+pub mod redact;
 pub mod rulesets;
 pub mod scoring_routes;
 pub mod sequences;

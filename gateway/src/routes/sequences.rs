@@ -55,7 +55,9 @@ pub async fn list(State(st): State<AppState>, headers: HeaderMap) -> Reply {
         .list_docs(&c.tenant.ou_id, SEQUENCES)
         .await
         .map_err(store_err(&st))?;
-    Ok(Json(json!({ "sequences": items })).into_response())
+    let mut v = json!({ "sequences": items });
+    super::redact::documents(&c.key, &mut v);
+    Ok(Json(v).into_response())
 }
 
 pub async fn create(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Reply {
@@ -80,7 +82,9 @@ pub async fn get_one(
 ) -> Reply {
     let c = ctx(&st, &headers, Scope::Read).await?;
     let s: SequenceTrigger = load_doc(&st, &c.tenant.ou_id, SEQUENCES, WHAT, &id).await?;
-    Ok(Json(s).into_response())
+    let mut v = serde_json::to_value(s).unwrap_or_default();
+    super::redact::documents(&c.key, &mut v);
+    Ok(Json(v).into_response())
 }
 
 pub async fn replace(

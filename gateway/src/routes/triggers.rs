@@ -50,7 +50,9 @@ pub async fn list(State(st): State<AppState>, headers: HeaderMap) -> Reply {
         .list_docs(&c.tenant.ou_id, TRIGGERS)
         .await
         .map_err(store_err(&st))?;
-    Ok(Json(json!({ "triggers": items })).into_response())
+    let mut v = json!({ "triggers": items });
+    super::redact::documents(&c.key, &mut v);
+    Ok(Json(v).into_response())
 }
 
 pub async fn create(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Reply {
@@ -75,7 +77,9 @@ pub async fn get_one(
 ) -> Reply {
     let c = ctx(&st, &headers, Scope::Read).await?;
     let t: MilestoneTrigger = load_doc(&st, &c.tenant.ou_id, TRIGGERS, WHAT, &id).await?;
-    Ok(Json(t).into_response())
+    let mut v = serde_json::to_value(t).unwrap_or_default();
+    super::redact::documents(&c.key, &mut v);
+    Ok(Json(v).into_response())
 }
 
 pub async fn replace(
@@ -196,6 +200,7 @@ pub async fn simulate(
         v
     };
     answer["targets"] = serde_json::to_value(trigger.targets()).unwrap_or_default();
+    super::redact::documents(&c.key, &mut answer["targets"]);
     Ok(Json(answer).into_response())
 }
 

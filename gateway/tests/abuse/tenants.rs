@@ -162,3 +162,50 @@ async fn paging_work_per_request_is_bounded() {
     }
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_keys_see_endpoint_urls_redacted() {
+    let gw = Gw::start(&[]).await;
+    let hook = "https://hooks.slack.com/services/T000/B000/very-secret-token";
+    let trigger = created(
+        &gw,
+        "/triggers",
+        ADMIN,
+        json!({"name": "hot", "score_threshold": 10, "webhook_url": "https://h.example/hook?token=s3cret",
+               "slack_webhook_url": hook}),
+    )
+    .await;
+    let id = trigger["id"].as_str().unwrap().to_string();
+    let seq = json!({"name": "seq", "event_types": ["a", "b"], "window_seconds": 60,
+                     "teams_webhook_url": "https://x.webhook.office.com/webhookb2/secret-path"});
+    created(&gw, "/sequences", ADMIN, seq).await;
+    let read = created(
+        &gw,
+        "/api-keys",
+        ADMIN,
+        json!({"name": "r", "scopes": ["read"]}),
+    )
+    .await["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for path in [
+        "/triggers".to_string(),
+        format!("/triggers/{id}"),
+        "/sequences".to_string(),
+    ] {
+        let (status, answer) = call(&gw, "GET", &path, &read, &Value::Null).await;
+        assert_eq!(status, 200, "{path} {answer}");
+        let text = answer.to_string();
+        for secret in ["very-secret-token", "s3cret", "secret-path"] {
+            assert!(!text.contains(secret), "{path} shows {secret}: {text}");
+        }
+        assert!(text.contains("[redacted]"), "{text}");
+    }
+    let (_, answer) = call(&gw, "GET", &format!("/triggers/{id}"), ADMIN, &Value::Null).await;
+    assert_eq!(
+        answer["slack_webhook_url"], hook,
+        "admins see the whole URL"
+    );
+    gw.stop().await;
+}
