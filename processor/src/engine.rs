@@ -216,10 +216,12 @@ impl Engine {
         Ok(out)
     }
 
-    /// Forget what is remembered of partitions no longer owned.
-    pub fn retain_partitions(&self, owned: &[i32]) {
-        lock(&self.partitions).retain(|p, _| owned.contains(p));
-        lock(&self.known).retain(|p, _| owned.contains(p));
+    /// Forget every cached partition: called on each assignment, when the consumer is
+    /// repositioned at the stored applied offsets. (A partition that left and came back may
+    /// have been applied by another owner meanwhile; its first batch re-reads it.)
+    pub fn forget_partitions(&self) {
+        lock(&self.partitions).clear();
+        lock(&self.known).clear();
     }
 
     /// The firings left in a partition's outbox (by a crash before [`Engine::published`]),

@@ -186,7 +186,7 @@ impl Processor {
         if partitions.is_empty() {
             return true;
         }
-        self.engine.retain_partitions(&partitions);
+        self.engine.forget_partitions();
         let Some(applied) = retry(shutdown, "read applied offsets", || {
             self.engine.applied_offsets(&partitions)
         })
