@@ -2,7 +2,8 @@
 //!
 //! Every route reads its own body (see [`crate::body`]) so axum's default body limit is off;
 //! the layers add request metrics, tracing and panic-to-500 (a panic is a bug and must never
-//! take the process down with it). At most `LEADSTREAM_MAX_IN_FLIGHT` requests are served at once
+//! take the process down with it). Connections are served by hyper directly ([`accept_loop`]) so
+//! that request headers, like bodies, must arrive within `LEADSTREAM_READ_TIMEOUT`. At most `LEADSTREAM_MAX_IN_FLIGHT` requests are served at once
 //! ([`shed`]): one more is answered 503 with `Retry-After` at once, so a flood costs a refusal,
 //! not a queue that grows without bound (the health and metrics routes are never shed).
 //! Shutdown: when the token is cancelled `/readyz` answers 503
@@ -222,6 +223,74 @@ async fn plain_rejection_as_json(resp: Response) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// Accept connections until `closing`, serving each with hyper's HTTP/1 server: the request
+/// headers must arrive within `read_timeout` (`LEADSTREAM_READ_TIMEOUT`; a client trickling them
+/// is disconnected), the peer address is the request's `ConnectInfo`. After `closing`, each
+/// connection finishes its in-flight request and closes; returns when all have.
+async fn accept_loop(
+    listener: TcpListener,
+    app: Router,
+    read_timeout: std::time::Duration,
+    closing: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+    use tower::ServiceExt as _;
+
+    // Every connection task holds a sender; the receiver sees `None` once all are gone.
+    let (open_tx, mut open_rx) = tokio::sync::mpsc::channel::<()>(1);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = closing.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let svc =
+            app.clone()
+                .map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(ConnectInfo(peer));
+                    req.map(axum::body::Body::new)
+                });
+        let svc = TowerToHyperService::new(svc);
+        let closing = closing.clone();
+        let open = open_tx.clone();
+        tokio::spawn(async move {
+            let mut builder = Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(read_timeout);
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), svc);
+            tokio::pin!(conn);
+            tokio::select! {
+                res = conn.as_mut() => {
+                    if let Err(e) = res {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                }
+                _ = closing.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+            drop(open);
+        });
+    }
+    drop(listener);
+    drop(open_tx);
+    let _ = open_rx.recv().await;
+    Ok(())
+}
+
 /// Serve until the state's shutdown token is cancelled, then drain as described above.
 pub async fn serve(listener: TcpListener, st: AppState) -> anyhow::Result<()> {
     serve_with(listener, st, Router::new()).await
@@ -245,11 +314,7 @@ pub async fn serve_with(listener: TcpListener, st: AppState, extra: Router) -> a
         stop.cancel();
     });
     let app = router(st.clone()).merge(extra);
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown({
-        let closing = closing.clone();
-        async move { closing.cancelled().await }
-    });
+    let server = accept_loop(listener, app, st.cfg.read_timeout, closing.clone());
     let drain = async {
         closing.cancelled().await;
         tokio::time::sleep(grace).await;

@@ -158,3 +158,26 @@ async fn past_the_in_flight_limit_requests_are_shed_with_503_and_retry_after() {
     assert_eq!(resp.status(), 200);
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickled_headers_are_cut_off() {
+    let gw = Gw::start(&[("LEADSTREAM_READ_TIMEOUT", "500ms")]).await;
+    let mut conn = TcpStream::connect(gw.addr).await.unwrap();
+    // Half a request head, then silence.
+    conn.write_all(b"POST /ingest HTTP/1.1\r\nHost: gw\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let closed = async {
+        loop {
+            match conn.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue, // a 408 before closing is fine too
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), closed)
+        .await
+        .expect("the gateway closed the connection of a client trickling its headers");
+    gw.stop().await;
+}
