@@ -16,6 +16,8 @@
 //! | `LEADSTREAM_SMTP_URL` | none | `smtp://host:25`, `smtp://u:p@host:587?tls=required`, `smtps://u:p@host:465` |
 //! | `LEADSTREAM_SMTP_FROM` | `LeadStream <leadstream@localhost>` | sender |
 //! | `LEADSTREAM_SMTP_TIMEOUT` | `30s` | per-message SMTP timeout |
+//! | `LEADSTREAM_EMAIL_ALLOWED_DOMAINS` | any | recipient domains emails may go to (each allows its subdomains); others are refused |
+//! | `LEADSTREAM_EMAIL_RATE_PER_OU` | 60 | emails per minute per OU; more are deferred (0: off) |
 //! | `LEADSTREAM_EMAIL_DIR` | `$TMPDIR/leadstream-emails` | where `.eml` files go when no SMTP URL is set |
 
 use std::path::PathBuf;
@@ -33,6 +35,10 @@ pub struct EmailConfig {
     pub from: String,
     pub smtp_timeout: Duration,
     pub dir: PathBuf,
+    /// Recipient domains allowed (empty: any).
+    pub allowed_domains: Vec<String>,
+    /// Emails per minute per OU (0: no limit).
+    pub rate_per_ou: u32,
 }
 
 impl std::fmt::Debug for EmailConfig {
@@ -176,6 +182,15 @@ impl NotifierConfig {
                 .get("LEADSTREAM_EMAIL_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| std::env::temp_dir().join("leadstream-emails")),
+            allowed_domains: src
+                .get("LEADSTREAM_EMAIL_ALLOWED_DOMAINS")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .map(str::to_string)
+                .collect(),
+            rate_per_ou: leadstream_shared::config::parse(src, "LEADSTREAM_EMAIL_RATE_PER_OU", 60)?,
         };
         Ok(NotifierConfig {
             common,

@@ -19,6 +19,7 @@ use crate::attempt::Outcome;
 use crate::chat;
 use crate::delivery::{truncate_body, Channel, BODY_MAX};
 use crate::email::Mailer;
+use crate::email_guard::{EmailGuard, Refusal};
 use crate::endpoint::Endpoint;
 use crate::schedule::parse_retry_after;
 use crate::secrets::Secrets;
@@ -43,6 +44,7 @@ pub struct Sender {
     mailer: Mailer,
     secrets: Arc<dyn Secrets>,
     timeout: Duration,
+    email_guard: Arc<EmailGuard>,
 }
 
 impl Sender {
@@ -60,13 +62,45 @@ impl Sender {
             mailer,
             secrets,
             timeout,
+            email_guard: Arc::new(EmailGuard::new(&[], 0)),
         })
+    }
+
+    /// Check every email against `guard` (allowed domains, per-OU rate) before sending.
+    pub fn with_email_guard(mut self, guard: EmailGuard) -> Sender {
+        self.email_guard = Arc::new(guard);
+        self
+    }
+
+    async fn email(&self, fired: &TriggerFired, to: &str) -> (Outcome, bool, Option<String>) {
+        match self.email_guard.admit(&fired.ou_id, to) {
+            Ok(()) => (self.mailer.send(fired, to).await, false, None),
+            Err(Refusal::Domain(d)) => (
+                Outcome::Permanent {
+                    status: None,
+                    error: format!(
+                        "recipient domain `{d}` is not allowed (LEADSTREAM_EMAIL_ALLOWED_DOMAINS)"
+                    ),
+                },
+                true,
+                None,
+            ),
+            Err(Refusal::Rate(wait)) => (
+                Outcome::Retryable {
+                    status: None,
+                    error: "this OU's email rate (LEADSTREAM_EMAIL_RATE_PER_OU) is used up".into(),
+                    retry_after: Some(wait.max(Duration::from_secs(1))),
+                },
+                false,
+                None,
+            ),
+        }
     }
 
     pub async fn attempt(&self, fired: &TriggerFired, ep: &Endpoint) -> AttemptReport {
         let started = Instant::now();
         let (outcome, refused, response_body) = match ep.channel {
-            Channel::Email => (self.mailer.send(fired, &ep.target).await, false, None),
+            Channel::Email => self.email(fired, &ep.target).await,
             Channel::Webhook | Channel::Slack | Channel::Teams => self.post(fired, ep).await,
         };
         AttemptReport {

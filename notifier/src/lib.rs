@@ -21,6 +21,7 @@ pub mod chat;
 pub mod config;
 pub mod deliver;
 pub mod email;
+pub mod email_guard;
 pub mod endpoint;
 pub mod ingest;
 pub mod jobs;

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::NotifierConfig;
 use crate::deliver::Sender;
 use crate::email::Mailer;
+use crate::email_guard::EmailGuard;
 use crate::ingest::Ingest;
 use crate::secrets::{cached, CatalogSource, Secrets};
 use crate::worker::{Worker, WorkerParts};
@@ -75,7 +76,11 @@ pub async fn run_with(
         }
     };
     let sender = Sender::new(cfg.policy.clone(), cfg.http_timeout, mailer, secrets)
-        .context("cannot build the HTTP client")?;
+        .context("cannot build the HTTP client")?
+        .with_email_guard(EmailGuard::new(
+            &cfg.email.allowed_domains,
+            cfg.email.rate_per_ou,
+        ));
     let retention_ms = u64::try_from(cfg.retention.as_millis()).unwrap_or(u64::MAX);
     let worker = Worker::new(WorkerParts {
         store: store.clone(),

@@ -94,3 +94,55 @@ async fn email_has_subject_preheader_message_and_both_parts() {
     stop.cancel();
     handle.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn emails_go_only_to_allowed_domains() {
+    let smtp = SmtpSink::start().await;
+    let url = format!("smtp://{}", smtp.addr);
+    let env = Env::new(
+        "mail_domains",
+        &[
+            ("LEADSTREAM_SMTP_URL", &url),
+            ("LEADSTREAM_EMAIL_ALLOWED_DOMAINS", "example.com"),
+        ],
+    )
+    .await;
+    let (stop, handle) = env.spawn_notifier();
+    let f = fired(
+        1,
+        "ld_domains",
+        Targets {
+            emails: vec!["sales@example.com".into(), "victim@elsewhere.test".into()],
+            ..Targets::default()
+        },
+    );
+    env.produce(&f).await;
+    let query = || DeliveryQuery {
+        fired_id: Some(f.fired_id.clone()),
+        ..Default::default()
+    };
+    let mut log = Vec::new();
+    for _ in 0..1500 {
+        log = env.deliveries(query()).await;
+        if log.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(log.len(), 2, "{log:?}");
+    let refused = log
+        .iter()
+        .find(|a| a.target.contains("elsewhere.test"))
+        .expect("the refused recipient's attempt");
+    assert_eq!(refused.status, AttemptStatus::Failed, "{refused:?}");
+    assert!(refused
+        .error
+        .as_deref()
+        .unwrap_or("")
+        .contains("LEADSTREAM_EMAIL_ALLOWED_DOMAINS"));
+    let msgs = smtp.messages.lock().unwrap().clone();
+    let rcpts: Vec<String> = msgs.iter().flat_map(|(r, _)| r.clone()).collect();
+    assert_eq!(rcpts, ["<sales@example.com>"]);
+    stop.cancel();
+    handle.await.unwrap().unwrap();
+}
