@@ -170,6 +170,8 @@ impl Stack {
             ),
             ("LEADSTREAM_SMTP_URL", smtp.url()),
             ("LEADSTREAM_SMTP_TIMEOUT", "5s".into()),
+            // Load scenarios count every email of every firing of one OU.
+            ("LEADSTREAM_EMAIL_RATE_PER_OU", "0".into()),
             ("LEADSTREAM_NOTIFIER_POLL_INTERVAL", "50ms".into()),
         ]
         .into_iter()
