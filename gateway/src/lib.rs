@@ -41,7 +41,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use leadstream_shared::kafka::ensure_topics;
-use leadstream_shared::store::{self, Store};
+use leadstream_shared::store::Store;
 
 pub use config::GatewayConfig;
 pub use sink::{EventSink, KafkaSink, MemorySink};
@@ -70,7 +70,9 @@ pub async fn spawn(cfg: GatewayConfig, shutdown: CancellationToken) -> anyhow::R
     let url = cfg.common.redis_url.clone().context(
         "LEADSTREAM_REDIS_URL is required for the gateway (only `leadstream dev` runs without Redis)",
     )?;
-    let store = store::open_tls(Some(&url), cfg.common.redis_ca_file.as_deref())
+    let store = cfg
+        .common
+        .open_store()
         .await
         .with_context(|| format!("cannot connect to Redis at {}", redact_url(&url)))?;
     let sink = kafka_sink(&cfg).await?;

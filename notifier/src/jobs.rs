@@ -13,6 +13,10 @@
 //!   A worker that dies mid-attempt loses the lease when it expires and the job is taken again.
 //! - `ou:{ou}:notifier:disabled:{trigger_id}:{endpoint_id}` — set by a 410 Gone.
 //!
+//! On a Redis Cluster every one of these keys (and the delivery records) carries the hash tag
+//! `{notifier}` (see [`Keys::for_cluster`]): a job, its lease, the due set and the delivery
+//! records one write touches together live in one slot.
+//!
 //! The one window where a crash can cause a second delivery: the worker got a 2xx and died
 //! before [`record`] (one round trip) stored it. The job is then attempted again after the lease
 //! expires, with the same `webhook-id`, which Standard Webhooks receivers use to drop duplicates.
@@ -89,11 +93,11 @@ impl Job {
 }
 
 pub fn job_key(keys: &Keys, ou: &str, fired_id: &str, endpoint_id: &str) -> String {
-    keys.ou_key(ou, &format!("notifier:dlv:{fired_id}:{endpoint_id}"))
+    keys.notifier_ou(ou, &format!("notifier:dlv:{fired_id}:{endpoint_id}"))
 }
 
 pub fn due_key(keys: &Keys) -> String {
-    keys.global("notifier:due")
+    keys.notifier_global("notifier:due")
 }
 
 pub fn lease_key(job_key: &str) -> String {
@@ -101,7 +105,7 @@ pub fn lease_key(job_key: &str) -> String {
 }
 
 pub fn disabled_key(keys: &Keys, ou: &str, trigger_id: &str, endpoint_id: &str) -> String {
-    keys.ou_key(ou, &format!("notifier:disabled:{trigger_id}:{endpoint_id}"))
+    keys.notifier_ou(ou, &format!("notifier:disabled:{trigger_id}:{endpoint_id}"))
 }
 
 /// The endpoint id at the end of a job key (for per-endpoint limits before the job is loaded).
@@ -363,8 +367,17 @@ mod tests {
 
     #[tokio::test]
     async fn enqueue_is_idempotent_and_leases_are_exclusive() {
-        let kv = MemoryKv::new();
-        let keys = Keys::new("t");
+        jobs_round(MemoryKv::new(), Keys::new("t")).await;
+    }
+
+    /// On a cluster every atomic write of a delivery (with its attempt record and 410 mark)
+    /// stays in one slot: the strict store refuses a cross-slot batch as Redis Cluster does.
+    #[tokio::test]
+    async fn on_a_cluster_every_job_write_stays_in_one_slot() {
+        jobs_round(MemoryKv::cluster_strict(), Keys::for_cluster("t")).await;
+    }
+
+    async fn jobs_round(kv: MemoryKv, keys: Keys) {
         let ep = Endpoint::new(Channel::Webhook, "https://h.example.com/x");
         let job = Job::new(&milestone(), &ep, 0, 7, 1000);
         assert_eq!(
@@ -399,13 +412,56 @@ mod tests {
             next: Next::Done,
             retention_ms: 60_000,
         };
-        assert!(record(&kv, &keys, w, vec![]).await.unwrap());
+        let mut extra = leadstream_shared::delivery::record_cmds(&keys, &attempt(&done), 60_000);
+        extra.push(Cmd::Set {
+            key: disabled_key(&keys, &done.fired.ou_id, &done.fired.trigger_id, &ep.id()),
+            value: b"410".to_vec(),
+            ttl_ms: None,
+        });
+        assert!(record(&kv, &keys, w, extra).await.unwrap());
+        assert!(is_disabled(&kv, &keys, &done).await.unwrap());
+        assert!(requeue(
+            &kv,
+            &keys,
+            k,
+            load(&kv, k).await.unwrap().unwrap().0,
+            &done,
+            1,
+            1
+        )
+        .await
+        .unwrap());
+        release(&kv, k, "nobody").await.unwrap();
+        record(&kv, &keys, w, vec![]).await.unwrap();
         assert!(due(&kv, &keys, i64::MAX, 10).await.unwrap().is_empty());
         // Lease released: a claim works again and sees the final state.
         let again = claim(&kv, &keys, k, "c", 10_000).await.unwrap().unwrap();
         assert!(again.state.is_final());
         // A stale holder's write still lands but reports the lost lease.
         assert!(!record(&kv, &keys, w, vec![]).await.unwrap());
+    }
+
+    fn attempt(job: &Job) -> leadstream_shared::delivery::DeliveryAttempt {
+        use leadstream_shared::delivery::{AttemptStatus, DeliveryAttempt};
+        DeliveryAttempt {
+            id: "att_1".into(),
+            fired_id: job.fired.fired_id.clone(),
+            ou_id: job.fired.ou_id.clone(),
+            lead_id: job.fired.lead_id.clone(),
+            trigger_id: job.fired.trigger_id.clone(),
+            trigger_name: "t".into(),
+            channel: job.channel,
+            endpoint_id: job.endpoint_id.clone(),
+            target: job.target.clone(),
+            attempt: 1,
+            at_ms: 1001,
+            status: AttemptStatus::Succeeded,
+            status_code: Some(200),
+            error: None,
+            latency_ms: 3,
+            response_body: None,
+            next_attempt_at_ms: None,
+        }
     }
 
     #[test]

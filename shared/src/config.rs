@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::kafka::{KafkaSettings, Topics};
+use crate::store::split_urls;
 
 #[derive(Debug, thiserror::Error)]
 #[error("configuration error: {var}: {message}")]
@@ -95,6 +96,9 @@ pub struct CommonConfig {
     pub topics: Topics,
     /// `None`: the in-memory store (only `leadstream dev` allows that).
     pub redis_url: Option<String>,
+    /// The store is a Redis Cluster: `LEADSTREAM_REDIS_URL` lists several nodes, or
+    /// `LEADSTREAM_REDIS_CLUSTER=true`. Keys then carry hash tags (see [`crate::keys`]).
+    pub redis_cluster: bool,
     /// `LEADSTREAM_REDIS_CA_FILE`: PEM CA certificate(s) to trust for `rediss://` instead of the
     /// system's roots (managed Redis with a private CA).
     pub redis_ca_file: Option<std::path::PathBuf>,
@@ -127,25 +131,52 @@ impl CommonConfig {
             ));
         }
         let redis_url = src.get("LEADSTREAM_REDIS_URL");
-        if let Some(url) = &redis_url {
-            if !(url.starts_with("redis://")
-                || url.starts_with("rediss://")
-                || url.starts_with("unix://"))
-            {
-                return Err(ConfigError::new(
-                    "LEADSTREAM_REDIS_URL",
-                    format!("{url:?} must start with redis://, rediss:// or unix://"),
-                ));
-            }
+        let urls: Vec<&str> = redis_url.as_deref().map(split_urls).unwrap_or_default();
+        if redis_url.is_some() && urls.is_empty() {
+            return Err(ConfigError::new(
+                "LEADSTREAM_REDIS_URL",
+                "is an empty list; give redis://host:port (or several, comma-separated, for a \
+                 Redis Cluster)",
+            ));
         }
+        for url in &urls {
+            check_redis_url(url, urls.len() > 1)?;
+        }
+        let cluster_flag: Option<bool> = match src.get("LEADSTREAM_REDIS_CLUSTER") {
+            None => None,
+            Some(v) => Some(match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => {
+                    return Err(ConfigError::new(
+                        "LEADSTREAM_REDIS_CLUSTER",
+                        format!("{v:?} is not true or false"),
+                    ))
+                }
+            }),
+        };
+        if cluster_flag == Some(false) && urls.len() > 1 {
+            return Err(ConfigError::new(
+                "LEADSTREAM_REDIS_CLUSTER",
+                format!(
+                    "is false but LEADSTREAM_REDIS_URL lists {} nodes; a list of URLs is only \
+                     valid for a Redis Cluster",
+                    urls.len()
+                ),
+            ));
+        }
+        if cluster_flag == Some(true) && redis_url.is_none() {
+            return Err(ConfigError::new(
+                "LEADSTREAM_REDIS_CLUSTER",
+                "is true but LEADSTREAM_REDIS_URL is not set; give the cluster's node URLs",
+            ));
+        }
+        let redis_cluster = cluster_flag.unwrap_or(urls.len() > 1);
         let redis_ca_file = src
             .get("LEADSTREAM_REDIS_CA_FILE")
             .map(std::path::PathBuf::from);
         if let Some(ca) = &redis_ca_file {
-            if !redis_url
-                .as_deref()
-                .is_some_and(|u| u.starts_with("rediss://"))
-            {
+            if urls.is_empty() || !urls.iter().all(|u| u.starts_with("rediss://")) {
                 return Err(ConfigError::new(
                     "LEADSTREAM_REDIS_CA_FILE",
                     "is only used with a rediss:// LEADSTREAM_REDIS_URL (TLS); set the URL to \
@@ -195,6 +226,7 @@ impl CommonConfig {
             },
             topics: Topics::from_prefix(&prefix),
             redis_url,
+            redis_cluster,
             redis_ca_file,
             redis_prefix,
             partitions,
@@ -202,13 +234,25 @@ impl CommonConfig {
         })
     }
 
+    /// The key layout: with hash tags on a Redis Cluster, the plain layout otherwise.
     pub fn keys(&self) -> crate::keys::Keys {
-        crate::keys::Keys::new(self.redis_prefix.clone())
+        if self.redis_cluster {
+            crate::keys::Keys::for_cluster(self.redis_prefix.clone())
+        } else {
+            crate::keys::Keys::new(self.redis_prefix.clone())
+        }
     }
 
-    /// The store: Redis at `redis_url` (TLS with `redis_ca_file` when given), else in memory.
+    /// Open the store the way every service does: the Redis server or Redis Cluster of
+    /// `LEADSTREAM_REDIS_URL` (TLS with `redis_ca_file` when given), or the in-memory store when
+    /// none is configured (callers that require Redis check [`CommonConfig::redis_url`] first).
     pub async fn open_store(&self) -> Result<crate::store::Store, crate::store::StoreError> {
-        crate::store::open_tls(self.redis_url.as_deref(), self.redis_ca_file.as_deref()).await
+        crate::store::open_with(
+            self.redis_url.as_deref(),
+            self.redis_cluster,
+            self.redis_ca_file.as_deref(),
+        )
+        .await
     }
 }
 
@@ -228,6 +272,14 @@ impl std::fmt::Debug for CommonConfig {
 
 /// A URL with its password (if any) replaced by `***`.
 pub fn redact_url(url: &str) -> String {
+    if url.contains(',') {
+        // A Redis Cluster's node list: each URL redacted.
+        return split_urls(url)
+            .into_iter()
+            .map(redact_url)
+            .collect::<Vec<_>>()
+            .join(",");
+    }
     match url::Url::parse(url) {
         Ok(mut u) if u.password().is_some() => {
             let _ = u.set_password(Some("***"));
@@ -324,6 +376,35 @@ fn check_kafka_security(props: &BTreeMap<String, String>) -> Result<(), ConfigEr
             check_pem_certificates(VAR, std::path::Path::new(ca))
                 .map_err(|e| ConfigError::new(VAR, format!("ssl.ca.location: {}", e.message)))?;
         }
+    }
+    Ok(())
+}
+
+fn check_redis_url(url: &str, in_list: bool) -> Result<(), ConfigError> {
+    let var = "LEADSTREAM_REDIS_URL";
+    if in_list && url.starts_with("unix://") {
+        return Err(ConfigError::new(
+            var,
+            format!("{url:?}: Redis Cluster nodes are reached over TCP, not unix sockets"),
+        ));
+    }
+    if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://"))
+    {
+        let what = if in_list {
+            "every URL of the list"
+        } else {
+            "the URL"
+        };
+        return Err(ConfigError::new(
+            var,
+            format!("{url:?}: {what} must start with redis://, rediss:// or unix://"),
+        ));
+    }
+    if let Err(e) = url::Url::parse(url) {
+        return Err(ConfigError::new(
+            var,
+            format!("{url:?} is not a valid URL: {e}"),
+        ));
     }
     Ok(())
 }
@@ -466,6 +547,77 @@ mod tests {
             shown.contains("sasl.username") && shown.contains("***"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn redis_cluster_is_a_list_or_the_flag() {
+        let base = [("LEADSTREAM_KAFKA_BROKERS", "a:1")];
+        let cfg = |extra: &[(&str, &str)]| {
+            let mut all = base.to_vec();
+            all.extend_from_slice(extra);
+            CommonConfig::from_source(&src(&all))
+        };
+        let single = cfg(&[("LEADSTREAM_REDIS_URL", "redis://r:6379")]).unwrap();
+        assert!(!single.redis_cluster);
+        assert_eq!(single.keys(), crate::keys::Keys::new("leadstream"));
+        let list = cfg(&[("LEADSTREAM_REDIS_URL", "redis://a:7000, redis://b:7001")]).unwrap();
+        assert!(list.redis_cluster);
+        assert_eq!(list.keys(), crate::keys::Keys::for_cluster("leadstream"));
+        let flag = cfg(&[
+            ("LEADSTREAM_REDIS_URL", "redis://a:7000"),
+            ("LEADSTREAM_REDIS_CLUSTER", "true"),
+        ])
+        .unwrap();
+        assert!(flag.redis_cluster);
+        assert_eq!(
+            redact_url("redis://:pw@a:7000, redis://u:pw@b:7001"),
+            "redis://:***@a:7000,redis://u:***@b:7001"
+        );
+
+        for (extra, var, needle) in [
+            (
+                vec![("LEADSTREAM_REDIS_URL", "redis://a:7000,http://b:7001")],
+                "LEADSTREAM_REDIS_URL",
+                "\"http://b:7001\": every URL of the list",
+            ),
+            (
+                vec![("LEADSTREAM_REDIS_URL", " , ")],
+                "LEADSTREAM_REDIS_URL",
+                "empty list",
+            ),
+            (
+                vec![("LEADSTREAM_REDIS_URL", "redis://a:7000,unix:///r.sock")],
+                "LEADSTREAM_REDIS_URL",
+                "unix sockets",
+            ),
+            (
+                vec![("LEADSTREAM_REDIS_URL", "redis://a:notaport")],
+                "LEADSTREAM_REDIS_URL",
+                "not a valid URL",
+            ),
+            (
+                vec![("LEADSTREAM_REDIS_CLUSTER", "maybe")],
+                "LEADSTREAM_REDIS_CLUSTER",
+                "not true or false",
+            ),
+            (
+                vec![("LEADSTREAM_REDIS_CLUSTER", "true")],
+                "LEADSTREAM_REDIS_CLUSTER",
+                "LEADSTREAM_REDIS_URL is not set",
+            ),
+            (
+                vec![
+                    ("LEADSTREAM_REDIS_URL", "redis://a:1,redis://b:2"),
+                    ("LEADSTREAM_REDIS_CLUSTER", "false"),
+                ],
+                "LEADSTREAM_REDIS_CLUSTER",
+                "lists 2 nodes",
+            ),
+        ] {
+            let e = cfg(&extra).unwrap_err();
+            assert_eq!(e.var, var, "{extra:?}");
+            assert!(e.message.contains(needle), "{extra:?}: {}", e.message);
+        }
     }
 
     #[test]

@@ -11,6 +11,9 @@
 //!   for each filter dimension (`fired:{id}`, `lead:{id}`, `trigger:{id}`, `status:{s}`), each
 //!   trimmed to a cap so memory stays bounded.
 //!
+//! On a Redis Cluster both carry the notifier's hash tag (`ou:{ou}:{notifier}:deliveries:…`,
+//! [`Keys::notifier_ou`]): the notifier writes them in the same atomic write as the job.
+//!
 //! [`record_cmds`] gives the commands that write one record, so the notifier can put them in the
 //! same round trip as the delivery's state change. [`query`] answers a filtered, newest-first,
 //! offset-paged list: it walks the most selective index and applies the remaining filters.
@@ -126,11 +129,11 @@ pub fn truncate_body(body: &[u8]) -> String {
 }
 
 fn record_key(keys: &Keys, ou: &str, id: &str) -> String {
-    keys.ou_key(ou, &format!("deliveries:att:{id}"))
+    keys.notifier_ou(ou, &format!("deliveries:att:{id}"))
 }
 
 fn index_key(keys: &Keys, ou: &str, dim: &str) -> String {
-    keys.ou_key(ou, &format!("deliveries:idx:{dim}"))
+    keys.notifier_ou(ou, &format!("deliveries:idx:{dim}"))
 }
 
 /// The commands that store `a` and index it (one pipelined batch; add to the caller's own).

@@ -4,17 +4,87 @@
 //! `{prefix}:ou:{ou}:{…}` for everything that belongs to a tenant, so one OU's data can never be
 //! addressed through another's. `prefix` is `LEADSTREAM_REDIS_PREFIX` (default `leadstream`),
 //! which also lets tests share one Redis without seeing each other.
+//!
+//! On a Redis Cluster ([`Keys::for_cluster`]) the keys that one atomic write touches together
+//! carry one hash tag (`{…}`), so they live in one slot; the text is otherwise the same, and on a
+//! single Redis ([`Keys::new`]) nothing changes, so no migration is needed. The groups:
+//! - the installation-wide catalog (organisations, OUs, API keys and their hash index):
+//!   `{prefix}:{g}:…` — one slot;
+//! - one OU's configuration (documents, config version, webhook secrets):
+//!   `{prefix}:ou:{<ou>}:…` — one slot per OU;
+//! - the notifier's delivery state (jobs, leases, the due set, 410 marks, delivery records and
+//!   their indexes): `{notifier}:` inserted after `g:` / `ou:<ou>:`, e.g.
+//!   `{prefix}:g:{notifier}:notifier:due`, `{prefix}:ou:<ou>:{notifier}:deliveries:…` — one slot,
+//!   because one delivery's write moves its job in the installation-wide due set and records
+//!   the attempt in its OU's indexes atomically.
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Keys {
     prefix: String,
+    /// Hash tags for a Redis Cluster.
+    cluster: bool,
 }
 
 impl Keys {
+    /// The layout for one Redis server.
     pub fn new(prefix: impl Into<String>) -> Keys {
         Keys {
             prefix: prefix.into(),
+            cluster: false,
         }
+    }
+
+    /// The layout for a Redis Cluster: the same keys with hash tags on the groups that are
+    /// written atomically together.
+    pub fn for_cluster(prefix: impl Into<String>) -> Keys {
+        Keys {
+            prefix: prefix.into(),
+            cluster: true,
+        }
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        self.cluster
+    }
+
+    /// `{segment}` on a cluster, `segment` otherwise.
+    fn tag(&self, segment: &str) -> String {
+        if self.cluster {
+            format!("{{{segment}}}")
+        } else {
+            segment.to_string()
+        }
+    }
+
+    /// An installation-wide catalog key (one slot on a cluster).
+    fn catalog(&self, suffix: &str) -> String {
+        format!("{}:{}:{suffix}", self.prefix, self.tag("g"))
+    }
+
+    /// A key of one OU's configuration (one slot per OU on a cluster).
+    fn ou_config(&self, ou: &str, suffix: &str) -> String {
+        format!("{}:ou:{}:{suffix}", self.prefix, self.tag(ou))
+    }
+
+    /// `{notifier}:` on a cluster, nothing otherwise.
+    fn notifier_tag(&self) -> &'static str {
+        if self.cluster {
+            "{notifier}:"
+        } else {
+            ""
+        }
+    }
+
+    /// An installation-wide key of the notifier's delivery state: [`Keys::global`], with
+    /// `{notifier}:` before the suffix on a cluster (the notifier's slot).
+    pub fn notifier_global(&self, suffix: &str) -> String {
+        self.global(&format!("{}{suffix}", self.notifier_tag()))
+    }
+
+    /// A key of the notifier's delivery state for one OU: [`Keys::ou_key`], with `{notifier}:`
+    /// before the suffix on a cluster (the notifier's slot).
+    pub fn notifier_ou(&self, ou: &str, suffix: &str) -> String {
+        self.ou_key(ou, &format!("{}{suffix}", self.notifier_tag()))
     }
 
     pub fn prefix(&self) -> &str {
@@ -35,22 +105,22 @@ impl Keys {
 
     /// Hash: org id → JSON organisation.
     pub fn orgs(&self) -> String {
-        self.global("orgs")
+        self.catalog("orgs")
     }
 
     /// Hash: OU id → JSON org unit (with its org id).
     pub fn org_units(&self) -> String {
-        self.global("org_units")
+        self.catalog("org_units")
     }
 
     /// Hash: key id → JSON API key record (hash of the secret, never the secret).
     pub fn api_keys(&self) -> String {
-        self.global("api_keys")
+        self.catalog("api_keys")
     }
 
     /// Hash: hex SHA-256 of a secret → key id.
     pub fn api_key_hashes(&self) -> String {
-        self.global("api_key_hashes")
+        self.catalog("api_key_hashes")
     }
 
     /// Hash: key id → the OU `POST /org-units/active` last made that key's active OU.
@@ -63,18 +133,18 @@ impl Keys {
     /// Hash: id → JSON document of a collection (`rulesets`, `triggers`, `sequences`,
     /// `event_types`).
     pub fn docs(&self, ou: &str, collection: &str) -> String {
-        self.ou_key(ou, &format!("docs:{collection}"))
+        self.ou_config(ou, &format!("docs:{collection}"))
     }
 
     /// String: a counter bumped on every change of the OU's configuration, so services can
     /// cache configuration and notice changes with one cheap read.
     pub fn config_version(&self, ou: &str) -> String {
-        self.ou_key(ou, "config_version")
+        self.ou_config(ou, "config_version")
     }
 
     /// String: JSON list of webhook signing secrets, newest first.
     pub fn webhook_secrets(&self, ou: &str) -> String {
-        self.ou_key(ou, "webhook_secrets")
+        self.ou_config(ou, "webhook_secrets")
     }
 
     // --- Leads ---
@@ -335,5 +405,38 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn cluster_layout_only_adds_hash_tags() {
+        use crate::store::slot::slot;
+        let (one, c) = (Keys::new("t1"), Keys::for_cluster("t1"));
+        let same_text = |a: String, b: String| assert_eq!(a, b.replace(['{', '}'], ""));
+        same_text(one.api_keys(), c.api_keys());
+        same_text(one.docs("ou_a", "triggers"), c.docs("ou_a", "triggers"));
+        assert_eq!(c.api_keys(), "t1:{g}:api_keys");
+        assert_eq!(c.docs("ou_a", "triggers"), "t1:ou:{ou_a}:docs:triggers");
+        assert_eq!(one.notifier_global("notifier:due"), "t1:g:notifier:due");
+        assert_eq!(
+            c.notifier_global("notifier:due"),
+            "t1:g:{notifier}:notifier:due"
+        );
+        assert_eq!(
+            one.notifier_ou("ou_a", "deliveries:att:1"),
+            "t1:ou:ou_a:deliveries:att:1"
+        );
+        assert_eq!(
+            c.notifier_ou("ou_a", "deliveries:att:1"),
+            "t1:ou:ou_a:{notifier}:deliveries:att:1"
+        );
+        let s = |k: String| slot(k.as_bytes());
+        assert_eq!(s(c.api_keys()), s(c.api_key_hashes()));
+        assert_eq!(s(c.orgs()), s(c.org_units()));
+        assert_eq!(s(c.docs("ou_a", "rulesets")), s(c.config_version("ou_a")));
+        assert_eq!(s(c.webhook_secrets("ou_a")), s(c.config_version("ou_a")));
+        assert_eq!(
+            s(c.notifier_global("due")),
+            s(c.notifier_ou("ou_b", "dlv:x:y"))
+        );
     }
 }

@@ -5,6 +5,8 @@
 //!   signal, when the test process dies). It can be paused (SIGSTOP: every request hangs, as
 //!   with an unreachable broker), resumed, killed and restarted on the same port.
 //! - [`redis_url`] and [`unique`]: the shared `redis-server` with a key prefix of the test's own.
+//! - [`redis_cluster::RedisCluster`]: a private Redis Cluster (3 masters, 3 replicas) whose
+//!   masters can be killed.
 //! - [`wait_until`]: wait on a condition with a deadline (never sleep as synchronisation).
 //! - [`join_service`]: the end of an in-process service task; a service that failed or
 //!   panicked fails the test.
@@ -19,6 +21,7 @@
 //! with a message saying so, they never skip.
 
 pub mod oracle;
+pub mod redis_cluster;
 pub mod redis_server;
 pub mod smtp_sink;
 pub mod tls;

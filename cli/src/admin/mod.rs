@@ -17,7 +17,7 @@ mod keys;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use leadstream_shared::config::{CommonConfig, Env, Source};
-use leadstream_shared::store::{self, Store};
+use leadstream_shared::store::Store;
 
 #[derive(Args, Debug)]
 pub struct AdminArgs {
@@ -88,12 +88,12 @@ fn common_without_kafka() -> anyhow::Result<CommonConfig> {
 
 /// Redis, which the admin commands need (no in-memory fallback: that would act on nothing).
 async fn redis(cfg: &CommonConfig) -> anyhow::Result<Store> {
-    let url = cfg.redis_url.as_deref().ok_or_else(|| {
-        anyhow::anyhow!(
+    if cfg.redis_url.is_none() {
+        anyhow::bail!(
             "configuration error: LEADSTREAM_REDIS_URL: is required for this command (redis://…)"
-        )
-    })?;
-    store::open_tls(Some(url), cfg.redis_ca_file.as_deref())
+        );
+    }
+    cfg.open_store()
         .await
         .context("cannot reach Redis (LEADSTREAM_REDIS_URL)")
 }

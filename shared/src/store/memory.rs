@@ -23,11 +23,22 @@ struct Entry {
 #[derive(Default)]
 pub struct MemoryKv {
     data: Mutex<HashMap<String, Entry>>,
+    /// Refuse atomic batches whose keys span several Redis Cluster slots, as a cluster does.
+    one_slot_per_batch: bool,
 }
 
 impl MemoryKv {
     pub fn new() -> MemoryKv {
         MemoryKv::default()
+    }
+
+    /// A store that refuses cross-slot atomic batches like a Redis Cluster, so key layouts can
+    /// be checked in unit tests without a cluster.
+    pub fn cluster_strict() -> MemoryKv {
+        MemoryKv {
+            one_slot_per_batch: true,
+            ..MemoryKv::default()
+        }
     }
 
     fn locked(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
@@ -49,6 +60,9 @@ impl Kv for MemoryKv {
         guards: Vec<Guard>,
         cmds: Vec<Cmd>,
     ) -> Result<Option<Vec<Reply>>, StoreError> {
+        if self.one_slot_per_batch {
+            super::slot::single_slot(super::guarded_keys(&guards, &cmds))?;
+        }
         let mut data = self.locked();
         for g in &guards {
             let ok = match g {

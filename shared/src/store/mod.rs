@@ -9,6 +9,7 @@
 
 mod memory;
 mod redis_kv;
+pub mod slot;
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -194,6 +195,22 @@ pub enum Guard {
     Equals(String, Vec<u8>),
 }
 
+impl Guard {
+    pub fn key(&self) -> &str {
+        match self {
+            Guard::Absent(k) | Guard::Equals(k, _) => k,
+        }
+    }
+}
+
+/// Every key of an atomic batch, guards first.
+pub fn guarded_keys<'a>(guards: &'a [Guard], cmds: &'a [Cmd]) -> impl Iterator<Item = &'a str> {
+    guards
+        .iter()
+        .map(Guard::key)
+        .chain(cmds.iter().flat_map(Cmd::keys))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The store could not be reached or answered with an error; retry later.
@@ -202,6 +219,10 @@ pub enum StoreError {
     /// A stored value could not be decoded.
     #[error("stored value is corrupt: {0}")]
     Corrupt(String),
+    /// An atomic write would span several Redis Cluster hash slots (a key layout bug: the keys
+    /// of one atomic write must share a hash tag). Nothing was written.
+    #[error("cross-slot atomic write: {0}")]
+    CrossSlot(String),
 }
 
 #[async_trait::async_trait]
@@ -230,21 +251,44 @@ pub trait Kv: Send + Sync + 'static {
 /// The store handle services pass around.
 pub type Store = Arc<dyn Kv>;
 
-/// Connect to Redis when a URL is given, otherwise use the in-memory store.
+/// Connect to Redis when a URL is given, otherwise use the in-memory store. A comma-separated
+/// list of URLs is a Redis Cluster (its nodes); a single URL is one Redis server — use
+/// [`open_with`] (or `CommonConfig::open_store`) to treat a single URL as a cluster node.
 pub async fn open(redis_url: Option<&str>) -> Result<Store, StoreError> {
     open_tls(redis_url, None).await
 }
 
-/// [`open`], trusting only the CA(s) in `ca_file` for a `rediss://` URL when given
+/// [`open`], trusting only the CA(s) in `ca_file` for `rediss://` URLs when given
 /// (`LEADSTREAM_REDIS_CA_FILE`; `CommonConfig::open_store` passes it).
 pub async fn open_tls(
     redis_url: Option<&str>,
     ca_file: Option<&std::path::Path>,
 ) -> Result<Store, StoreError> {
+    let cluster = redis_url.is_some_and(|u| u.contains(','));
+    open_with(redis_url, cluster, ca_file).await
+}
+
+/// [`open_tls`] with the choice of a cluster made by the caller (`LEADSTREAM_REDIS_CLUSTER`).
+pub async fn open_with(
+    redis_url: Option<&str>,
+    cluster: bool,
+    ca_file: Option<&std::path::Path>,
+) -> Result<Store, StoreError> {
     Ok(match redis_url {
+        Some(urls) if cluster => {
+            Arc::new(RedisKv::connect_cluster(&split_urls(urls), ca_file).await?)
+        }
         Some(url) => Arc::new(RedisKv::connect_tls(url, ca_file).await?),
         None => Arc::new(MemoryKv::new()),
     })
+}
+
+/// The URLs of a comma-separated list, trimmed, empty entries dropped.
+pub fn split_urls(list: &str) -> Vec<&str> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect()
 }
 
 /// One command, single answer.
@@ -254,6 +298,37 @@ pub async fn exec_one(store: &dyn Kv, cmd: Cmd) -> Result<Reply, StoreError> {
 }
 
 impl Cmd {
+    /// The keys the command touches.
+    pub fn keys(&self) -> Vec<&str> {
+        match self {
+            Cmd::MGet { keys } => keys.iter().map(String::as_str).collect(),
+            Cmd::Get { key }
+            | Cmd::Set { key, .. }
+            | Cmd::SetNx { key, .. }
+            | Cmd::Del { key }
+            | Cmd::Exists { key }
+            | Cmd::IncrBy { key, .. }
+            | Cmd::PExpire { key, .. }
+            | Cmd::PExpireAt { key, .. }
+            | Cmd::HMGet { key, .. }
+            | Cmd::HSetMany { key, .. }
+            | Cmd::SAdd { key, .. }
+            | Cmd::SMIsMember { key, .. }
+            | Cmd::HSet { key, .. }
+            | Cmd::HSetNx { key, .. }
+            | Cmd::HGet { key, .. }
+            | Cmd::HGetAll { key }
+            | Cmd::HDel { key, .. }
+            | Cmd::HLen { key }
+            | Cmd::ZAdd { key, .. }
+            | Cmd::ZRangeByScore { key, .. }
+            | Cmd::ZRevRange { key, .. }
+            | Cmd::ZRem { key, .. }
+            | Cmd::ZCard { key }
+            | Cmd::ZRemRangeByRank { key, .. } => vec![key.as_str()],
+        }
+    }
+
     /// The command as Redis arguments, e.g. `["SET", key, value, "PX", "1000"]`.
     pub fn to_args(&self) -> Vec<Cow<'_, [u8]>> {
         // Keys and values are borrowed (a batch's lead states are megabytes: the `redis` crate

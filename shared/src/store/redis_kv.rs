@@ -1,17 +1,24 @@
 //! The Redis adapter: a pipelined round trip per batch, and one generic Lua script for atomic
-//! guarded batches, over a reconnecting connection manager.
+//! guarded batches, over a reconnecting connection manager — or over a Redis Cluster
+//! connection, where a batch becomes one pipeline per hash slot and an atomic batch must stay
+//! in one slot.
 //!
 //! `rediss://` URLs connect with rustls: the system's roots, or only the CA(s) of
 //! `LEADSTREAM_REDIS_CA_FILE` when one is given (managed Redis with a private CA). A server
 //! certificate that is not trusted, or a refused password, fails the first connection with a
 //! sentence that names the variable to fix ([`connect_error`]).
 
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use redis::aio::ConnectionManager;
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
 use redis::Value;
 
-use super::{Cmd, Guard, Kv, Reply, StoreError};
+use super::slot::{single_slot, slot};
+use super::{guarded_keys, Cmd, Guard, Kv, Reply, StoreError};
 
 /// Checks every guard, then runs every command; answers nil when a guard fails.
 /// ARGV layout: number of guards, then (kind, key, value) per guard, then per command its
@@ -40,11 +47,39 @@ end
 return out
 "#;
 
+/// A connection to one Redis server or to a Redis Cluster. Both speak the same commands; a
+/// cluster connection routes each command (and each pipeline) to the node owning its slot, and
+/// follows `MOVED`/`ASK` redirections and failovers.
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl Conn {
+    async fn pipeline(&self, pipe: &redis::Pipeline) -> redis::RedisResult<Vec<Value>> {
+        match self {
+            Conn::Single(c) => pipe.query_async(&mut c.clone()).await,
+            Conn::Cluster(c) => pipe.query_async(&mut c.clone()).await,
+        }
+    }
+
+    async fn invoke(&self, inv: &redis::ScriptInvocation<'_>) -> redis::RedisResult<Value> {
+        match self {
+            Conn::Single(c) => inv.invoke_async(&mut c.clone()).await,
+            Conn::Cluster(c) => inv.invoke_async(&mut c.clone()).await,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct RedisKv {
-    conn: ConnectionManager,
+    conn: Conn,
     guarded: redis::Script,
 }
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl RedisKv {
     /// Connect (and verify the connection) to a `redis://` or `rediss://` URL.
@@ -56,16 +91,62 @@ impl RedisKv {
     pub async fn connect_tls(url: &str, ca_file: Option<&Path>) -> Result<RedisKv, StoreError> {
         let client = client(url, ca_file)?;
         let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(std::time::Duration::from_secs(5)))
-            .set_response_timeout(Some(std::time::Duration::from_secs(10)))
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(2);
         let conn = ConnectionManager::new_with_config(client, config)
             .await
             .map_err(connect_error)?;
         Ok(RedisKv {
-            conn,
+            conn: Conn::Single(conn),
             guarded: redis::Script::new(GUARDED),
         })
+    }
+
+    /// Connect to a Redis Cluster through any of its nodes (`redis://` or `rediss://` each; the
+    /// client discovers the others) and verify that it answers. With `ca_file`, TLS trusts
+    /// exactly the certificates in it.
+    pub async fn connect_cluster(
+        urls: &[&str],
+        ca_file: Option<&Path>,
+    ) -> Result<RedisKv, StoreError> {
+        if urls.is_empty() {
+            return Err(StoreError::Unavailable(
+                "no Redis Cluster node URL given".into(),
+            ));
+        }
+        let mut builder = ClusterClient::builder(urls.iter().copied())
+            .connection_timeout(CONNECT_TIMEOUT)
+            .response_timeout(RESPONSE_TIMEOUT);
+        if let Some(ca_file) = ca_file {
+            let pem = std::fs::read(ca_file).map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "LEADSTREAM_REDIS_CA_FILE {} cannot be read: {e}",
+                    ca_file.display()
+                ))
+            })?;
+            builder = builder.certs(redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem),
+            });
+        }
+        let client = builder.build().map_err(|e| {
+            StoreError::Unavailable(format!(
+                "LEADSTREAM_REDIS_URL is not a usable list of Redis Cluster nodes: {e}"
+            ))
+        })?;
+        let conn = client.get_async_connection().await.map_err(connect_error)?;
+        let kv = RedisKv {
+            conn: Conn::Cluster(conn),
+            guarded: redis::Script::new(GUARDED),
+        };
+        kv.ping().await?;
+        Ok(kv)
+    }
+
+    /// Whether this is a Redis Cluster connection.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.conn, Conn::Cluster(_))
     }
 }
 
@@ -145,22 +226,119 @@ fn unavailable(e: redis::RedisError) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
+fn redis_cmd(c: &Cmd) -> redis::Cmd {
+    let mut rc = redis::Cmd::new();
+    for a in c.to_args() {
+        rc.arg(a.as_ref());
+    }
+    rc
+}
+
+/// Where a Redis command's answer goes: the reply of command `index`, or, for one slot's share
+/// of a split `MGET`, the given positions of that reply's array.
+struct Dest {
+    index: usize,
+    positions: Option<Vec<usize>>,
+}
+
+/// One pipeline: commands that may run in one round trip to one node.
+#[derive(Default)]
+struct Batch {
+    pipe: redis::Pipeline,
+    dests: Vec<Dest>,
+}
+
+impl Batch {
+    fn push(&mut self, cmd: redis::Cmd, dest: Dest) {
+        self.pipe.add_command(cmd);
+        self.dests.push(dest);
+    }
+}
+
+/// Split the commands into one pipeline per hash slot (a cluster serves a pipeline only when
+/// all its keys share a slot); a multi-slot `MGET` becomes one `MGET` per slot. Commands of one
+/// slot keep their order.
+fn by_slot(cmds: &[Cmd]) -> Vec<Batch> {
+    let mut batches: BTreeMap<u16, Batch> = BTreeMap::new();
+    for (index, c) in cmds.iter().enumerate() {
+        if let Cmd::MGet { keys } = c {
+            let mut parts: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
+            for (p, k) in keys.iter().enumerate() {
+                parts.entry(slot(k.as_bytes())).or_default().push(p);
+            }
+            if parts.len() > 1 {
+                for (s, positions) in parts {
+                    let mut rc = redis::cmd("MGET");
+                    for &p in &positions {
+                        rc.arg(keys[p].as_bytes());
+                    }
+                    let dest = Dest {
+                        index,
+                        positions: Some(positions),
+                    };
+                    batches.entry(s).or_default().push(rc, dest);
+                }
+                continue;
+            }
+        }
+        let s = c.keys().first().map_or(0, |k| slot(k.as_bytes()));
+        let dest = Dest {
+            index,
+            positions: None,
+        };
+        batches.entry(s).or_default().push(redis_cmd(c), dest);
+    }
+    batches.into_values().collect()
+}
+
 #[async_trait::async_trait]
 impl Kv for RedisKv {
+    /// One pipeline on a single server. On a cluster, one pipeline per slot, all sent
+    /// concurrently: commands of one slot run in order, commands of different slots in no
+    /// particular order (as with any non-atomic batch).
     async fn exec(&self, cmds: Vec<Cmd>) -> Result<Vec<Reply>, StoreError> {
         if cmds.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = redis::pipe();
-        for c in &cmds {
-            let mut rc = redis::Cmd::new();
-            for a in c.to_args() {
-                rc.arg(a.as_ref());
+        let batches = match &self.conn {
+            Conn::Single(_) => {
+                let mut one = Batch::default();
+                for (index, c) in cmds.iter().enumerate() {
+                    let dest = Dest {
+                        index,
+                        positions: None,
+                    };
+                    one.push(redis_cmd(c), dest);
+                }
+                vec![one]
             }
-            pipe.add_command(rc);
+            Conn::Cluster(_) => by_slot(&cmds),
+        };
+        let answers = futures::future::try_join_all(batches.into_iter().map(|b| async move {
+            let values = self.conn.pipeline(&b.pipe).await?;
+            Ok::<_, redis::RedisError>((b.dests, values))
+        }))
+        .await
+        .map_err(unavailable)?;
+        let mut values: Vec<Value> = vec![Value::Nil; cmds.len()];
+        for (dests, vals) in answers {
+            for (d, v) in dests.into_iter().zip(vals) {
+                match d.positions {
+                    None => values[d.index] = v,
+                    Some(positions) => {
+                        if !matches!(values[d.index], Value::Array(_)) {
+                            let n = cmds[d.index].keys().len();
+                            values[d.index] = Value::Array(vec![Value::Nil; n]);
+                        }
+                        if let (Value::Array(all), Value::Array(part)) = (&mut values[d.index], v) {
+                            for (p, item) in positions.into_iter().zip(part) {
+                                all[p] = item;
+                            }
+                        }
+                    }
+                }
+            }
         }
-        let mut conn = self.conn.clone();
-        let values: Vec<Value> = pipe.query_async(&mut conn).await.map_err(unavailable)?;
         Ok(cmds
             .iter()
             .zip(values)
@@ -168,12 +346,25 @@ impl Kv for RedisKv {
             .collect())
     }
 
+    /// One Lua script. On a cluster every key must live in one slot (the script runs on the node
+    /// owning it): a batch spanning slots is refused with [`StoreError::CrossSlot`] before
+    /// anything is sent.
     async fn exec_guarded(
         &self,
         guards: Vec<Guard>,
         cmds: Vec<Cmd>,
     ) -> Result<Option<Vec<Reply>>, StoreError> {
+        let mut all = guarded_keys(&guards, &cmds);
+        let first = all.next();
+        if self.is_cluster() {
+            single_slot(first.into_iter().chain(all))?;
+        }
         let mut inv = self.guarded.prepare_invoke();
+        // The script reads its keys from ARGV; the first key is also declared so that a
+        // cluster routes the script to the node owning the batch's slot.
+        if let Some(k) = first {
+            inv.key(k);
+        }
         inv.arg(guards.len());
         for g in &guards {
             match g {
@@ -188,8 +379,7 @@ impl Kv for RedisKv {
                 inv.arg(a.as_ref());
             }
         }
-        let mut conn = self.conn.clone();
-        let value: Value = inv.invoke_async(&mut conn).await.map_err(unavailable)?;
+        let value = self.conn.invoke(&inv).await.map_err(unavailable)?;
         match value {
             Value::Nil => Ok(None),
             Value::Array(values) => Ok(Some(
