@@ -3,6 +3,7 @@
 
 mod active_ou;
 mod collisions;
+mod cluster;
 mod common;
 mod e2e;
 mod errors;

@@ -55,12 +55,17 @@ fn slack_lead(r: &Received) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_9_with_pending_and_scheduled_deliveries_loses_nothing_and_duplicates_nothing() {
+    kill_9_round(&[]).await;
+}
+
+/// Deliver N records to a webhook (failing once each) and Slack, kill -9 the notifier with work
+/// pending, restart it, and check every record is delivered exactly once per endpoint. `extra`
+/// configures the notifier (e.g. a Redis Cluster). Answers the environment and N.
+pub async fn kill_9_round(extra: &[(&str, &str)]) -> (Env, usize) {
     const N: usize = 40;
-    let env = Env::new(
-        "crash",
-        &[("LEADSTREAM_WEBHOOK_RETRY_SCHEDULE", "700ms,700ms,700ms")],
-    )
-    .await;
+    let mut vars = vec![("LEADSTREAM_WEBHOOK_RETRY_SCHEDULE", "700ms,700ms,700ms")];
+    vars.extend_from_slice(extra);
+    let env = Env::new("crash", &vars).await;
     let rx = Receiver::start().await;
     // Every webhook fails once (503) and succeeds on its retry: retries are scheduled in Redis.
     rx.script(
@@ -131,6 +136,7 @@ async fn kill_9_with_pending_and_scheduled_deliveries_loses_nothing_and_duplicat
     }
     child.start_kill().ok();
     child.wait().await.ok();
+    (env, N)
 }
 
 /// Every delivery attempt in the log matching `q`, all pages.

@@ -14,7 +14,7 @@ use leadstream_notifier::NotifierConfig;
 use leadstream_shared::fired::{Targets, TriggerFired, TriggerKind};
 use leadstream_shared::kafka::{ensure_topics, KafkaSettings, Publisher};
 use leadstream_shared::keys::Keys;
-use leadstream_shared::store::{RedisKv, Store};
+use leadstream_shared::store::Store;
 use leadstream_testkit::{redis_url, unique, Broker};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -249,7 +249,8 @@ impl Env {
         )
         .await
         .expect("topics");
-        let store: Store = Arc::new(RedisKv::connect(&redis_url()).await.expect("redis-server"));
+        // The notifier's own way to the store (a Redis Cluster when `extra` says so).
+        let store: Store = cfg.common.open_store().await.expect("redis-server");
         Env {
             publisher: Publisher::new(&kafka, Duration::from_secs(10)).unwrap(),
             fired_topic: cfg.common.topics.fired.clone(),

@@ -8,13 +8,41 @@ fn catalog() -> Catalog {
     Catalog::new(Arc::new(MemoryKv::new()), Keys::new("t"))
 }
 
+/// The cluster layout on a store that refuses cross-slot atomic writes as Redis Cluster does.
+fn cluster_catalog() -> Catalog {
+    Catalog::new(Arc::new(MemoryKv::cluster_strict()), Keys::for_cluster("t"))
+}
+
+/// Each test runs on the single-Redis layout and on the cluster layout.
+macro_rules! on_both_layouts {
+    ($($name:ident),* $(,)?) => {
+        $(mod $name {
+            #[tokio::test]
+            async fn single_redis() {
+                super::$name(super::catalog()).await
+            }
+
+            #[tokio::test]
+            async fn redis_cluster() {
+                super::$name(super::cluster_catalog()).await
+            }
+        })*
+    };
+}
+
+on_both_layouts!(
+    bootstrap_creates_the_default_ou_and_admin_key,
+    keys_are_shown_once_and_stored_hashed,
+    aliases_resolve_to_one_lead_and_link,
+    documents_bump_the_config_version,
+    webhook_secrets_rotate_with_grace
+);
+
 fn email(s: &str) -> Alias {
     Alias::normalise(AliasKind::Email, s).unwrap()
 }
 
-#[tokio::test]
-async fn bootstrap_creates_the_default_ou_and_admin_key() {
-    let c = catalog();
+async fn bootstrap_creates_the_default_ou_and_admin_key(c: Catalog) {
     c.bootstrap(Some("s3cret-admin")).await.unwrap();
     c.bootstrap(Some("s3cret-admin")).await.unwrap();
     let ous = c.list_org_units(crate::DEFAULT_ORG).await.unwrap();
@@ -29,9 +57,7 @@ async fn bootstrap_creates_the_default_ou_and_admin_key() {
     assert!(c.authenticate("rotated").await.unwrap().is_some());
 }
 
-#[tokio::test]
-async fn keys_are_shown_once_and_stored_hashed() {
-    let c = catalog();
+async fn keys_are_shown_once_and_stored_hashed(c: Catalog) {
     let (key, secret) = c
         .create_api_key(
             "org_default",
@@ -56,9 +82,7 @@ async fn keys_are_shown_once_and_stored_hashed() {
     assert!(c.authenticate(&secret).await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn aliases_resolve_to_one_lead_and_link() {
-    let c = catalog();
+async fn aliases_resolve_to_one_lead_and_link(c: Catalog) {
     let phone = Alias::normalise(AliasKind::Phone, "+1 415 555 0100").unwrap();
     let leads = c
         .resolve_leads(
@@ -81,9 +105,7 @@ async fn aliases_resolve_to_one_lead_and_link() {
     assert_eq!(aliases, vec!["email:a@x.co", "phone:+14155550100"]);
 }
 
-#[tokio::test]
-async fn documents_bump_the_config_version() {
-    let c = catalog();
+async fn documents_bump_the_config_version(c: Catalog) {
     assert_eq!(c.config_version("ou1").await.unwrap(), 0);
     c.put_doc(
         "ou1",
@@ -109,9 +131,7 @@ async fn documents_bump_the_config_version() {
     assert_eq!(c.config_version("ou1").await.unwrap(), 3);
 }
 
-#[tokio::test]
-async fn webhook_secrets_rotate_with_grace() {
-    let c = catalog();
+async fn webhook_secrets_rotate_with_grace(c: Catalog) {
     let first = c.webhook_secret("ou1").await.unwrap();
     assert!(first.starts_with("whsec_"));
     assert_eq!(
