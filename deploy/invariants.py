@@ -1,6 +1,8 @@
 """Project invariants of the deployment artefacts that no schema expresses.
 
-Run by scripts/validate-deploy (after the Compose and Kubernetes schema checks) as
+Covers docker-compose.yml, deploy/Dockerfile, deploy/k8s and the Redis Cluster variants
+(docker-compose.cluster.yml, deploy/k8s-redis-cluster). Run by scripts/validate-deploy (after
+the Compose and Kubernetes schema checks) as
 `python deploy/invariants.py REPO_ROOT`. Prints one line per check; exits 1 listing every
 violation. Needs PyYAML (the script's venv has it).
 """
@@ -264,6 +266,76 @@ def kubernetes(known: set[str]) -> None:
           f"{notif['terminationGracePeriodSeconds']}s")
 
 
+# --- the Redis Cluster variants ----------------------------------------------------------------
+
+def redis_urls(value: str) -> list[str]:
+    return [u.strip() for u in str(value).split(",") if u.strip()]
+
+
+def compose_cluster(known: set[str]) -> None:
+    print("docker-compose.cluster.yml")
+    doc = yaml.safe_load((ROOT / "docker-compose.cluster.yml").read_text())
+    services = doc.get("services", {})
+    nodes = [n for n, s in services.items()
+             if "--cluster-enabled" in [str(a) for a in s.get("command", [])]]
+    check(len(nodes) >= 6, "six or more cluster-enabled redis-server nodes (3 masters + replicas)",
+          f"{len(nodes)}: {nodes}")
+    check("redis" in nodes, "the base file's redis is a cluster node (depends_on stays valid)",
+          "redis is not overridden with --cluster-enabled")
+    for n in nodes:
+        args = [str(a) for a in services[n].get("command", [])]
+        check("--appendonly" in args and args[args.index("--appendonly") + 1] == "yes",
+              f"{n}: AOF persistence", "no --appendonly yes")
+        check("healthcheck" in services[n], f"{n}: healthcheck", "missing")
+    init = services.get("redis-cluster-init", {})
+    script = " ".join(map(str, init.get("command", [])))
+    check("--cluster create" in script and "--cluster-replicas 1" in script,
+          "redis-cluster-init creates the cluster with one replica per master", script[:80])
+    deps = init.get("depends_on", {})
+    check(all(deps.get(n, {}).get("condition") == "service_healthy" for n in nodes),
+          "redis-cluster-init waits for every node to be healthy", f"depends_on: {deps}")
+    for name in ["gateway", "processor", "notifier"]:
+        svc = services.get(name, {})
+        env = svc.get("environment", {})
+        check_env_names(f"compose cluster {name}", env, known)
+        hosts = [u.split("//", 1)[-1].split("@")[-1].split(":")[0]
+                 for u in redis_urls(env.get("LEADSTREAM_REDIS_URL", ""))]
+        check(sorted(hosts) == sorted(nodes), f"{name}: LEADSTREAM_REDIS_URL lists every node",
+              f"{hosts} vs {nodes}")
+        check(str(env.get("LEADSTREAM_REDIS_CLUSTER")) == "true",
+              f"{name}: LEADSTREAM_REDIS_CLUSTER is true", "not set")
+        check(svc.get("depends_on", {}).get("redis-cluster-init", {}).get("condition")
+              == "service_completed_successfully",
+              f"{name} starts after the cluster is created", "no depends_on redis-cluster-init")
+
+
+def kubernetes_cluster(known: set[str]) -> None:
+    print("deploy/k8s-redis-cluster")
+    over = ROOT / "deploy" / "k8s-redis-cluster"
+    kust = yaml.safe_load((over / "kustomization.yaml").read_text())
+    check("../k8s" in kust.get("resources", []), "the overlay builds on deploy/k8s",
+          f"resources: {kust.get('resources')}")
+    patched = {p.get("path") for p in kust.get("patches", [])}
+    present = {p.name for p in over.glob("*.yaml")} - {"kustomization.yaml"}
+    check(patched == present, "kustomization.yaml patches with exactly the files present",
+          f"unlisted: {sorted(present - patched)}, missing: {sorted(patched - present)}")
+    docs = {d["kind"]: d for p in sorted(present)
+            for d in yaml.safe_load_all((over / p).read_text()) if d}
+    cm = docs.get("ConfigMap", {})
+    check(cm.get("metadata", {}).get("name") == "leadstream-config" and
+          cm.get("data", {}).get("LEADSTREAM_REDIS_CLUSTER") == "true",
+          "the ConfigMap patch sets LEADSTREAM_REDIS_CLUSTER=true", str(cm.get("data")))
+    check_env_names("overlay ConfigMap", cm.get("data", {}), known)
+    sec = docs.get("Secret", {})
+    data = sec.get("stringData", {})
+    check_env_names("overlay Secret", data, known)
+    urls = redis_urls(data.get("LEADSTREAM_REDIS_URL", ""))
+    check(sec.get("metadata", {}).get("name") == "leadstream-secrets" and len(urls) >= 3 and
+          all(u.startswith(("redis://", "rediss://")) and "REPLACE_ME" in u for u in urls),
+          "the Secret patch lists several cluster nodes, placeholders only (REPLACE_ME)",
+          f"{urls}")
+
+
 def h_cpu(hpa: dict) -> bool:
     return hpa.get("apiVersion") == "autoscaling/v2" and any(
         m.get("type") == "Resource" and m["resource"]["name"] == "cpu"
@@ -278,6 +350,8 @@ def main() -> int:
     compose(known)
     dockerfile()
     kubernetes(known)
+    compose_cluster(known)
+    kubernetes_cluster(known)
     if failures:
         print(f"\n{len(failures)} invariant(s) violated:")
         for f in failures:
