@@ -332,6 +332,39 @@ fn crc16(data: &[u8]) -> u16 {
     crc
 }
 
+impl Keys {
+    /// The name a key of this prefix's single-Redis layout has in the cluster layout (the same
+    /// name when the key carries no hash tag on a cluster, or has one already); `None` when the
+    /// key is not under this prefix. Used to copy an installation onto a Redis Cluster.
+    pub fn cluster_name_of(&self, plain: &str) -> Option<String> {
+        let rest = plain.strip_prefix(self.prefix.as_str())?.strip_prefix(':')?;
+        if plain.contains('{') {
+            return Some(plain.to_string());
+        }
+        let c = Keys::for_cluster(self.prefix.clone());
+        if let Some(g) = rest.strip_prefix("g:") {
+            if matches!(g, "orgs" | "org_units" | "api_keys" | "api_key_hashes") {
+                return Some(c.catalog(g));
+            }
+            if g.starts_with("notifier:") {
+                return Some(c.notifier_global(g));
+            }
+        } else if let Some((ou, suffix)) = rest.strip_prefix("ou:").and_then(|o| o.split_once(':'))
+        {
+            if suffix.starts_with("docs:")
+                || suffix == "config_version"
+                || suffix == "webhook_secrets"
+            {
+                return Some(c.ou_config(ou, suffix));
+            }
+            if suffix.starts_with("notifier:") || suffix.starts_with("deliveries:") {
+                return Some(c.notifier_ou(ou, suffix));
+            }
+        }
+        Some(plain.to_string())
+    }
+}
+
 impl Default for Keys {
     fn default() -> Self {
         Keys::new("leadstream")
@@ -405,6 +438,39 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn single_redis_keys_map_to_their_cluster_names() {
+        let (one, c) = (Keys::new("t1"), Keys::for_cluster("t1"));
+        for (plain, clustered) in [
+            (one.api_keys(), c.api_keys()),
+            (one.api_key_hashes(), c.api_key_hashes()),
+            (one.orgs(), c.orgs()),
+            (one.docs("ou_a", "triggers"), c.docs("ou_a", "triggers")),
+            (one.config_version("ou_a"), c.config_version("ou_a")),
+            (one.webhook_secrets("ou_a"), c.webhook_secrets("ou_a")),
+            (
+                one.notifier_global("notifier:due"),
+                c.notifier_global("notifier:due"),
+            ),
+            (
+                one.notifier_ou("ou_a", "notifier:dlv:f:e:lease"),
+                c.notifier_ou("ou_a", "notifier:dlv:f:e:lease"),
+            ),
+            (
+                one.notifier_ou("ou_a", "deliveries:idx:all"),
+                c.notifier_ou("ou_a", "deliveries:idx:all"),
+            ),
+            (one.alias("ou_a", "email", "a@b"), c.alias("ou_a", "email", "a@b")),
+            (one.ingest_claim("ou_a", "s", "1"), c.ingest_claim("ou_a", "s", "1")),
+        ] {
+            assert_eq!(one.cluster_name_of(&plain), Some(clustered.clone()), "{plain}");
+            assert_eq!(one.cluster_name_of(&clustered), Some(clustered), "idempotent");
+        }
+        let pk = one.partition("leadstream.events.v1", 3).leads();
+        assert_eq!(one.cluster_name_of(&pk), Some(pk));
+        assert_eq!(one.cluster_name_of("t2:g:api_keys"), None);
     }
 
     #[test]

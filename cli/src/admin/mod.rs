@@ -6,10 +6,12 @@
 //!   applied offsets in Redis).
 //! - [`keys`]: API keys and webhook signing secrets through the catalog, straight in Redis
 //!   (bootstrap and rotation without a running gateway).
+//! - [`cluster`]: copy an installation from one Redis server onto a Redis Cluster.
 //!
 //! Results go to stdout; errors are one sentence on stderr and a non-zero exit code. Nothing
 //! prints a secret except the one just created (`keys create`, `webhook-secret rotate`).
 
+mod cluster;
 mod dlq;
 mod kafka;
 mod keys;
@@ -40,6 +42,10 @@ enum AdminCommand {
     /// Webhook signing secrets.
     #[command(subcommand, name = "webhook-secret")]
     WebhookSecret(keys::SecretCommand),
+    /// Copy the installation from one Redis server onto the Redis Cluster of
+    /// LEADSTREAM_REDIS_URL, renamed to the cluster key layout (stop every service first).
+    #[command(name = "redis-to-cluster")]
+    RedisToCluster(cluster::ToClusterArgs),
 }
 
 /// Run an admin command. A failure is printed as one line (`error: …` with its causes) and
@@ -59,6 +65,7 @@ async fn dispatch(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Lag(a) => kafka::lag(a).await,
         AdminCommand::Keys(c) => keys::run(c).await,
         AdminCommand::WebhookSecret(c) => keys::secret(c).await,
+        AdminCommand::RedisToCluster(a) => cluster::to_cluster(a).await,
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod memory;
 mod redis_kv;
+pub mod migrate;
 pub mod slot;
 
 use std::borrow::Cow;
