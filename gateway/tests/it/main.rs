@@ -2,8 +2,8 @@
 //! against a real tansu broker and the real Redis (own topic and key prefixes per test).
 
 mod active_ou;
-mod collisions;
 mod cluster;
+mod collisions;
 mod common;
 mod e2e;
 mod errors;
