@@ -8,7 +8,8 @@
 //! On a Redis Cluster ([`Keys::for_cluster`]) the keys that one atomic write touches together
 //! carry one hash tag (`{…}`), so they live in one slot; the text is otherwise the same, and on a
 //! single Redis ([`Keys::new`]) nothing changes, so no migration is needed. The groups:
-//! - the installation-wide catalog (organisations, OUs, API keys and their hash index):
+//! - the installation-wide catalog (organisations, OUs, API keys, their hash index and the
+//!   keys' active OUs):
 //!   `{prefix}:{g}:…` — one slot;
 //! - one OU's configuration (documents, config version, webhook secrets):
 //!   `{prefix}:ou:{<ou>}:…` — one slot per OU;
@@ -125,7 +126,7 @@ impl Keys {
 
     /// Hash: key id → the OU `POST /org-units/active` last made that key's active OU.
     pub fn active_ous(&self) -> String {
-        self.global("active_ous")
+        self.catalog("active_ous")
     }
 
     // --- Per-OU configuration documents ---
@@ -337,13 +338,18 @@ impl Keys {
     /// name when the key carries no hash tag on a cluster, or has one already); `None` when the
     /// key is not under this prefix. Used to copy an installation onto a Redis Cluster.
     pub fn cluster_name_of(&self, plain: &str) -> Option<String> {
-        let rest = plain.strip_prefix(self.prefix.as_str())?.strip_prefix(':')?;
+        let rest = plain
+            .strip_prefix(self.prefix.as_str())?
+            .strip_prefix(':')?;
         if plain.contains('{') {
             return Some(plain.to_string());
         }
         let c = Keys::for_cluster(self.prefix.clone());
         if let Some(g) = rest.strip_prefix("g:") {
-            if matches!(g, "orgs" | "org_units" | "api_keys" | "api_key_hashes") {
+            if matches!(
+                g,
+                "orgs" | "org_units" | "api_keys" | "api_key_hashes" | "active_ous"
+            ) {
                 return Some(c.catalog(g));
             }
             if g.starts_with("notifier:") {
@@ -446,6 +452,7 @@ mod tests {
         for (plain, clustered) in [
             (one.api_keys(), c.api_keys()),
             (one.api_key_hashes(), c.api_key_hashes()),
+            (one.active_ous(), c.active_ous()),
             (one.orgs(), c.orgs()),
             (one.docs("ou_a", "triggers"), c.docs("ou_a", "triggers")),
             (one.config_version("ou_a"), c.config_version("ou_a")),
@@ -462,11 +469,25 @@ mod tests {
                 one.notifier_ou("ou_a", "deliveries:idx:all"),
                 c.notifier_ou("ou_a", "deliveries:idx:all"),
             ),
-            (one.alias("ou_a", "email", "a@b"), c.alias("ou_a", "email", "a@b")),
-            (one.ingest_claim("ou_a", "s", "1"), c.ingest_claim("ou_a", "s", "1")),
+            (
+                one.alias("ou_a", "email", "a@b"),
+                c.alias("ou_a", "email", "a@b"),
+            ),
+            (
+                one.ingest_claim("ou_a", "s", "1"),
+                c.ingest_claim("ou_a", "s", "1"),
+            ),
         ] {
-            assert_eq!(one.cluster_name_of(&plain), Some(clustered.clone()), "{plain}");
-            assert_eq!(one.cluster_name_of(&clustered), Some(clustered), "idempotent");
+            assert_eq!(
+                one.cluster_name_of(&plain),
+                Some(clustered.clone()),
+                "{plain}"
+            );
+            assert_eq!(
+                one.cluster_name_of(&clustered),
+                Some(clustered),
+                "idempotent"
+            );
         }
         let pk = one.partition("leadstream.events.v1", 3).leads();
         assert_eq!(one.cluster_name_of(&pk), Some(pk));
@@ -497,6 +518,7 @@ mod tests {
         );
         let s = |k: String| slot(k.as_bytes());
         assert_eq!(s(c.api_keys()), s(c.api_key_hashes()));
+        assert_eq!(s(c.api_keys()), s(c.active_ous()));
         assert_eq!(s(c.orgs()), s(c.org_units()));
         assert_eq!(s(c.docs("ou_a", "rulesets")), s(c.config_version("ou_a")));
         assert_eq!(s(c.webhook_secrets("ou_a")), s(c.config_version("ou_a")));
