@@ -11,6 +11,8 @@ use serde_json::{json, Value};
 pub struct Api {
     base: String,
     key: String,
+    /// The OU every request acts in (`X-Leadstream-OU`); the key's default OU when `None`.
+    ou: Option<String>,
     http: reqwest::Client,
 }
 
@@ -33,11 +35,35 @@ impl Api {
         Api {
             base,
             key: key.to_string(),
+            ou: None,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
                 .expect("http client"),
         }
+    }
+
+    /// The same client acting in `ou` (every request names it in `X-Leadstream-OU`).
+    pub fn in_ou(&self, ou: &str) -> Api {
+        Api {
+            ou: Some(ou.to_string()),
+            ..self.clone()
+        }
+    }
+
+    /// The admin key, and the OU when one is set.
+    fn auth(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        let rb = rb.bearer_auth(&self.key);
+        match &self.ou {
+            Some(ou) => rb.header("x-leadstream-ou", ou),
+            None => rb,
+        }
+    }
+
+    /// Create an OU (`POST /org-units`); its id.
+    pub async fn org_unit(&self, name: &str) -> String {
+        let v = self.create("/org-units", &json!({"name": name})).await;
+        v["id"].as_str().expect("org unit id").to_string()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -51,13 +77,7 @@ impl Api {
 
     /// GET with the admin key: (status, JSON body or null).
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        match self
-            .http
-            .get(self.url(path))
-            .bearer_auth(&self.key)
-            .send()
-            .await
-        {
+        match self.auth(self.http.get(self.url(path))).send().await {
             Ok(r) => {
                 let status = r.status().as_u16();
                 (status, r.json().await.unwrap_or(Value::Null))
@@ -69,9 +89,7 @@ impl Api {
     /// POST JSON with the admin key: (status, JSON body or null).
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         match self
-            .http
-            .post(self.url(path))
-            .bearer_auth(&self.key)
+            .auth(self.http.post(self.url(path)))
             .json(body)
             .send()
             .await
@@ -95,9 +113,7 @@ impl Api {
     /// `Idempotency-Key`, so a retry of a request whose answer was lost is one event.
     pub async fn ingest(&self, body: &Value, producer_id: &str) -> Ingest {
         let sent = self
-            .http
-            .post(self.url("/v1/events/ingest"))
-            .bearer_auth(&self.key)
+            .auth(self.http.post(self.url("/v1/events/ingest")))
             .header("idempotency-key", producer_id)
             .json(body)
             .send()

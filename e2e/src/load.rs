@@ -92,6 +92,7 @@ impl LoadSpec {
 /// Shared counters the test watches while the load runs.
 #[derive(Default)]
 pub struct Progress {
+    /// Events acknowledged by every OU.
     pub accepted: AtomicUsize,
     /// Non-2xx answers that were retried, by status (0: no answer).
     pub retried: Mutex<BTreeMap<u16, usize>>,
@@ -109,10 +110,27 @@ impl Progress {
     }
 }
 
-/// What was acknowledged: per lead, the event types in stream order.
+/// One OU the load sends to: its client, its id and the prefix of its hook paths on the
+/// receiver (empty for the default OU).
+#[derive(Clone)]
+pub struct Tenant {
+    pub ou_id: String,
+    pub api: Api,
+    pub hooks: String,
+}
+
+impl std::fmt::Debug for Tenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tenant({}, hooks {:?})", self.ou_id, self.hooks)
+    }
+}
+
+/// What was acknowledged: per lead, the event types in stream order — the same in every OU of
+/// `tenants` (each lead's events go to every OU with the same lead id and producer ids).
 #[derive(Debug, Clone, Default)]
 pub struct Sent {
     pub leads: BTreeMap<String, Vec<&'static str>>,
+    pub tenants: Vec<Tenant>,
 }
 
 impl Sent {
@@ -139,16 +157,23 @@ pub fn event_type(i: usize, k: usize) -> &'static str {
     }
 }
 
-/// Run the load to the end (every event acknowledged) and say what was sent. Panics when an
-/// event is still not acknowledged `grace` after the planned end.
-pub async fn run(api: Api, spec: LoadSpec, progress: Arc<Progress>, grace: Duration) -> Sent {
+/// Run the load to the end (every event acknowledged in every OU of `tenants`) and say what
+/// was sent. Event `k` of a lead goes to each OU in turn, with the same lead id and producer id;
+/// `progress` counts it once all OUs acknowledged it. Panics when an event is still not
+/// acknowledged `grace` after the planned end.
+pub async fn run(
+    tenants: Vec<Tenant>,
+    spec: LoadSpec,
+    progress: Arc<Progress>,
+    grace: Duration,
+) -> Sent {
     let start = Instant::now();
     let base_ms = leadstream_shared::ids::now_ms() - 3_600_000;
     let per_lead = spec.events_per_lead();
     let deadline = start + spec.duration + grace;
     let tasks: Vec<_> = (0..spec.leads)
         .map(|i| {
-            let api = api.clone();
+            let tenants = tenants.clone();
             let progress = progress.clone();
             tokio::spawn(async move {
                 let lead = lead_id(i);
@@ -162,14 +187,20 @@ pub async fn run(api: Api, spec: LoadSpec, progress: Arc<Progress>, grace: Durat
                     let body = json!({"event_id": pid, "event_type": t, "source_id": "e2e",
                         "lead_id": lead, "payload": {"k": k},
                         "timestamp": leadstream_shared::ids::rfc3339_ms(base_ms + 10 * k as i64)});
-                    send(&api, &body, &pid, &progress, deadline).await;
+                    for tenant in &tenants {
+                        send(&tenant.api, &body, &pid, &progress, deadline).await;
+                    }
+                    progress.accepted.fetch_add(1, Ordering::Relaxed);
                     types.push(t);
                 }
                 (lead, types)
             })
         })
         .collect();
-    let mut sent = Sent::default();
+    let mut sent = Sent {
+        tenants,
+        ..Sent::default()
+    };
     for t in tasks {
         let (lead, types) = t.await.expect("lead sender");
         sent.leads.insert(lead, types);
@@ -180,10 +211,7 @@ pub async fn run(api: Api, spec: LoadSpec, progress: Arc<Progress>, grace: Durat
 async fn send(api: &Api, body: &Value, pid: &str, progress: &Progress, deadline: Instant) {
     loop {
         match api.ingest(body, pid).await {
-            Ingest::Accepted => {
-                progress.accepted.fetch_add(1, Ordering::Relaxed);
-                return;
-            }
+            Ingest::Accepted => return,
             Ingest::Retry {
                 status,
                 retry_after,

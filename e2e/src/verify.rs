@@ -1,4 +1,5 @@
-//! The invariants every scenario ends with, read only through public interfaces:
+//! The invariants every scenario ends with, read only through public interfaces, in each OU the
+//! load went to (the default one and a second with the same lead and producer ids):
 //!
 //! 1. every acknowledged event counted exactly once: each lead's `event_count` and `score` on
 //!    `GET /leads/{id}` equal the oracle's;
@@ -22,7 +23,8 @@ use leadstream_testkit::{consume, wait_until};
 use rdkafka::Message;
 use serde_json::Value;
 
-use crate::load::{expected_all, Expected, Sent, MILESTONE_PATH, SEQUENCE_PATH};
+use crate::api::Api;
+use crate::load::{expected_all, Expected, Sent, Tenant, MILESTONE_PATH, SEQUENCE_PATH};
 use crate::stack::Stack;
 
 /// How long the pipeline may take to catch up after the load ended.
@@ -44,24 +46,55 @@ pub struct Outcome {
     pub log: Vec<Value>,
 }
 
-/// Check every invariant; panics with what differs.
+/// Check every invariant in every OU the load went to; panics with what differs. The outcome
+/// is the default OU's (the first tenant); the others must hold the same numbers, each in its
+/// own OU: the same lead ids and producer ids were sent to each.
 pub async fn verify(stack: &Stack, sent: &Sent) -> Outcome {
+    assert!(!sent.tenants.is_empty(), "the load names its OUs");
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    for t in &sent.tenants {
+        outcomes.push(verify_ou(stack, sent, t).await);
+    }
+    let first = outcomes.remove(0);
+    for (t, o) in sent.tenants[1..].iter().zip(&outcomes) {
+        assert_eq!(
+            (o.milestone_ids.len(), o.sequence_ids.len()),
+            (first.milestone_ids.len(), first.sequence_ids.len()),
+            "{} fired as often as the default OU",
+            t.ou_id
+        );
+        assert!(
+            o.milestone_ids.is_disjoint(&first.milestone_ids),
+            "{} shares fired ids with the default OU",
+            t.ou_id
+        );
+    }
+    first
+}
+
+/// Every invariant in one OU.
+async fn verify_ou(stack: &Stack, sent: &Sent, t: &Tenant) -> Outcome {
     let oracle = expected_all(sent);
     let events = sent.total();
     assert!(events > 0, "the load sent nothing");
-    scores(stack, &oracle).await;
-    let (milestone_ids, sequence_ids) = history(stack, &oracle).await;
+    scores(&t.api, &oracle).await;
+    let (milestone_ids, sequence_ids) = history(&t.api, &oracle).await;
     assert!(
         !milestone_ids.is_empty() && !sequence_ids.is_empty(),
-        "the workload must fire both kinds of trigger"
+        "the workload must fire both kinds of trigger in {}",
+        t.ou_id
     );
-    let fired_records = fired_topic(stack, &milestone_ids, &sequence_ids).await;
-    delivered(stack, MILESTONE_PATH, &milestone_ids).await;
-    delivered(stack, SEQUENCE_PATH, &sequence_ids).await;
-    let log = delivery_log(stack, &milestone_ids, &sequence_ids).await;
+    let fired_records = fired_topic(stack, &t.ou_id, &milestone_ids, &sequence_ids).await;
+    let (m_path, s_path) = (
+        format!("{}{MILESTONE_PATH}", t.hooks),
+        format!("{}{SEQUENCE_PATH}", t.hooks),
+    );
+    delivered(stack, &m_path, &milestone_ids).await;
+    delivered(stack, &s_path, &sequence_ids).await;
+    let log = delivery_log(&t.api, &milestone_ids, &sequence_ids).await;
     // After the quiet periods above: a late replay that counted an event twice (or lost one)
     // shows now, whatever the first read saw.
-    scores_again(stack, &oracle).await;
+    scores_again(&t.api, &oracle).await;
     let mut attempts = BTreeMap::new();
     for a in &log {
         *attempts
@@ -77,7 +110,8 @@ pub async fn verify(stack: &Stack, sent: &Sent) -> Outcome {
         log,
     };
     eprintln!(
-        "verified: {} events, {} milestone + {} sequence firings, {} fired records, attempts {:?}",
+        "verified {}: {} events, {} milestone + {} sequence firings, {} fired records, attempts {:?}",
+        t.ou_id,
         out.events,
         out.milestone_ids.len(),
         out.sequence_ids.len(),
@@ -88,8 +122,7 @@ pub async fn verify(stack: &Stack, sent: &Sent) -> Outcome {
 }
 
 /// Every lead's `event_count` reaches the oracle's (bounded), then scores must match exactly.
-async fn scores(stack: &Stack, oracle: &BTreeMap<String, Expected>) {
-    let api = &stack.api;
+async fn scores(api: &Api, oracle: &BTreeMap<String, Expected>) {
     let mut last: BTreeMap<String, (u64, i64)> = BTreeMap::new();
     let deadline = tokio::time::Instant::now() + SETTLE;
     loop {
@@ -133,10 +166,10 @@ async fn scores(stack: &Stack, oracle: &BTreeMap<String, Expected>) {
 }
 
 /// Every lead read once more, after the final quiet period: still exactly the oracle's.
-async fn scores_again(stack: &Stack, oracle: &BTreeMap<String, Expected>) {
+async fn scores_again(api: &Api, oracle: &BTreeMap<String, Expected>) {
     for (lead, want) in oracle {
         let v = wait_until(Duration::from_secs(30), &format!("{lead} readable"), || {
-            stack.api.lead(lead)
+            api.lead(lead)
         })
         .await;
         let got = (
@@ -153,10 +186,9 @@ async fn scores_again(stack: &Stack, oracle: &BTreeMap<String, Expected>) {
 
 /// Milestone and sequence history per lead against the oracle; the fired ids.
 async fn history(
-    stack: &Stack,
+    api: &Api,
     oracle: &BTreeMap<String, Expected>,
 ) -> (BTreeSet<String>, BTreeSet<String>) {
-    let api = &stack.api;
     let want_m: usize = oracle.values().map(|e| e.crossings).sum();
     let want_s: usize = oracle.values().map(|e| e.sequences).sum();
     // History is written with the lead state (one atomic write): no wait needed, but a page
@@ -204,9 +236,9 @@ async fn history(
     (ids(&m), ids(&s))
 }
 
-/// The fired topic holds exactly the history's ids; the number of records read.
-async fn fired_topic(stack: &Stack, m: &BTreeSet<String>, s: &BTreeSet<String>) -> usize {
-    let records = consume(
+/// The fired topic holds exactly the history's ids for `ou`; the number of its records read.
+async fn fired_topic(stack: &Stack, ou: &str, m: &BTreeSet<String>, s: &BTreeSet<String>) -> usize {
+    let all = consume(
         &stack.broker.addr(),
         &stack.fired_topic(),
         m.len() + s.len(),
@@ -216,16 +248,27 @@ async fn fired_topic(stack: &Stack, m: &BTreeSet<String>, s: &BTreeSet<String>) 
     .await;
     let mut got_m = BTreeSet::new();
     let mut got_s = BTreeSet::new();
-    for r in &records {
+    let mut records = 0;
+    for r in &all {
         let f = decode_fired(r.payload().unwrap_or_default()).expect("fired record decodes");
+        if f.ou_id != ou {
+            continue;
+        }
+        records += 1;
         match f.kind {
             TriggerKind::Milestone => got_m.insert(f.fired_id),
             TriggerKind::Sequence => got_s.insert(f.fired_id),
         };
     }
-    assert_eq!(&got_m, m, "milestone fired ids on the topic = history");
-    assert_eq!(&got_s, s, "sequence fired ids on the topic = history");
-    records.len()
+    assert_eq!(
+        &got_m, m,
+        "milestone fired ids of {ou} on the topic = its history"
+    );
+    assert_eq!(
+        &got_s, s,
+        "sequence fired ids of {ou} on the topic = its history"
+    );
+    records
 }
 
 /// The receiver got every id on `path` exactly once, and nothing else.
@@ -252,9 +295,9 @@ async fn delivered(stack: &Stack, path: &str, ids: &BTreeSet<String>) {
 }
 
 /// Exactly one `succeeded` attempt per fired id (one webhook endpoint each); all records.
-async fn delivery_log(stack: &Stack, m: &BTreeSet<String>, s: &BTreeSet<String>) -> Vec<Value> {
+async fn delivery_log(api: &Api, m: &BTreeSet<String>, s: &BTreeSet<String>) -> Vec<Value> {
     let log = wait_until(Duration::from_secs(30), "delivery log readable", || {
-        stack.api.deliveries("")
+        api.deliveries("")
     })
     .await;
     let mut succeeded: BTreeMap<(String, String), usize> = BTreeMap::new();

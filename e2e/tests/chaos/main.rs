@@ -16,7 +16,7 @@ mod s6_scale;
 use std::sync::Arc;
 use std::time::Duration;
 
-use leadstream_e2e::load::{self, LoadSpec, Progress, Rules, Sent};
+use leadstream_e2e::load::{self, LoadSpec, Progress, Rules, Sent, Tenant};
 use leadstream_e2e::Stack;
 use leadstream_testkit::wait_until;
 use tokio::task::JoinHandle;
@@ -77,12 +77,31 @@ impl Running {
     }
 }
 
-/// Install the workload's rules on `stack` and start the load.
+/// The second OU every scenario's load also goes to: same lead ids, same producer ids.
+pub const SECOND_OU_HOOKS: &str = "/ou_b";
+
+/// Install the workload's rules on `stack` — in the default OU (with `emails`) and in a second
+/// OU whose hooks go to [`SECOND_OU_HOOKS`] paths — and start the load into both.
 pub async fn start_load(stack: &Stack, spec: LoadSpec, emails: &[&str]) -> (Rules, Running) {
     let rules = load::install(&stack.api, &stack.receiver.url(""), emails).await;
+    let ou_b = stack.api.org_unit("second").await;
+    let api_b = stack.api.in_ou(&ou_b);
+    load::install(&api_b, &stack.receiver.url(SECOND_OU_HOOKS), &[]).await;
+    let tenants = vec![
+        Tenant {
+            ou_id: "unit_default".into(),
+            api: stack.api.clone(),
+            hooks: String::new(),
+        },
+        Tenant {
+            ou_id: ou_b,
+            api: api_b,
+            hooks: SECOND_OU_HOOKS.into(),
+        },
+    ];
     let progress = Arc::new(Progress::default());
     let task = tokio::spawn(load::run(
-        stack.api.clone(),
+        tenants,
         spec,
         progress.clone(),
         Duration::from_secs(60),
