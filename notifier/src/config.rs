@@ -9,6 +9,7 @@
 //! | `LEADSTREAM_WEBHOOK_TIMEOUT` | `10s` | per-attempt HTTP timeout (webhooks, Slack, Teams) |
 //! | `LEADSTREAM_NOTIFIER_ENDPOINT_CONCURRENCY` | `4` | attempts in flight per endpoint |
 //! | `LEADSTREAM_NOTIFIER_MAX_IN_FLIGHT` | `256` | attempts in flight in all |
+//! | `LEADSTREAM_NOTIFIER_OU_SHARE` | max in flight / 4 | attempts one OU may have in flight |
 //! | `LEADSTREAM_NOTIFIER_POLL_INTERVAL` | `250ms` | how often due retries are looked for |
 //! | `LEADSTREAM_NOTIFIER_GROUP` | `leadstream-notifier` | Kafka consumer group |
 //! | `LEADSTREAM_NOTIFIER_RETENTION` | `30d` | how long delivery state (the idempotency record) is kept |
@@ -75,6 +76,8 @@ pub struct NotifierConfig {
     pub http_timeout: Duration,
     pub endpoint_concurrency: usize,
     pub max_in_flight: usize,
+    /// Global permits one OU may hold (`LEADSTREAM_NOTIFIER_OU_SHARE`).
+    pub ou_share: usize,
     pub poll_interval: Duration,
     pub retention: Duration,
     /// How long a rotated-out signing secret keeps signing (must match the gateway's).
@@ -116,6 +119,17 @@ impl NotifierConfig {
         let endpoint_concurrency: usize =
             parse(src, "LEADSTREAM_NOTIFIER_ENDPOINT_CONCURRENCY", 4)?;
         let max_in_flight: usize = parse(src, "LEADSTREAM_NOTIFIER_MAX_IN_FLIGHT", 256)?;
+        let ou_share: usize = parse(
+            src,
+            "LEADSTREAM_NOTIFIER_OU_SHARE",
+            (max_in_flight / 4).max(1),
+        )?;
+        if ou_share == 0 {
+            return Err(ConfigError::new(
+                "LEADSTREAM_NOTIFIER_OU_SHARE",
+                "must be at least 1",
+            ));
+        }
         if endpoint_concurrency == 0 || max_in_flight == 0 {
             return Err(ConfigError::new(
                 "LEADSTREAM_NOTIFIER_ENDPOINT_CONCURRENCY / LEADSTREAM_NOTIFIER_MAX_IN_FLIGHT",
@@ -202,6 +216,7 @@ impl NotifierConfig {
             http_timeout,
             endpoint_concurrency,
             max_in_flight,
+            ou_share,
             poll_interval,
             retention,
             secret_grace: duration(

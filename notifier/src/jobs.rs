@@ -113,6 +113,14 @@ pub fn endpoint_of(job_key: &str) -> &str {
     job_key.rsplit(':').next().unwrap_or(job_key)
 }
 
+/// The OU of a job key (`{prefix}:ou:{ou}:notifier:dlv:…`); empty when it has none.
+pub fn ou_of(job_key: &str) -> &str {
+    job_key
+        .rfind(":notifier:dlv:")
+        .and_then(|end| job_key[..end].rsplit_once(":ou:"))
+        .map_or("", |(_, ou)| ou)
+}
+
 fn json<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).unwrap_or_default()
 }

@@ -93,6 +93,7 @@ pub async fn run_with(
         lease_ms: u64::try_from(cfg.lease().as_millis()).unwrap_or(u64::MAX),
         poll_interval: cfg.poll_interval,
         endpoint_concurrency: cfg.endpoint_concurrency,
+        ou_share: cfg.ou_share,
         max_in_flight: cfg.max_in_flight,
     });
     let consumer: StreamConsumer<StatsContext> = c

@@ -6,7 +6,10 @@
 //! endpoint's semaphore (`LEADSTREAM_NOTIFIER_ENDPOINT_CONCURRENCY`) and from the global one
 //! (`LEADSTREAM_NOTIFIER_MAX_IN_FLIGHT`); a job that cannot get one stays due and is looked at
 //! again on the next poll. So a slow or dead endpoint occupies at most its own few permits and
-//! never holds back deliveries to other endpoints.
+//! never holds back deliveries to other endpoints. Likewise each OU may hold at most
+//! `LEADSTREAM_NOTIFIER_OU_SHARE` of the global permits (default a quarter), so one tenant whose
+//! many endpoints all hang until their timeout cannot hold every permit: the other OUs'
+//! deliveries keep flowing.
 //!
 //! One attempt ([`Worker::run_job`]): claim the lease → load the job → (410-disabled? skip) →
 //! attempt → state transition → one write of the new state, the due time and the attempt record
@@ -59,6 +62,9 @@ pub struct Worker {
     pub endpoint_concurrency: usize,
     pub global: Arc<Semaphore>,
     endpoints: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Permits one OU may hold at once.
+    pub ou_share: usize,
+    ous: Mutex<HashMap<String, Arc<Semaphore>>>,
     in_flight: Mutex<HashSet<String>>,
 }
 
@@ -75,6 +81,8 @@ pub struct WorkerParts {
     pub poll_interval: Duration,
     pub endpoint_concurrency: usize,
     pub max_in_flight: usize,
+    /// Global permits one OU may hold at once.
+    pub ou_share: usize,
 }
 
 impl Worker {
@@ -92,6 +100,8 @@ impl Worker {
             endpoint_concurrency: p.endpoint_concurrency,
             global: Arc::new(Semaphore::new(p.max_in_flight)),
             endpoints: Mutex::new(HashMap::new()),
+            ou_share: p.ou_share.max(1),
+            ous: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashSet::new()),
         })
     }
@@ -189,6 +199,21 @@ impl Worker {
                 .or_insert_with(|| Arc::new(Semaphore::new(self.endpoint_concurrency)))
                 .clone()
         };
+        let ou_sem = {
+            let Ok(mut ous) = self.ous.lock() else {
+                return Dispatch::Skipped;
+            };
+            if ous.len() > 4096 {
+                let full = self.ou_share;
+                ous.retain(|_, s| s.available_permits() < full);
+            }
+            ous.entry(jobs::ou_of(&key).to_string())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.ou_share)))
+                .clone()
+        };
+        let Ok(ou_permit) = ou_sem.try_acquire_owned() else {
+            return Dispatch::Busy(key);
+        };
         let Ok(ep_permit) = sem.try_acquire_owned() else {
             return Dispatch::Busy(key);
         };
@@ -200,6 +225,7 @@ impl Worker {
         let me = self.clone();
         tasks.spawn(async move {
             me.run_job(&key, (ep_permit, permit)).await;
+            drop(ou_permit);
             if let Ok(mut f) = me.in_flight.lock() {
                 f.remove(&key);
             }

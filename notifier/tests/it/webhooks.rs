@@ -399,3 +399,61 @@ async fn a_slow_endpoint_does_not_hold_back_others() {
     stop.cancel();
     handle.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_ous_hanging_endpoints_hold_only_its_share_of_the_permits() {
+    // Eight permits in all, one per endpoint: an OU's share is the default quarter, two.
+    let env = Env::new(
+        "wh_fair",
+        &[
+            ("LEADSTREAM_NOTIFIER_MAX_IN_FLIGHT", "8"),
+            ("LEADSTREAM_NOTIFIER_ENDPOINT_CONCURRENCY", "1"),
+            ("LEADSTREAM_WEBHOOK_TIMEOUT", "120s"),
+        ],
+    )
+    .await;
+    // OU A's endpoints accept the connection and never answer.
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hang_addr = hang.local_addr().unwrap();
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let holder = {
+        let held = held.clone();
+        tokio::spawn(async move {
+            while let Ok((conn, _)) = hang.accept().await {
+                held.lock().unwrap().push(conn);
+            }
+        })
+    };
+    let rx = Receiver::start().await;
+    let (stop, handle) = env.spawn_notifier();
+
+    for i in 0..8 {
+        let f = fired(i, "ld_a", webhook(format!("http://{hang_addr}/a{i}")));
+        env.produce(&f).await;
+    }
+    eventually(Duration::from_secs(30), "OU A's share in flight", || {
+        held.lock().unwrap().len() >= 2
+    })
+    .await;
+    // OU B's webhooks are delivered while A's requests still hang (their timeout is 120 s).
+    for i in 0..3 {
+        let mut f = fired(100 + i, "ld_b", webhook(rx.url("/b")));
+        f.ou_id = "unit_b".into();
+        env.produce(&f).await;
+    }
+    eventually(Duration::from_secs(30), "OU B's three webhooks", || {
+        rx.on("/b").iter().filter(|r| r.status == 200).count() == 3
+    })
+    .await;
+    assert_eq!(
+        held.lock().unwrap().len(),
+        2,
+        "OU A holds no more than its share"
+    );
+
+    // Let A's attempts fail now instead of at their timeout, then stop.
+    holder.abort();
+    held.lock().unwrap().clear();
+    stop.cancel();
+    handle.await.unwrap().unwrap();
+}
