@@ -98,9 +98,12 @@ pub async fn kill_9_round(extra: &[(&str, &str)]) -> (Env, usize) {
         rx.on("/hook").len() >= 10
     })
     .await;
-    // Hold the receiver's answers so attempts are in flight, then kill -9.
+    // Hold the receiver's answers until attempts are in flight, then kill -9.
     rx.pause();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually(Duration::from_secs(30), "attempts held in flight", || {
+        rx.held() > 0
+    })
+    .await;
     child.start_kill().expect("kill -9");
     child.wait().await.unwrap();
     // Requests held from the dead process answer 503: their client is gone, none counts.
@@ -121,8 +124,25 @@ pub async fn kill_9_round(extra: &[(&str, &str)]) -> (Env, usize) {
         },
     )
     .await;
-    // Quiet period longer than a lease and a retry: nothing more may arrive.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Done when the log holds a success for every job (both channels): each job is then
+    // final, so no further attempt can come and the counts below are complete.
+    let succeeded = DeliveryQuery {
+        status: Some(AttemptStatus::Succeeded),
+        ..Default::default()
+    };
+    leadstream_testkit::wait_until(
+        Duration::from_secs(60),
+        "a recorded success for every job",
+        || async {
+            let log = all_deliveries(&env, succeeded.clone()).await;
+            let jobs: BTreeSet<(String, String)> = log
+                .into_iter()
+                .map(|a| (a.fired_id, a.endpoint_id))
+                .collect();
+            (jobs.len() == 2 * N).then_some(())
+        },
+    )
+    .await;
     let hooks = successes(&rx, "/hook", |r| r.header("webhook-id"));
     let slack = successes(&rx, "/slack", slack_lead);
     for f in &records {

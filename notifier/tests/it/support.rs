@@ -84,6 +84,8 @@ struct RxState {
     /// While set, handlers wait; answers for requests from an older epoch are 503.
     paused: bool,
     epoch: u64,
+    /// Requests waiting while paused.
+    held: usize,
 }
 
 #[derive(Clone)]
@@ -135,6 +137,11 @@ impl Receiver {
         self.state.lock().unwrap().paused = true;
     }
 
+    /// Requests waiting for an answer while paused.
+    pub fn held(&self) -> usize {
+        self.state.lock().unwrap().held
+    }
+
     /// Release held requests; they answer 503 (their client is gone), so none counts as delivered.
     pub fn resume_new_epoch(&self) {
         let mut s = self.state.lock().unwrap();
@@ -152,10 +159,21 @@ async fn handle(
     body: Bytes,
 ) -> impl IntoResponse {
     let epoch = rx.state.lock().unwrap().epoch;
+    let mut holding = false;
     loop {
         let notified = rx.resume.notified();
-        if !rx.state.lock().unwrap().paused {
-            break;
+        {
+            let mut s = rx.state.lock().unwrap();
+            if !s.paused {
+                if holding {
+                    s.held -= 1;
+                }
+                break;
+            }
+            if !holding {
+                s.held += 1;
+                holding = true;
+            }
         }
         notified.await;
     }
