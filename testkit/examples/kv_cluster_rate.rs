@@ -67,7 +67,9 @@ async fn main() {
     let one = RedisKv::connect(&single.url()).await.expect("redis-server");
     let urls = cluster.urls();
     let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
-    let many = RedisKv::connect_cluster(&urls, None).await.expect("cluster");
+    let many = RedisKv::connect_cluster(&urls, None)
+        .await
+        .expect("cluster");
     measure("redis-server", &one).await;
     measure("redis cluster", &many).await;
     drop(single);

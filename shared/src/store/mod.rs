@@ -8,8 +8,8 @@
 //! tests) cannot drift apart in behaviour: they differ only in how they run a command.
 
 mod memory;
-mod redis_kv;
 pub mod migrate;
+mod redis_kv;
 pub mod slot;
 
 use std::borrow::Cow;

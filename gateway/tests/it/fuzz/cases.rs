@@ -212,6 +212,9 @@ pub(super) enum Enc {
     Gzip,
     GzipGarbage(Vec<u8>),
     GzipTruncated,
+    /// The body replaced by a gzip of `{"items": [1,1,…]}` with more items than any request may
+    /// carry (issue 12: refused while inflating, nothing written).
+    GzipManyItems,
     Other(&'static str),
 }
 
@@ -284,6 +287,7 @@ pub(super) fn case() -> impl Strategy<Value = Case> {
         1 => Just(Enc::Gzip),
         1 => prop::collection::vec(any::<u8>(), 0..64).prop_map(Enc::GzipGarbage),
         1 => Just(Enc::GzipTruncated),
+        1 => Just(Enc::GzipManyItems),
         1 => prop::sample::select(vec!["br", "deflate", "gzip, gzip", "x"]).prop_map(Enc::Other),
     ];
     (

@@ -310,6 +310,14 @@ impl Fixture {
                 }
                 b = b.header("content-encoding", "gzip");
             }
+            Enc::GzipManyItems => {
+                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                gz.write_all(b"{\"items\":[1").unwrap();
+                gz.write_all(&b",1".repeat(60_000)).unwrap();
+                gz.write_all(b"]}").unwrap();
+                body = gz.finish().unwrap();
+                b = b.header("content-encoding", "gzip");
+            }
             Enc::GzipGarbage(g) => {
                 body = [&[0x1f, 0x8b][..], g].concat();
                 b = b.header("content-encoding", "gzip");
