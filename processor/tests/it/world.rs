@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use leadstream_processor::state::{LeadRecord, LeadStates};
@@ -15,7 +14,7 @@ use leadstream_shared::kafka::{ensure_topics, KafkaSettings, Publisher, Topics};
 use leadstream_shared::keys::Keys;
 use leadstream_shared::model::ruleset::Ruleset;
 use leadstream_shared::model::trigger::MilestoneTrigger;
-use leadstream_shared::store::{RedisKv, Store};
+use leadstream_shared::store::Store;
 use leadstream_testkit::{redis_url, unique, Broker, ChildGuard};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -35,12 +34,18 @@ pub struct World {
 
 impl World {
     pub async fn new(name: &str) -> World {
+        World::with_redis(name, &redis_url()).await
+    }
+
+    /// A world whose services use the Redis at `redis` (one URL, or a Redis Cluster's node
+    /// list).
+    pub async fn with_redis(name: &str, redis: &str) -> World {
         let broker = Broker::start();
         let prefix = unique(name);
         let env: BTreeMap<String, String> = [
             ("LEADSTREAM_KAFKA_BROKERS", broker.addr()),
             ("LEADSTREAM_KAFKA_TEST_BROKER_QUIRKS", "true".to_string()),
-            ("LEADSTREAM_REDIS_URL", redis_url()),
+            ("LEADSTREAM_REDIS_URL", redis.to_string()),
             ("LEADSTREAM_TOPIC_PREFIX", prefix.clone()),
             ("LEADSTREAM_REDIS_PREFIX", prefix.clone()),
             ("LEADSTREAM_PARTITIONS", PARTITIONS.to_string()),
@@ -67,11 +72,12 @@ impl World {
         )
         .await
         .expect("topics");
-        let kv: Store = Arc::new(
-            RedisKv::connect(&redis_url())
-                .await
-                .expect("redis-server must run"),
-        );
+        let kv: Store = ProcessorConfig::from_source(&env)
+            .expect("config")
+            .common
+            .open_store()
+            .await
+            .expect("redis-server must run");
         let keys = Keys::new(prefix);
         World {
             catalog: Catalog::new(kv.clone(), keys.clone()),
@@ -180,20 +186,31 @@ impl World {
     }
 
     /// Events applied so far over leads `ld_0 … ld_{leads-1}` of each of `ous`.
+    /// Reads retry while the store is briefly unavailable (a Redis Cluster failover).
     pub async fn applied_in(&self, ous: &[&str], leads: usize) -> u64 {
         let states = self.lead_states();
-        let reads = ous.iter().flat_map(|ou| {
-            let states = states.clone();
-            (0..leads).map(move |i| {
+        for attempt in 0.. {
+            let reads = ous.iter().flat_map(|ou| {
                 let states = states.clone();
-                async move { states.get(ou, &format!("ld_{i}")).await }
-            })
-        });
-        futures::future::join_all(reads)
-            .await
-            .into_iter()
-            .map(|r| r.expect("lead state").map_or(0, |r| r.events))
-            .sum()
+                (0..leads).map(move |i| {
+                    let states = states.clone();
+                    async move { states.get(ou, &format!("ld_{i}")).await }
+                })
+            });
+            let got: Result<Vec<_>, _> = futures::future::join_all(reads)
+                .await
+                .into_iter()
+                .collect();
+            match got {
+                Ok(records) => return records.into_iter().flatten().map(|r| r.events).sum(),
+                Err(e) if attempt < 150 => {
+                    eprintln!("reading lead states: {e}; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("lead states unreadable for 30 s: {e}"),
+            }
+        }
+        unreachable!()
     }
 
     pub async fn lead(&self, lead: &str) -> Option<LeadRecord> {
@@ -201,7 +218,18 @@ impl World {
     }
 
     pub async fn lead_in(&self, ou: &str, lead: &str) -> Option<LeadRecord> {
-        self.lead_states().get(ou, lead).await.expect("lead state")
+        let states = self.lead_states();
+        for attempt in 0.. {
+            match states.get(ou, lead).await {
+                Ok(r) => return r,
+                Err(e) if attempt < 150 => {
+                    eprintln!("reading lead {lead}: {e}; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("lead {lead} unreadable for 30 s: {e}"),
+            }
+        }
+        unreachable!()
     }
 }
 
