@@ -2,6 +2,7 @@
 //! redis-server under a key prefix of the test's own, and (for crash and rebalance tests) the
 //! real `leadstream` binary as child processes.
 
+mod cluster;
 mod crash;
 mod pipeline;
 mod poison;

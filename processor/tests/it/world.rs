@@ -72,13 +72,10 @@ impl World {
         )
         .await
         .expect("topics");
-        let kv: Store = ProcessorConfig::from_source(&env)
-            .expect("config")
-            .common
-            .open_store()
-            .await
-            .expect("redis-server must run");
-        let keys = Keys::new(prefix);
+        // The store and the key layout as the services derive them (hash-tagged on a cluster).
+        let common = ProcessorConfig::from_source(&env).expect("config").common;
+        let kv: Store = common.open_store().await.expect("redis-server must run");
+        let keys = common.keys();
         World {
             catalog: Catalog::new(kv.clone(), keys.clone()),
             publisher: Publisher::new(&settings, Duration::from_secs(10)).expect("producer"),
@@ -197,10 +194,8 @@ impl World {
                     async move { states.get(ou, &format!("ld_{i}")).await }
                 })
             });
-            let got: Result<Vec<_>, _> = futures::future::join_all(reads)
-                .await
-                .into_iter()
-                .collect();
+            let got: Result<Vec<_>, _> =
+                futures::future::join_all(reads).await.into_iter().collect();
             match got {
                 Ok(records) => return records.into_iter().flatten().map(|r| r.events).sum(),
                 Err(e) if attempt < 150 => {
