@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use leadstream_testkit::redis_cluster::RedisCluster;
 use leadstream_testkit::redis_server::{Durability, RedisServer};
 use leadstream_testkit::smtp_sink::SmtpSink;
 use leadstream_testkit::{free_port, leadstream_bin, unique, wait_until, Broker, ChildGuard};
@@ -34,6 +35,9 @@ pub struct StackOpts {
     /// Redis with an append-only file fsynced on every write, so a restart keeps what it
     /// acknowledged (needed by the Redis restart scenario; the others do not restart Redis).
     pub durable_redis: bool,
+    /// Every service uses a Redis Cluster of its own (3 masters, 3 replicas) instead of the
+    /// single `redis-server`.
+    pub redis_cluster: bool,
     /// The notifier's retry delays (`LEADSTREAM_WEBHOOK_RETRY_SCHEDULE`).
     pub retry_schedule: String,
     /// Extra variables for every service.
@@ -46,6 +50,7 @@ impl StackOpts {
             name: name.to_string(),
             processors: 2,
             durable_redis: false,
+            redis_cluster: false,
             // ≈ 60 s of retries (±20 % jitter): longer than any outage a scenario stages (the
             // full variant's receiver faults last 36 s), so nothing reaches the DLQ because a
             // test was slow.
@@ -98,6 +103,8 @@ pub struct Stack {
     pub dir: PathBuf,
     pub broker: Broker,
     pub redis: RedisServer,
+    /// The Redis Cluster the services use instead of `redis` ([`StackOpts::redis_cluster`]).
+    pub redis_cluster: Option<RedisCluster>,
     pub receiver: Receiver,
     pub smtp: SmtpSink,
     pub prefix: String,
@@ -129,12 +136,17 @@ impl Stack {
         };
         let redis_dir = dir.join("redis");
         let redis = RedisServer::start(&redis_dir, durability);
+        let redis_cluster = opts.redis_cluster.then(RedisCluster::start);
+        let redis_url = match &redis_cluster {
+            Some(c) => c.url_list(),
+            None => redis.url(),
+        };
         let receiver = Receiver::start().await;
         let smtp = SmtpSink::start().await;
         let mut env: BTreeMap<String, String> = [
             ("LEADSTREAM_KAFKA_BROKERS", broker.addr()),
             ("LEADSTREAM_KAFKA_TEST_BROKER_QUIRKS", "true".to_string()),
-            ("LEADSTREAM_REDIS_URL", redis.url()),
+            ("LEADSTREAM_REDIS_URL", redis_url),
             ("LEADSTREAM_TOPIC_PREFIX", prefix.clone()),
             ("LEADSTREAM_REDIS_PREFIX", prefix.clone()),
             ("LEADSTREAM_PARTITIONS", PARTITIONS.to_string()),
@@ -196,6 +208,7 @@ impl Stack {
             dir,
             broker,
             redis,
+            redis_cluster,
             receiver,
             smtp,
             prefix,

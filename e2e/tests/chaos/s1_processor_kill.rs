@@ -20,7 +20,19 @@ use crate::{chaos_load, start_load};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_processors_mid_stream_loses_nothing_and_counts_nothing_twice() {
-    let mut stack = Stack::start(StackOpts::new("pkill")).await;
+    kill_9_scenario(StackOpts::new("pkill")).await;
+}
+
+/// The same with every service on a Redis Cluster (3 masters, 3 replicas).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_processors_on_a_redis_cluster() {
+    let mut opts = StackOpts::new("pkillc");
+    opts.redis_cluster = true;
+    kill_9_scenario(opts).await;
+}
+
+async fn kill_9_scenario(opts: StackOpts) {
+    let mut stack = Stack::start(opts).await;
     let (_, running) = start_load(&stack, chaos_load(), &[]).await;
     let total = running.spec.total();
 

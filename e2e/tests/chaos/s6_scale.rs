@@ -10,7 +10,18 @@ use crate::{chaos_load, start_load};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scale_out_to_three_processors_and_back_under_load() {
-    let mut opts = StackOpts::new("scale");
+    scale_scenario(StackOpts::new("scale")).await;
+}
+
+/// The same with every service on a Redis Cluster (3 masters, 3 replicas).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_out_and_back_on_a_redis_cluster() {
+    let mut opts = StackOpts::new("scalec");
+    opts.redis_cluster = true;
+    scale_scenario(opts).await;
+}
+
+async fn scale_scenario(mut opts: StackOpts) {
     opts.processors = 1;
     let mut stack = Stack::start(opts).await;
     let (_, running) = start_load(&stack, chaos_load(), &[]).await;
