@@ -6,5 +6,6 @@ mod cluster;
 mod crash;
 mod pipeline;
 mod poison;
+mod rewind;
 mod sigterm;
 mod world;
