@@ -34,17 +34,23 @@ async fn a_store_that_loses_its_newest_writes_is_read_again_from_there() {
     let produced = AtomicU64::new(0);
 
     let lose_writes = async {
-        wait_until(Duration::from_secs(180), "progress before the snapshot", || async {
-            let n = crash::applied(&w).await;
-            (n >= EVENTS as u64 / 4).then_some(())
-        })
+        wait_until(
+            Duration::from_secs(180),
+            "progress before the snapshot",
+            || async {
+                let n = crash::applied(&w).await;
+                (n >= EVENTS as u64 / 4).then_some(())
+            },
+        )
         .await;
         let (snapshot, snapshot_offset) = dump(&mut conn, &base, &applied_key).await;
         let at = crash::applied(&w).await;
         // Let the processor apply (and acknowledge) a good deal more on every partition.
-        wait_until(Duration::from_secs(180), "progress after the snapshot", || async {
-            (crash::applied(&w).await >= at + 300).then_some(())
-        })
+        wait_until(
+            Duration::from_secs(180),
+            "progress after the snapshot",
+            || async { (crash::applied(&w).await >= at + 300).then_some(()) },
+        )
         .await;
         let lost_from = offset_of(&mut conn, &applied_key).await;
         restore(&mut conn, &base, &snapshot).await;
