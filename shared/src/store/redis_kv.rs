@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
@@ -53,21 +54,91 @@ return out
 #[derive(Clone)]
 enum Conn {
     Single(ConnectionManager),
-    Cluster(ClusterConnection),
+    Cluster(Arc<ClusterConn>),
+}
+
+/// A cluster connection that is replaced when requests fail for want of a connection: after a
+/// master was killed -9 and its replica promoted, the `redis` crate's cluster connection (1.8.1)
+/// was seen to keep timing out every request for minutes, so every call is bounded here and a
+/// connection that timed out or lost its node is rebuilt from the client (which asks the live
+/// nodes for the slot map afresh).
+struct ClusterConn {
+    client: ClusterClient,
+    current: std::sync::Mutex<ClusterConnection>,
+    rebuilt: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl ClusterConn {
+    fn get(&self) -> ClusterConnection {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Run `f` on the connection within [`HUNG_AFTER`]. A request that got no answer, timed
+    /// out or lost its connection makes the connection be rebuilt from the client (at most once
+    /// a second) before the error is reported (callers retry).
+    async fn bounded<T, F, Fut>(&self, f: F) -> redis::RedisResult<T>
+    where
+        F: FnOnce(ClusterConnection) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let result = match tokio::time::timeout(HUNG_AFTER, f(self.get())).await {
+            Ok(r) => r,
+            Err(_) => Err(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "no answer from the Redis Cluster",
+                format!("within {HUNG_AFTER:?}"),
+            ))),
+        };
+        if let Err(e) = &result {
+            if e.is_timeout()
+                || e.is_io_error()
+                || e.is_connection_dropped()
+                || e.is_connection_refusal()
+            {
+                self.rebuild(e).await;
+            }
+        }
+        result
+    }
+
+    async fn rebuild(&self, cause: &redis::RedisError) {
+        {
+            let mut last = self.rebuilt.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        tracing::warn!(error = %cause, "Redis Cluster request failed; rebuilding the cluster connection");
+        if let Ok(Ok(fresh)) =
+            tokio::time::timeout(CONNECT_TIMEOUT, self.client.get_async_connection()).await
+        {
+            *self.current.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
+        }
+    }
 }
 
 impl Conn {
     async fn pipeline(&self, pipe: &redis::Pipeline) -> redis::RedisResult<Vec<Value>> {
         match self {
             Conn::Single(c) => pipe.query_async(&mut c.clone()).await,
-            Conn::Cluster(c) => pipe.query_async(&mut c.clone()).await,
+            Conn::Cluster(c) => {
+                c.bounded(|mut conn| async move { pipe.query_async(&mut conn).await })
+                    .await
+            }
         }
     }
 
     async fn invoke(&self, inv: &redis::ScriptInvocation<'_>) -> redis::RedisResult<Value> {
         match self {
             Conn::Single(c) => inv.invoke_async(&mut c.clone()).await,
-            Conn::Cluster(c) => inv.invoke_async(&mut c.clone()).await,
+            Conn::Cluster(c) => {
+                c.bounded(|mut conn| async move { inv.invoke_async(&mut conn).await })
+                    .await
+            }
         }
     }
 }
@@ -80,6 +151,8 @@ pub struct RedisKv {
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A cluster request still unanswered after this is taken as hung (see [`ClusterConn`]).
+const HUNG_AFTER: Duration = Duration::from_secs(15);
 
 impl RedisKv {
     /// Connect (and verify the connection) to a `redis://` or `rediss://` URL.
@@ -137,7 +210,11 @@ impl RedisKv {
         })?;
         let conn = client.get_async_connection().await.map_err(connect_error)?;
         let kv = RedisKv {
-            conn: Conn::Cluster(conn),
+            conn: Conn::Cluster(Arc::new(ClusterConn {
+                client,
+                current: std::sync::Mutex::new(conn),
+                rebuilt: std::sync::Mutex::new(None),
+            })),
             guarded: redis::Script::new(GUARDED),
         };
         kv.ping().await?;
