@@ -76,9 +76,9 @@ impl ClusterConn {
             .clone()
     }
 
-    /// Run `f` on the connection within [`HUNG_AFTER`]. A request that got no answer, timed
-    /// out or lost its connection makes the connection be rebuilt from the client (at most once
-    /// a second) before the error is reported (callers retry).
+    /// Run `f` on the connection within [`HUNG_AFTER`]. A request that failed in any way (no
+    /// answer, a timeout, a lost node) makes the connection be rebuilt from the client (at most
+    /// once a second) before the error is reported (callers retry).
     async fn bounded<T, F, Fut>(&self, f: F) -> redis::RedisResult<T>
     where
         F: FnOnce(ClusterConnection) -> Fut,
@@ -93,13 +93,10 @@ impl ClusterConn {
             ))),
         };
         if let Err(e) = &result {
-            if e.is_timeout()
-                || e.is_io_error()
-                || e.is_connection_dropped()
-                || e.is_connection_refusal()
-            {
-                self.rebuild(e).await;
-            }
+            // Redirections and retries are the connection's own business: an error that gets
+            // out of it means it is in a state worth leaving (a timeout, a lost node, a slot
+            // map that no longer matches the cluster), whatever its kind.
+            self.rebuild(e).await;
         }
         result
     }
@@ -112,7 +109,7 @@ impl ClusterConn {
             }
             *last = Some(std::time::Instant::now());
         }
-        tracing::warn!(error = %cause, "Redis Cluster request failed; rebuilding the cluster connection");
+        tracing::warn!(error = %cause, kind = ?cause.kind(), "Redis Cluster request failed; rebuilding the cluster connection");
         if let Ok(Ok(fresh)) =
             tokio::time::timeout(CONNECT_TIMEOUT, self.client.get_async_connection()).await
         {
