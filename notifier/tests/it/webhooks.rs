@@ -450,17 +450,6 @@ async fn one_ous_hanging_endpoints_hold_only_its_share_of_the_permits() {
         2,
         "OU A holds no more than its share"
     );
-    // In the order they fired (one lead, one endpoint delivering one at a time).
-    let order: Vec<String> = rx
-        .on("/b")
-        .iter()
-        .filter(|r| r.status == 200)
-        .map(|r| r.header("webhook-id"))
-        .collect();
-    let fired_order: Vec<String> = (0..3)
-        .map(|i| fired(100 + i, "ld_b", webhook(rx.url("/b"))).fired_id)
-        .collect();
-    assert_eq!(order, fired_order, "OU B's webhooks arrive in order");
 
     // Let A's attempts fail now instead of at their timeout, then stop.
     holder.abort();
