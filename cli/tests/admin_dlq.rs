@@ -11,10 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
+use leadstream_domain::fired::{Targets, TriggerFired, TriggerKind};
 use leadstream_notifier::attempt::State;
 use leadstream_notifier::endpoint::Endpoint;
 use leadstream_notifier::jobs;
-use leadstream_shared::fired::{Targets, TriggerFired, TriggerKind};
 use leadstream_shared::kafka::{ensure_topics, KafkaSettings, Publisher};
 use leadstream_shared::keys::Keys;
 use leadstream_shared::store::{RedisKv, Store};

@@ -5,12 +5,12 @@
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
+use leadstream_domain::fired::{Targets, TriggerFired, TriggerKind};
 use leadstream_notifier::delivery::Channel;
 use leadstream_notifier::endpoint::Endpoint;
 use leadstream_notifier::jobs::{self, Job};
 use leadstream_shared::catalog::{collections, Catalog, NewApiKey, Scope};
 use leadstream_shared::delivery::{self, AttemptStatus, DeliveryAttempt, DeliveryQuery};
-use leadstream_shared::fired::{Targets, TriggerFired, TriggerKind};
 use leadstream_shared::keys::Keys;
 use leadstream_shared::store::{self, RedisKv, Store};
 use leadstream_testkit::redis_cluster::RedisCluster;

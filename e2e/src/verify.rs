@@ -17,8 +17,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use leadstream_domain::fired::TriggerKind;
 use leadstream_shared::avro::decode_fired;
-use leadstream_shared::fired::TriggerKind;
 use leadstream_testkit::{consume, wait_until};
 use rdkafka::Message;
 use serde_json::Value;

@@ -18,9 +18,9 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use leadstream_domain::event::{EngagementEvent, Origin};
 use leadstream_gateway::GatewayConfig;
 use leadstream_shared::avro::encode_event;
-use leadstream_shared::event::{EngagementEvent, Origin};
 use leadstream_testkit::{redis_url, unique, Broker};
 
 const ADMIN: &str = "bench-bootstrap-admin-key-0123456789";

@@ -212,7 +212,7 @@ impl GatewayConfig {
                 return Err(ConfigError::new(var, "must be greater than 0"));
             }
         }
-        let limit = leadstream_shared::event::MAX_EVENT_BYTES_LIMIT;
+        let limit = leadstream_domain::event::MAX_EVENT_BYTES_LIMIT;
         if self.max_event_bytes > limit {
             return Err(ConfigError::new(
                 "LEADSTREAM_MAX_EVENT_BYTES",
@@ -290,7 +290,7 @@ mod tests {
             GatewayConfig::from_source(&src(&[("LEADSTREAM_MAX_EVENT_BYTES", "0")])).unwrap_err();
         assert_eq!(e.var, "LEADSTREAM_MAX_EVENT_BYTES");
         // An event the processor would dead-letter as too large is refused at boot.
-        let over = (leadstream_shared::event::MAX_EVENT_BYTES_LIMIT + 1).to_string();
+        let over = (leadstream_domain::event::MAX_EVENT_BYTES_LIMIT + 1).to_string();
         let e =
             GatewayConfig::from_source(&src(&[("LEADSTREAM_MAX_EVENT_BYTES", &over)])).unwrap_err();
         assert!(e.message.contains("processor"), "{e}");

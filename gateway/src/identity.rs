@@ -9,8 +9,8 @@
 
 use std::collections::BTreeMap;
 
+use leadstream_domain::event::EngagementEvent;
 use leadstream_shared::catalog::Catalog;
-use leadstream_shared::event::EngagementEvent;
 use leadstream_shared::store::{Cmd, StoreError};
 
 /// Resolve (and create) the leads of `events` in place.
@@ -56,7 +56,7 @@ pub async fn resolve(catalog: &Catalog, events: &mut [EngagementEvent]) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use leadstream_shared::event::{Alias, AliasKind, Origin};
+    use leadstream_domain::event::{Alias, AliasKind, Origin};
     use leadstream_shared::ids;
     use leadstream_shared::keys::Keys;
     use leadstream_shared::store::MemoryKv;

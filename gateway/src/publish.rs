@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use futures::future::join_all;
 
+use leadstream_domain::event::EngagementEvent;
 use leadstream_shared::avro;
 use leadstream_shared::catalog::Catalog;
-use leadstream_shared::event::EngagementEvent;
 use leadstream_shared::kafka::{Delivered, PublishError};
 use leadstream_shared::trace::{self, TraceContext};
 

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
+use leadstream_domain::fired::{Targets, TriggerFired, TriggerKind};
 use leadstream_notifier::NotifierConfig;
-use leadstream_shared::fired::{Targets, TriggerFired, TriggerKind};
 use leadstream_shared::ids::now_ms;
 use leadstream_shared::kafka::{ensure_topics, KafkaSettings, Publisher};
 use leadstream_testkit::{redis_url, unique, Broker};

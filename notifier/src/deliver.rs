@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use leadstream_shared::fired::TriggerFired;
+use leadstream_domain::fired::TriggerFired;
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
 
 use crate::attempt::Outcome;

@@ -21,7 +21,7 @@ use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, To
 
 use crate::attempt::Outcome;
 use crate::summary::Summary;
-use leadstream_shared::fired::{TriggerFired, TriggerKind};
+use leadstream_domain::fired::{TriggerFired, TriggerKind};
 
 /// The rendered parts of one notification email.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,8 +6,8 @@
 //! the target itself (Slack and Teams URLs are secrets). [`Endpoint::display`] is what logs and
 //! the delivery log show: the URL without query, credentials or (for Slack/Teams) path.
 
+use leadstream_domain::fired::Targets;
 use leadstream_shared::delivery::Channel;
-use leadstream_shared::fired::Targets;
 use sha2::{Digest, Sha256};
 
 #[derive(Debug, Clone, PartialEq, Eq)]

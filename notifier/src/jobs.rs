@@ -21,7 +21,7 @@
 //! before [`record`] (one round trip) stored it. The job is then attempted again after the lease
 //! expires, with the same `webhook-id`, which Standard Webhooks receivers use to drop duplicates.
 
-use leadstream_shared::fired::TriggerFired;
+use leadstream_domain::fired::TriggerFired;
 use leadstream_shared::keys::Keys;
 use leadstream_shared::store::{Cmd, Guard, Kv, Reply, StoreError};
 use leadstream_shared::trace::TraceContext;

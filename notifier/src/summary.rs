@@ -5,7 +5,7 @@
 //! sequence the events that satisfied it. Everything is read defensively from the payload (it
 //! is JSON from another service), falling back to the record's own fields.
 
-use leadstream_shared::fired::{TriggerFired, TriggerKind};
+use leadstream_domain::fired::{TriggerFired, TriggerKind};
 use leadstream_shared::ids::rfc3339_ms;
 use serde_json::Value;
 
@@ -140,7 +140,7 @@ impl Summary {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use leadstream_shared::fired::Targets;
+    use leadstream_domain::fired::Targets;
     use serde_json::json;
 
     pub(crate) fn milestone() -> TriggerFired {

@@ -26,11 +26,11 @@ use std::time::{Duration, Instant};
 
 use common::{env, TYPES};
 use futures::future::join_all;
+use leadstream_domain::event::{EngagementEvent, Origin};
 use leadstream_processor::engine::{Engine, EngineSettings};
 use leadstream_processor::ProcessorConfig;
 use leadstream_shared::avro::encode_event;
 use leadstream_shared::catalog::Catalog;
-use leadstream_shared::event::{EngagementEvent, Origin};
 use leadstream_shared::kafka::{ensure_topics, KafkaSettings, Publisher, Topics};
 use leadstream_shared::keys::Keys;
 use leadstream_shared::store::{RedisKv, Store};

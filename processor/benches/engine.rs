@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{env, TYPES};
+use leadstream_domain::event::{EngagementEvent, Origin};
 use leadstream_processor::engine::{Engine, EngineSettings, Input};
 use leadstream_shared::catalog::Catalog;
-use leadstream_shared::event::{EngagementEvent, Origin};
 use leadstream_shared::keys::Keys;
 use leadstream_shared::store::{RedisKv, Store};
 use serde_json::json;
@@ -62,7 +62,7 @@ async fn main() {
             let lead = format!("ld_{}", rnd(leads as u64));
             Input {
                 partition: leadstream_shared::kafka::murmur2_partition(
-                    leadstream_shared::kafka_key(ou, &lead).as_bytes(),
+                    leadstream_domain::kafka_key(ou, &lead).as_bytes(),
                     partitions,
                 ),
                 offset: i as i64,

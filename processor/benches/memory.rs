@@ -30,10 +30,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use common::{env, TYPES};
+use leadstream_domain::event::{EngagementEvent, Origin};
 use leadstream_processor::engine::{Engine, EngineSettings, Input};
 use leadstream_processor::ProcessorConfig;
 use leadstream_shared::catalog::Catalog;
-use leadstream_shared::event::{EngagementEvent, Origin};
 use leadstream_shared::keys::{Keys, PartitionKeys};
 use leadstream_shared::store::{RedisKv, Store};
 use redis::aio::ConnectionManager;

@@ -27,8 +27,8 @@
 //! neither `lead_id` nor aliases (the gateway stores seed 001 envelopes without identity that
 //! way) is [`DecodeError::NoLead`]: nothing to score, skipped, not dead-lettered.
 
+use leadstream_domain::event::{Alias, AliasKind, EngagementEvent, Origin};
 use leadstream_shared::avro::{decode_event, AvroError};
-use leadstream_shared::event::{Alias, AliasKind, EngagementEvent, Origin};
 use leadstream_shared::ids::{derived_id, now_ms, parse_rfc3339_ms};
 use serde::Deserialize;
 
@@ -36,7 +36,7 @@ use crate::service::observe::JSON_UNKNOWN_FIELDS;
 
 /// Largest record value accepted; the gateway's `LEADSTREAM_MAX_EVENT_BYTES` cannot be set above
 /// what fits in it.
-pub use leadstream_shared::event::MAX_RECORD_BYTES;
+pub use leadstream_domain::event::MAX_RECORD_BYTES;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {

@@ -40,19 +40,20 @@ use std::time::Duration;
 use futures::future::join_all;
 use sha2::{Digest, Sha256};
 
+use leadstream_domain::event::EngagementEvent;
+use leadstream_domain::fired::{TriggerFired, TriggerKind};
+use leadstream_domain::model::ruleset::Ruleset;
+use leadstream_domain::model::sequence::SequenceTrigger;
+use leadstream_domain::model::trigger::MilestoneTrigger;
 use leadstream_shared::catalog::{collections, Catalog};
-use leadstream_shared::event::EngagementEvent;
-use leadstream_shared::fired::{TriggerFired, TriggerKind};
 use leadstream_shared::ids::now_ms;
 use leadstream_shared::keys::{Keys, PartitionKeys};
-use leadstream_shared::model::ruleset::Ruleset;
-use leadstream_shared::model::sequence::SequenceTrigger;
-use leadstream_shared::model::trigger::MilestoneTrigger;
 use leadstream_shared::store::{Cmd, Guard, Reply, Store, StoreError};
 
-use crate::scoring;
-use crate::sequence::{self, ActiveSequences, SeqEvent};
-use crate::state::{HistoryEntry, LeadRecord};
+use leadstream_domain::firing::HistoryEntry;
+use leadstream_domain::lead::LeadRecord;
+use leadstream_domain::scoring;
+use leadstream_domain::sequence::{self, ActiveSequences, SeqEvent};
 
 /// One event to apply; `event.lead_id` is set (alias-only records are resolved before).
 #[derive(Debug, Clone)]

@@ -4,17 +4,14 @@
 //! A record's path: [`service`] polls a batch from `leadstream.events.v1` → [`decode`] (Avro or
 //! JSON; poison records go to the events DLQ) → alias-only records are resolved and, when their
 //! lead lives on another partition, re-produced keyed by the lead → [`engine`] applies the batch
-//! in two Redis round trips ([`scoring`] for points and milestones, [`sequence`] for windowed
-//! sequences, [`state`] for what is kept per lead) → firings are produced to
+//! in two Redis round trips (the rules themselves — scoring, milestones, sequences, what is kept
+//! per lead — are the pure `leadstream-domain` crate) → firings are produced to
 //! `leadstream.triggers.fired.v1` from the outbox → offsets are committed.
 
 pub mod config;
 pub mod decode;
 pub mod engine;
-pub mod scoring;
-pub mod sequence;
 pub mod service;
-pub mod state;
 
 pub use config::ProcessorConfig;
 pub use service::{run, run_with_store, Processor};

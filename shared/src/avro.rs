@@ -17,8 +17,8 @@ use std::sync::LazyLock;
 use apache_avro::types::Value;
 use apache_avro::Schema;
 
-use crate::event::{Alias, AliasKind, EngagementEvent, Origin};
-use crate::fired::{Targets, TriggerFired, TriggerKind};
+use leadstream_domain::event::{Alias, AliasKind, EngagementEvent, Origin};
+use leadstream_domain::fired::{Targets, TriggerFired, TriggerKind};
 
 pub mod canonical;
 

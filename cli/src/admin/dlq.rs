@@ -286,7 +286,7 @@ impl Ctx {
     /// at the top). Compare-and-set: a job that changed since it was read is looked at again.
     async fn replay(
         &self,
-        fired: &leadstream_shared::fired::TriggerFired,
+        fired: &leadstream_domain::fired::TriggerFired,
         ep: &Endpoint,
         partition: i32,
         offset: i64,

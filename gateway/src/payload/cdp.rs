@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use leadstream_shared::event::{Alias, AliasKind, Origin};
+use leadstream_domain::event::{Alias, AliasKind, Origin};
 
 use super::{type_name, Draft, Fields, PayloadError};
 

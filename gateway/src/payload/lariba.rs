@@ -10,7 +10,7 @@
 
 use serde_json::{Map, Value};
 
-use leadstream_shared::event::Origin;
+use leadstream_domain::event::Origin;
 
 use super::{lead_or_alias, Draft, Fields, PayloadError};
 

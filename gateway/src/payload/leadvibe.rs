@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Value};
 
-use leadstream_shared::event::Origin;
+use leadstream_domain::event::Origin;
 
 use super::{lead_or_alias, Draft, Fields, PayloadError};
 
@@ -54,7 +54,7 @@ fn parse_with(obj: &Map<String, Value>, origin: Origin) -> Result<Draft, Payload
 mod tests {
     use super::*;
     use crate::payload::parse_object;
-    use leadstream_shared::event::AliasKind;
+    use leadstream_domain::event::AliasKind;
 
     fn parse_str(s: &str) -> Result<Draft, PayloadError> {
         parse(&parse_object(s.as_bytes())?)

@@ -17,7 +17,7 @@ pub mod leadvibe;
 
 use serde_json::{Map, Value};
 
-use leadstream_shared::event::{Alias, AliasKind, EngagementEvent, Origin};
+use leadstream_domain::event::{Alias, AliasKind, EngagementEvent, Origin};
 use leadstream_shared::ids;
 
 /// Longest string field (lead_id, event_id, source, event type, alias …) accepted; aliases

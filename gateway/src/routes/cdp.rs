@@ -25,7 +25,7 @@ use axum::Json;
 use futures::future::join_all;
 use serde_json::{json, Value};
 
-use leadstream_shared::event::EngagementEvent;
+use leadstream_domain::event::EngagementEvent;
 use leadstream_shared::ids;
 
 use super::{

@@ -26,7 +26,7 @@ use axum::Json;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use leadstream_processor::state::HistoryEntry;
+use leadstream_domain::firing::HistoryEntry;
 use leadstream_shared::ids::parse_rfc3339_ms;
 use leadstream_shared::store::{exec_one, Cmd, Reply as KvReply};
 

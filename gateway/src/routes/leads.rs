@@ -33,11 +33,12 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Value};
 
-use leadstream_processor::state::{LeadRecord, LeadStates};
+use leadstream_domain::event::{Alias, AliasKind};
+use leadstream_domain::lead::LeadRecord;
+use leadstream_domain::model::ruleset::Ruleset;
 use leadstream_shared::catalog::collections::RULESETS;
-use leadstream_shared::event::{Alias, AliasKind};
 use leadstream_shared::ids::{now_ms, rfc3339_ms};
-use leadstream_shared::model::ruleset::Ruleset;
+use leadstream_shared::store::leads::LeadStates;
 
 use super::scoring_routes::{catalog, ctx, invalid, not_found, store_err, Reply, RouteError};
 use crate::auth::Scope;

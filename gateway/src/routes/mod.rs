@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use axum::http::HeaderMap;
 
-use leadstream_shared::event::EngagementEvent;
+use leadstream_domain::event::EngagementEvent;
 
 use crate::auth::{KeyChecks, KeyInfo, Scope};
 use crate::body::Limits;

@@ -4,7 +4,7 @@
 //! deactivates), `DELETE /rulesets/{id}` → 204 (writes need the admin scope).
 //!
 //! The shape and the field-level validation are the model's
-//! ([`leadstream_shared::model::ruleset`]); invalid bodies are 400 like the seeds' trigger
+//! ([`leadstream_domain::model::ruleset`]); invalid bodies are 400 like the seeds' trigger
 //! routes. The processor notices every change through the OU's config version, which
 //! `put_doc` / `delete_doc` bump atomically with the document.
 
@@ -15,9 +15,9 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::json;
 
+use leadstream_domain::model::ruleset::{CreateRuleset, PatchRuleset, ReplaceRuleset, Ruleset};
 use leadstream_shared::catalog::collections::RULESETS;
 use leadstream_shared::ids::new_id;
-use leadstream_shared::model::ruleset::{CreateRuleset, PatchRuleset, ReplaceRuleset, Ruleset};
 
 use super::scoring_routes::{
     catalog, ctx, delete_doc, json_body, load_doc, now_rfc3339, save_doc, store_err, update_doc,

@@ -32,8 +32,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use leadstream_domain::model::ValidationError;
 use leadstream_shared::catalog::Catalog;
-use leadstream_shared::model::{ruleset, sequence};
 use leadstream_shared::store::StoreError;
 
 use super::{history, leads, rulesets, sequences, single_limits, triggers, Ctx};
@@ -95,15 +95,9 @@ impl FieldError {
     }
 }
 
-impl From<ruleset::ValidationError> for FieldError {
-    fn from(e: ruleset::ValidationError) -> Self {
+impl From<ValidationError> for FieldError {
+    fn from(e: ValidationError) -> Self {
         FieldError::new(e.field.clone(), e.to_string())
-    }
-}
-
-impl From<sequence::ValidationError> for FieldError {
-    fn from(e: sequence::ValidationError) -> Self {
-        FieldError::new(e.field, e.message)
     }
 }
 
@@ -121,14 +115,14 @@ impl From<ApiError> for RouteError {
     }
 }
 
-impl From<ruleset::ValidationError> for RouteError {
-    fn from(e: ruleset::ValidationError) -> Self {
+impl From<ValidationError> for RouteError {
+    fn from(e: ValidationError) -> Self {
         RouteError::Invalid(vec![e.into()])
     }
 }
 
-impl From<Vec<sequence::ValidationError>> for RouteError {
-    fn from(e: Vec<sequence::ValidationError>) -> Self {
+impl From<Vec<ValidationError>> for RouteError {
+    fn from(e: Vec<ValidationError>) -> Self {
         RouteError::Invalid(e.into_iter().map(FieldError::from).collect())
     }
 }

@@ -30,12 +30,12 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use leadstream_processor::sequence::{self, SeqEvent};
-use leadstream_shared::catalog::collections::SEQUENCES;
-use leadstream_shared::ids::{new_id, now_ms, parse_rfc3339_ms, rfc3339_ms};
-use leadstream_shared::model::sequence::{
+use leadstream_domain::model::sequence::{
     SequencePatch, SequenceRequest, SequenceTrigger, ID_PREFIX,
 };
+use leadstream_domain::sequence::{self, SeqEvent};
+use leadstream_shared::catalog::collections::SEQUENCES;
+use leadstream_shared::ids::{new_id, now_ms, parse_rfc3339_ms, rfc3339_ms};
 
 use super::leads::load_lead;
 use super::scoring_routes::{

@@ -25,14 +25,15 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use leadstream_processor::scoring;
-use leadstream_shared::catalog::collections::{RULESETS, TRIGGERS};
-use leadstream_shared::event::{EngagementEvent, Origin};
-use leadstream_shared::ids::{new_id, now_ms, parse_rfc3339_ms};
-use leadstream_shared::model::ruleset::{present, Ruleset};
-use leadstream_shared::model::trigger::{
+use leadstream_domain::event::{EngagementEvent, Origin};
+use leadstream_domain::model::present;
+use leadstream_domain::model::ruleset::Ruleset;
+use leadstream_domain::model::trigger::{
     CreateTrigger, MilestoneTrigger, PatchTrigger, ReplaceTrigger,
 };
+use leadstream_domain::scoring;
+use leadstream_shared::catalog::collections::{RULESETS, TRIGGERS};
+use leadstream_shared::ids::{new_id, now_ms, parse_rfc3339_ms};
 
 use super::leads::load_lead;
 use super::scoring_routes::{

@@ -11,9 +11,9 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+use leadstream_domain::event::EngagementEvent;
 use leadstream_gateway::GatewayConfig;
 use leadstream_shared::avro::decode_event;
-use leadstream_shared::event::EngagementEvent;
 use leadstream_testkit::{consume, end_offsets, join_service, key_of, redis_url, unique, Broker};
 
 pub const ADMIN: &str = "test-bootstrap-admin-key-0123456789";

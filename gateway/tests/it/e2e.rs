@@ -12,9 +12,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::common::*;
+use leadstream_domain::fired::{TriggerFired, TriggerKind};
 use leadstream_processor::ProcessorConfig;
 use leadstream_shared::avro::decode_fired;
-use leadstream_shared::fired::{TriggerFired, TriggerKind};
 use leadstream_testkit::{consume, join_service, key_of, wait_until};
 
 const WAIT: Duration = Duration::from_secs(60);

@@ -12,9 +12,9 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+use leadstream_domain::event::{EngagementEvent, Origin};
 use leadstream_gateway::{AppState, GatewayConfig, MemorySink};
 use leadstream_processor::engine::{Engine, EngineSettings, Input};
-use leadstream_shared::event::{EngagementEvent, Origin};
 use leadstream_shared::ids::parse_rfc3339_ms;
 use leadstream_shared::store::Cmd;
 use leadstream_testkit::{redis_url, unique};

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::common::*;
-use leadstream_shared::event::{AliasKind, Origin};
+use leadstream_domain::event::{AliasKind, Origin};
 use leadstream_shared::ids::parse_rfc3339_ms;
 
 /// Seeds 001/002 know no OUs: a source key the bootstrap admin creates without `ou_ids` belongs

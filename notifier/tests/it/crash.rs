@@ -6,8 +6,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use leadstream_domain::fired::Targets;
 use leadstream_shared::delivery::{AttemptStatus, DeliveryQuery};
-use leadstream_shared::fired::Targets;
 
 use crate::support::*;
 

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
+use leadstream_domain::fired::Targets;
 use leadstream_shared::delivery::{AttemptStatus, Channel, DeliveryQuery};
-use leadstream_shared::fired::Targets;
 use mail_parser::MessageParser;
 
 use crate::support::*;

@@ -10,11 +10,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::HeaderMap;
+use leadstream_domain::fired::TriggerFired;
 use leadstream_notifier::attempt::State;
 use leadstream_notifier::endpoint::Endpoint;
 use leadstream_notifier::jobs::{due_key, job_key, lease_key, Job};
 use leadstream_shared::delivery::{AttemptStatus, Channel, DeliveryQuery};
-use leadstream_shared::fired::TriggerFired;
 use leadstream_shared::kafka::KafkaSettings;
 use leadstream_shared::store::{Cmd, Reply};
 use leadstream_testkit::{leadstream_bin, ChildGuard};

@@ -3,8 +3,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use leadstream_domain::fired::Targets;
 use leadstream_shared::delivery::{AttemptStatus, DeliveryQuery};
-use leadstream_shared::fired::Targets;
 use leadstream_testkit::{committed_offsets, consume, end_offsets};
 
 use crate::support::*;

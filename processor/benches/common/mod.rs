@@ -1,10 +1,10 @@
 //! What the engine and memory benches share: their knobs, their event types and the one
 //! configuration both measure (6 rules, 3 milestone triggers, `sequences` sequences).
 
+use leadstream_domain::model::ruleset::Ruleset;
+use leadstream_domain::model::sequence::SequenceTrigger;
+use leadstream_domain::model::trigger::MilestoneTrigger;
 use leadstream_shared::catalog::{collections, Catalog};
-use leadstream_shared::model::ruleset::Ruleset;
-use leadstream_shared::model::sequence::SequenceTrigger;
-use leadstream_shared::model::trigger::MilestoneTrigger;
 use serde_json::json;
 
 /// A `BENCH_*` size from the environment.

@@ -17,9 +17,9 @@ use std::time::Duration;
 use futures::future::join_all;
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use leadstream_domain::fired::TriggerFired;
 use leadstream_shared::avro::{encode_dead_letter, encode_event, DeadLetter};
 use leadstream_shared::catalog::Catalog;
-use leadstream_shared::fired::TriggerFired;
 use leadstream_shared::ids::now_ms;
 use leadstream_shared::kafka::{ensure_topics, murmur2_partition, Publisher};
 use leadstream_shared::store::{self, Cmd, Store};
@@ -383,7 +383,7 @@ impl Processor {
 
     fn rekey(
         &self,
-        event: leadstream_shared::event::EngagementEvent,
+        event: leadstream_domain::event::EngagementEvent,
         context: Option<TraceContext>,
     ) -> BoxFuture<'_, anyhow::Result<()>> {
         async move {

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use leadstream_shared::fired::TriggerFired;
+use leadstream_domain::fired::TriggerFired;
 use leadstream_shared::trace::{self, TraceContext};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::Message;

@@ -20,9 +20,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::future::join_all;
+use leadstream_domain::event::EngagementEvent;
+use leadstream_domain::fired::TriggerKind;
 use leadstream_shared::avro::decode_fired;
-use leadstream_shared::event::EngagementEvent;
-use leadstream_shared::fired::TriggerKind;
 use leadstream_shared::ids::derived_id;
 use leadstream_testkit::oracle::{Expected, Workload};
 use leadstream_testkit::{consume, wait_until};
@@ -119,7 +119,7 @@ pub(crate) async fn setup(w: &World) -> Plan {
             }),
         )
         .await;
-        let seq: leadstream_shared::model::sequence::SequenceTrigger =
+        let seq: leadstream_domain::model::sequence::SequenceTrigger =
             serde_json::from_value(json!({
                 "id": SEQUENCE, "name": "Buying", "event_types": wl.sequence,
                 "window_seconds": 3600, "ordered": true, "active": true,

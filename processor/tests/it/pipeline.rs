@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use leadstream_domain::fired::TriggerKind;
 use leadstream_shared::avro::{decode_dead_letter, decode_fired};
-use leadstream_shared::fired::TriggerKind;
 use leadstream_testkit::{consume, key_of, wait_until};
 use rdkafka::Message;
 use serde_json::json;
@@ -142,8 +142,8 @@ async fn alias_only_json_records_are_resolved_and_rekeyed() {
         )
         .await;
     }
-    let alias = leadstream_shared::event::Alias::normalise(
-        leadstream_shared::event::AliasKind::Email,
+    let alias = leadstream_domain::event::Alias::normalise(
+        leadstream_domain::event::AliasKind::Email,
         "user0@example.com",
     )
     .unwrap();

@@ -15,14 +15,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use leadstream_domain::fired::{Targets, TriggerFired, TriggerKind};
+use leadstream_domain::model::sequence::SequenceTrigger;
 use leadstream_processor::decode::MAX_RECORD_BYTES;
 use leadstream_shared::avro::{
     decode_dead_letter, encode_dead_letter, encode_event, encode_fired, DeadLetter,
 };
 use leadstream_shared::catalog::collections;
-use leadstream_shared::fired::{Targets, TriggerFired, TriggerKind};
 use leadstream_shared::kafka::murmur2_partition;
-use leadstream_shared::model::sequence::SequenceTrigger;
 use leadstream_testkit::{consume, wait_until};
 use rdkafka::producer::FutureRecord;
 use rdkafka::Message;

@@ -17,9 +17,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::join_all;
+use leadstream_domain::event::EngagementEvent;
+use leadstream_domain::fired::TriggerKind;
 use leadstream_shared::avro::decode_fired;
-use leadstream_shared::event::EngagementEvent;
-use leadstream_shared::fired::TriggerKind;
 use leadstream_shared::ids::derived_id;
 use leadstream_shared::kafka::KafkaSettings;
 use leadstream_testkit::{consume, leadstream_bin, wait_until, ChildGuard};

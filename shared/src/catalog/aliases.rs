@@ -9,9 +9,9 @@
 use std::collections::HashMap;
 
 use super::Catalog;
-use crate::event::Alias;
 use crate::ids::new_id;
 use crate::store::{Cmd, Reply, StoreError};
+use leadstream_domain::event::Alias;
 
 impl Catalog {
     /// Resolve each group of aliases to a lead, creating leads for groups with no known alias

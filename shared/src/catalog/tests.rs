@@ -1,8 +1,8 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::event::{Alias, AliasKind};
 use crate::store::MemoryKv;
+use leadstream_domain::event::{Alias, AliasKind};
 
 fn catalog() -> Catalog {
     Catalog::new(Arc::new(MemoryKv::new()), Keys::new("t"))

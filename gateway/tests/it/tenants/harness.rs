@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+use leadstream_domain::firing::HistoryEntry;
 use leadstream_gateway::{GatewayConfig, MemorySink};
-use leadstream_processor::state::HistoryEntry;
 use leadstream_shared::delivery::{self, AttemptStatus, Channel, DeliveryAttempt};
 use leadstream_shared::keys::Keys;
 use leadstream_shared::store::{Cmd, RedisKv, Store};

@@ -1,9 +1,9 @@
 //! Unit tests of scoring and milestone semantics (DESIGN.md "Processing semantics").
 
 use super::*;
-use leadstream_shared::event::Origin;
-use leadstream_shared::model::ruleset::CreateRuleset;
-use leadstream_shared::model::trigger::CreateTrigger;
+use crate::event::Origin;
+use crate::model::ruleset::CreateRuleset;
+use crate::model::trigger::CreateTrigger;
 use serde_json::{json, Value};
 
 const HOUR: i64 = 3_600_000;

@@ -9,7 +9,7 @@
 //! sum of its active rulesets' rounded scores, so the categories the lead endpoint lists always
 //! add up to the total the milestones compare with their thresholds.
 
-use leadstream_shared::model::ruleset::Ruleset;
+use crate::model::ruleset::Ruleset;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 

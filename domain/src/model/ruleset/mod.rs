@@ -13,38 +13,13 @@
 //! The stored types accept unknown fields, so an older binary reads what a newer one wrote.
 //! Optional values serialize as `null` rather than being omitted: every GET has one shape.
 //!
-//! [`ValidationError`] and the [`check`] helpers are shared with the trigger models.
+//! Failures are [`ValidationError`]s, found with the [`check`] helpers the trigger models use
+//! too.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// A request field that is missing or wrong. Displays as `"{field} {message}"`, e.g.
-/// `score_threshold must be an integer`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field} {message}")]
-pub struct ValidationError {
-    /// JSON path of the field, e.g. `rules[2].conditions[0].op` (`body` for the whole body).
-    pub field: String,
-    pub message: String,
-}
-
-impl ValidationError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-/// For `#[serde(default, deserialize_with = "present")]`: tells an absent field (`None`) from
-/// an explicit `null` (`Some(Value::Null)`), which PATCH needs to clear optional fields.
-pub fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
-}
-
-/// Field checks with precise messages, shared by every model's `validate`.
-pub mod check;
+use super::{check, present, ValidationError};
 
 fn yes() -> bool {
     true

@@ -38,7 +38,7 @@ mod tests;
 
 use std::collections::{HashMap, VecDeque};
 
-use leadstream_shared::{event::EngagementEvent, ids, model::sequence::SequenceTrigger};
+use crate::{event::EngagementEvent, ids, model::sequence::SequenceTrigger};
 use serde::{Deserialize, Serialize};
 
 use search::Compiled;

@@ -12,7 +12,7 @@
 //! (`score_threshold must be an integer`). Unknown fields are rejected; `id` and `created_at`
 //! may be sent back (a GET body PUT again) but are read-only.
 
-use super::ruleset::{check, present, ValidationError};
+use super::{check, present, ValidationError};
 use crate::fired::Targets;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

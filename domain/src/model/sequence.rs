@@ -17,6 +17,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::ValidationError;
 use crate::fired::Targets;
 
 /// Prefix of sequence trigger ids (`seq_…`).
@@ -28,21 +29,6 @@ pub const MAX_WINDOW_SECONDS: u64 = 366 * 24 * 3600;
 const MAX_NAME_LEN: usize = 200;
 const MAX_EMAILS: usize = 50;
 const MAX_TEXT_LEN: usize = 10_000;
-
-/// One field-level validation failure (same shape as the ruleset model's error).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-#[error("{message}")]
-pub struct ValidationError {
-    pub field: String,
-    pub message: String,
-}
-
-fn err(field: &str, message: impl Into<String>) -> ValidationError {
-    ValidationError {
-        field: field.to_string(),
-        message: message.into(),
-    }
-}
 
 fn default_true() -> bool {
     true
@@ -174,12 +160,12 @@ struct Rules(Vec<ValidationError>);
 
 impl Rules {
     fn check(&mut self, broken: bool, field: &str, msg: &str) {
-        self.push(broken, field, format!("{field} {msg}"));
+        self.push(broken, field, msg.to_string());
     }
 
     fn push(&mut self, broken: bool, field: &str, message: String) {
         if broken && !self.0.iter().any(|e| e.field == field) {
-            self.0.push(err(field, message));
+            self.0.push(ValidationError::new(field, message));
         }
     }
 
@@ -425,7 +411,7 @@ mod tests {
     fn fields(r: Result<SequenceTrigger, Vec<ValidationError>>) -> Vec<(String, String)> {
         r.expect_err("invalid")
             .into_iter()
-            .map(|e| (e.field, e.message))
+            .map(|e| (e.field.clone(), e.to_string()))
             .collect()
     }
 

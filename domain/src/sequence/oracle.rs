@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use leadstream_shared::model::sequence::SequenceTrigger;
+use crate::model::sequence::SequenceTrigger;
 
 use super::SeqEvent;
 

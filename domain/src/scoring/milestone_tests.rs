@@ -3,7 +3,7 @@
 
 use super::tests::{event, fired, points, trigger, T0};
 use super::*;
-use leadstream_shared::ids;
+use crate::ids;
 use serde_json::json;
 
 #[test]
@@ -169,7 +169,7 @@ fn payload_matches_seed_003_field_for_field() {
     let rec = f.into_trigger_fired(&e, 123);
     assert_eq!(
         (rec.kind, rec.score, rec.fired_at_ms),
-        (leadstream_shared::fired::TriggerKind::Milestone, 82, 123)
+        (crate::fired::TriggerKind::Milestone, 82, 123)
     );
     assert_eq!(
         (

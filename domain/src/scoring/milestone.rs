@@ -8,10 +8,10 @@
 //! reactivating does not fire for leads that crossed meanwhile.
 
 use super::state::{LeadScore, MilestoneState};
-use leadstream_shared::event::EngagementEvent;
-use leadstream_shared::fired::{Targets, TriggerFired, TriggerKind};
-use leadstream_shared::ids;
-use leadstream_shared::model::trigger::MilestoneTrigger;
+use crate::event::EngagementEvent;
+use crate::fired::{Targets, TriggerFired, TriggerKind};
+use crate::ids;
+use crate::model::trigger::MilestoneTrigger;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -156,7 +156,7 @@ pub fn simulate(
 /// without changing anything (works on a copy).
 pub fn simulate_for_lead(
     state: &LeadScore,
-    rulesets: &[leadstream_shared::model::ruleset::Ruleset],
+    rulesets: &[crate::model::ruleset::Ruleset],
     trigger: &MilestoneTrigger,
     event: &EngagementEvent,
 ) -> SimulateResult {

@@ -1,6 +1,6 @@
 //! One test per documented semantic of the sequence matcher, plus the seed 004 example.
 
-use leadstream_shared::{ids, model::sequence::SequenceTrigger};
+use crate::{ids, model::sequence::SequenceTrigger};
 use serde_json::json;
 
 use super::*;

@@ -13,8 +13,8 @@
 //! - `gt`/`gte`/`lt`/`lte`: numeric; a numeric string field (`"42"`) counts as its number,
 //!   anything else does not match.
 
-use leadstream_shared::event::EngagementEvent;
-use leadstream_shared::model::ruleset::{Condition, Op, Rule};
+use crate::event::EngagementEvent;
+use crate::model::ruleset::{Condition, Op, Rule};
 use serde_json::Value;
 use std::cmp::Ordering;
 

@@ -44,9 +44,9 @@ pub use state::{
     Contribution, LeadScore, MilestoneState, RuleState, RulesetScore, MAX_CONTRIBUTIONS,
 };
 
-use leadstream_shared::event::EngagementEvent;
-use leadstream_shared::model::ruleset::{Rule, Ruleset};
-use leadstream_shared::model::trigger::MilestoneTrigger;
+use crate::event::EngagementEvent;
+use crate::model::ruleset::{Rule, Ruleset};
+use crate::model::trigger::MilestoneTrigger;
 use serde::{Deserialize, Serialize};
 
 /// What one event did to a lead.
