@@ -3,7 +3,8 @@
 //! One struct, [`EngagementEvent`], is the normalised form of all three seed formats (LeadVibe
 //! `/ingest`, Lariba `/v1/events/ingest`, ResultFly `/v1/cdp/events`), of bulk imports and of
 //! records that internal systems write straight to Kafka. It is written to
-//! `leadstream.events.v1` as Avro (see `schemas/EngagementEvent.avsc` and [`crate::avro`]).
+//! `leadstream.events.v1` as Avro (see `schemas/EngagementEvent.avsc` and
+//! `leadstream_shared::avro`).
 
 use serde::{Deserialize, Serialize};
 

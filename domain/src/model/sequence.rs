@@ -1,7 +1,7 @@
 //! Sequence triggers (seed 004): "fire when a lead does A, B and C within a window".
 //!
 //! Users manage them through `/sequences` (create, replace, patch, delete, simulate); the
-//! processor evaluates the active ones on every event (see `leadstream_processor::sequence`).
+//! processor evaluates the active ones on every event (see [`crate::sequence`]).
 //! This module holds the stored form, [`SequenceTrigger`], and the request bodies with their
 //! validation, so the gateway refuses a bad trigger with a field-level message (400) and the
 //! processor can rely on every stored trigger being well formed:

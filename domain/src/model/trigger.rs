@@ -1,5 +1,5 @@
 //! Milestone triggers (seed 003): "tell me when a lead's score reaches T", optionally only on
-//! an event of one type. Managed at `/triggers`; evaluated by the processor's `scoring` module,
+//! an event of one type. Managed at `/triggers`; evaluated by [`crate::scoring`],
 //! which fires once per lead per crossing and delivers to the [`Targets`] named here.
 //!
 //! [`MilestoneTrigger`] is the stored shape and the `GET /triggers` item, exactly seed 003's

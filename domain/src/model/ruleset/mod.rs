@@ -3,7 +3,7 @@
 //! A [`Ruleset`] is a named score category (the lead endpoint reports one score per ruleset);
 //! its [`Rule`]s give points to events of a type whose fields meet the rule's [`Condition`]s,
 //! optionally capped per lead (`max_points`), limited in frequency (`frequency`) and decayed
-//! with a half-life (`decay`). The engine lives in `leadstream-processor`'s `scoring` module.
+//! with a half-life (`decay`). The engine is [`crate::scoring`].
 //!
 //! Requests (`POST` [`CreateRuleset`], `PUT` [`ReplaceRuleset`], `PATCH` [`PatchRuleset`]) all
 //! deserialize into one all-optional [`RulesetBody`] whose leaves are raw JSON, so `validate`
