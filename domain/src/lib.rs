@@ -11,8 +11,10 @@
 //! - [`sequence`]: windowed sequence matching over one lead's [`sequence::SequenceBuffer`], plus
 //!   the sequence simulation;
 //! - [`lead`]: what is kept per lead ([`lead::LeadRecord`] and its stored encoding);
+//! - [`rules`]: what one event does to a lead ([`rules::OuRules::apply`]: count, score,
+//!   milestones, sequences → firings);
 //! - [`fired`]: the fired record the processor produces and the notifier delivers, and
-//!   [`firing`]: the history entry kept for each;
+//!   [`firing`]: where fired records and their history entries are built;
 //! - [`ids`]: deterministic ids and RFC 3339 text.
 //!
 //! The services use it: the gateway validates and simulates with it, the processor applies
@@ -25,6 +27,7 @@ pub mod firing;
 pub mod ids;
 pub mod lead;
 pub mod model;
+pub mod rules;
 pub mod scoring;
 pub mod sequence;
 

@@ -9,8 +9,9 @@
 //!    each OU's config version, and — the first time the partition is seen — its applied offset.
 //! 2. **Compute** in memory, in offset order: records at or below the applied offset are replays
 //!    (already applied before a crash) and are skipped; duplicates (same OU, source and producer
-//!    id) change nothing; every other event is scored, checked against milestone triggers and fed
-//!    to the sequence matcher.
+//!    id) change nothing; every other event goes through the domain's [`OuRules::apply`]: it is
+//!    scored, checked against milestone triggers and fed to the sequence matcher, and the
+//!    firings come back as fired records.
 //! 3. **Write** (one atomic guarded command, one slot): lead states, dedupe digests, the fired
 //!    records into the partition's outbox, and the new applied offset — only if the partition's
 //!    applied offset is still the one this engine last read or wrote. A consumer that lost its
@@ -41,19 +42,17 @@ use futures::future::join_all;
 use sha2::{Digest, Sha256};
 
 use leadstream_domain::event::EngagementEvent;
-use leadstream_domain::fired::{TriggerFired, TriggerKind};
+use leadstream_domain::fired::TriggerFired;
+use leadstream_domain::firing::HistoryEntry;
+use leadstream_domain::lead::LeadRecord;
 use leadstream_domain::model::ruleset::Ruleset;
 use leadstream_domain::model::sequence::SequenceTrigger;
 use leadstream_domain::model::trigger::MilestoneTrigger;
+use leadstream_domain::rules::OuRules;
 use leadstream_shared::catalog::{collections, Catalog};
 use leadstream_shared::ids::now_ms;
 use leadstream_shared::keys::{Keys, PartitionKeys};
 use leadstream_shared::store::{Cmd, Guard, Reply, Store, StoreError};
-
-use leadstream_domain::firing::HistoryEntry;
-use leadstream_domain::lead::LeadRecord;
-use leadstream_domain::scoring;
-use leadstream_domain::sequence::{self, ActiveSequences, SeqEvent};
 
 /// One event to apply; `event.lead_id` is set (alias-only records are resolved before).
 #[derive(Debug, Clone)]
@@ -98,13 +97,10 @@ pub enum EngineError {
     Rewound(Vec<i32>),
 }
 
-/// An OU's configuration as the engine uses it.
+/// An OU's configuration as the engine uses it: the domain's rules, as of a config version.
 pub struct OuConfig {
     version: i64,
-    rulesets: Vec<Ruleset>,
-    triggers: Vec<MilestoneTrigger>,
-    sequences: HashMap<String, SequenceTrigger>,
-    active: ActiveSequences,
+    rules: OuRules,
 }
 
 #[derive(Debug, Clone)]
@@ -262,8 +258,7 @@ impl Engine {
         let mut capped = HashSet::new();
         for (_, f) in fired {
             let key = self.keys.history(&f.ou_id, f.kind.as_str());
-            let member = serde_json::to_vec(&HistoryEntry::of(f))
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let member = HistoryEntry::of(f).encode().map_err(StoreError::Corrupt)?;
             history.push(Cmd::ZAdd {
                 key: key.clone(),
                 score: f.fired_at_ms as f64,
@@ -367,16 +362,71 @@ impl Engine {
     }
 
     /// One attempt at one partition; `None` when the guard failed (the partition is re-read).
+    /// Three steps: read what the plan names (one round trip), compute in memory (the domain's
+    /// rules; no store), write what the computation decided (one guarded command).
     async fn try_apply(
         &self,
         p: i32,
         inputs: &[Input],
         cached: Option<Partition>,
     ) -> Result<Option<(Applied, Partition)>, EngineError> {
-        let pk = self.partition_keys(p);
         let now = now_ms();
         let cold = cached.is_none();
         let mut part = cached.unwrap_or_default();
+
+        // 1. Read.
+        let plan = self.read_plan(inputs, &part, cold, now);
+        let read = self.read(p, &plan, inputs, &mut part, now).await?;
+
+        // 2. Compute.
+        let start = part.applied;
+        let batch = compute(
+            inputs,
+            &plan.digests,
+            read,
+            &mut part.leads,
+            start,
+            self.settings.sequence_cap,
+            now,
+        );
+        if batch.next == start {
+            // Only replays: nothing to write.
+            return Ok(Some((batch.out, part)));
+        }
+
+        // 3. Write, guarded by the applied offset this engine read or wrote last.
+        let write = self.write_plan(p, &part, &batch, plan.bucket)?;
+        tracing::debug!(
+            partition = p,
+            from = start,
+            to = batch.next,
+            applied = batch.out.applied,
+            replayed = batch.out.replayed,
+            duplicates = batch.out.duplicates,
+            "batch computed"
+        );
+        match self.kv().exec_guarded(vec![write.guard], write.cmds).await {
+            Ok(Some(_)) => {
+                part.applied = batch.next;
+                part.applied_raw = Some(write.applied_raw);
+                part.upgrading = false;
+                Ok(Some((batch.out, part)))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// What a batch needs from the store: the OUs' config versions, the lead states not in
+    /// memory, whether each event's dedupe digest was seen, and — for a partition not in memory
+    /// (`cold`) — its applied offset.
+    fn read_plan<'a>(
+        &self,
+        inputs: &'a [Input],
+        part: &Partition,
+        cold: bool,
+        now: i64,
+    ) -> ReadPlan<'a> {
         let mut ous: Vec<&str> = inputs.iter().map(|i| i.event.ou_id.as_str()).collect();
         ous.sort_unstable();
         ous.dedup();
@@ -396,34 +446,52 @@ impl Engine {
             .iter()
             .map(|i| digest(&i.event.ou_id, &i.event.dedupe_id()))
             .collect();
-        let bucket = now / self.bucket_ms();
+        ReadPlan {
+            cold,
+            ous,
+            fields,
+            digests,
+            bucket: now / self.bucket_ms(),
+        }
+    }
 
-        // 1. Read.
-        let mut cmds = Vec::with_capacity(ous.len() + 10);
-        if cold {
+    /// Read what `plan` names in one round trip (plus one for partitions applied before the
+    /// upgrade to partition hash tags, and one for OUs whose configuration changed). The
+    /// applied offset and the lead states go into `part`; the rest is returned.
+    async fn read(
+        &self,
+        p: i32,
+        plan: &ReadPlan<'_>,
+        inputs: &[Input],
+        part: &mut Partition,
+        now: i64,
+    ) -> Result<Read, EngineError> {
+        let pk = self.partition_keys(p);
+        let mut cmds = Vec::with_capacity(plan.ous.len() + 10);
+        if plan.cold {
             cmds.push(Cmd::Get { key: pk.applied() });
             cmds.push(Cmd::Get {
                 key: self.keys.legacy_applied(&self.settings.topic, p),
             });
             cmds.push(Cmd::Get { key: pk.legacy() });
         }
-        cmds.extend(ous.iter().map(|ou| Cmd::Get {
+        cmds.extend(plan.ous.iter().map(|ou| Cmd::Get {
             key: self.keys.config_version(ou),
         }));
-        if !fields.is_empty() {
+        if !plan.fields.is_empty() {
             cmds.push(Cmd::HMGet {
                 key: pk.leads(),
-                fields: fields.clone(),
+                fields: plan.fields.clone(),
             });
         }
-        for b in bucket - DEDUPE_BUCKETS..=bucket {
+        for b in plan.bucket - DEDUPE_BUCKETS..=plan.bucket {
             cmds.push(Cmd::SMIsMember {
                 key: pk.dedupe(b),
-                members: digests.clone(),
+                members: plan.digests.clone(),
             });
         }
         let mut replies = self.kv().exec(cmds).await?.into_iter();
-        if cold {
+        if plan.cold {
             let stored = replies.next().and_then(Reply::into_bytes);
             let old = replies.next().and_then(Reply::into_bytes);
             let marks_until = replies.next().and_then(Reply::into_bytes);
@@ -453,14 +521,15 @@ impl Engine {
                 return Err(EngineError::Rewound(vec![p]));
             }
         }
-        let versions: Vec<i64> = ous
+        let versions: Vec<i64> = plan
+            .ous
             .iter()
             .map(|_| replies.next().map(int_reply).unwrap_or(0))
             .collect();
         let mut loaded: HashMap<String, Option<Vec<u8>>> = HashMap::new();
-        if !fields.is_empty() {
+        if !plan.fields.is_empty() {
             let values = replies.next().map(Reply::into_array).unwrap_or_default();
-            for (f, v) in fields.iter().zip(values) {
+            for (f, v) in plan.fields.iter().zip(values) {
                 loaded.insert(f.clone(), v.into_bytes());
             }
         }
@@ -472,7 +541,7 @@ impl Engine {
             }
         }
         if part.legacy {
-            self.read_legacy(&part, now, inputs, &mut loaded, &mut seen_before)
+            self.read_legacy(part, now, inputs, &mut loaded, &mut seen_before)
                 .await?;
         }
         for (f, bytes) in loaded {
@@ -488,157 +557,84 @@ impl Engine {
             };
             part.leads.insert(f, rec);
         }
-        let configs = self.configs_for(&ous, &versions).await?;
+        let configs = self.configs_for(&plan.ous, &versions).await?;
+        Ok(Read {
+            seen_before,
+            configs,
+        })
+    }
 
-        // 2. Compute.
-        let mut out = Applied::default();
-        let start = part.applied;
-        let mut next = start;
-        let mut seen_now: HashSet<&[u8]> = HashSet::new();
-        let mut touched: HashSet<String> = HashSet::new();
-        let mut new_marks: Vec<Vec<u8>> = Vec::new();
-        let mut outbox: Vec<(String, Vec<u8>)> = Vec::new();
-        for ((input, seen), mark) in inputs.iter().zip(seen_before).zip(&digests) {
-            if input.offset <= start {
-                out.replayed += 1;
-                continue;
-            }
-            next = next.max(input.offset);
-            let e = &input.event;
-            let Some(lead) = e.lead_id.as_deref() else {
-                continue;
-            };
-            if seen || !seen_now.insert(mark.as_slice()) {
-                out.duplicates += 1;
-                continue;
-            }
-            new_marks.push(mark.clone());
-            let Some(cfg) = configs.get(e.ou_id.as_str()) else {
+    /// The guarded write of a computed batch: lead states, dedupe digests, the fired records
+    /// into the partition's outbox, and the new applied offset — applied only if the stored
+    /// offset is still the one this engine read or wrote last.
+    fn write_plan(
+        &self,
+        p: i32,
+        part: &Partition,
+        batch: &Batch,
+        bucket: i64,
+    ) -> Result<WritePlan, EngineError> {
+        let pk = self.partition_keys(p);
+        let mut cmds = Vec::with_capacity(6);
+        let mut states = Vec::with_capacity(batch.touched.len());
+        for field in &batch.touched {
+            let Some(rec) = part.leads.get(field) else {
                 continue;
             };
-            let field = PartitionKeys::lead_field(&e.ou_id, lead);
-            let rec = part.leads.entry(field.clone()).or_default();
-            touched.insert(field);
-            rec.events += 1;
-            rec.last_event_at_ms = Some(
-                rec.last_event_at_ms
-                    .map_or(e.event_time_ms, |t| t.max(e.event_time_ms)),
-            );
-            let outcome = scoring::apply(&mut rec.score, &cfg.rulesets, &cfg.triggers, e);
-            let mut fired: Vec<TriggerFired> = outcome
-                .firings
-                .into_iter()
-                .map(|f| f.into_trigger_fired(e, now))
-                .collect();
-            if cfg.active.is_relevant(&e.event_type) {
-                let matches = rec.seq.observe(
-                    lead,
-                    &cfg.active,
-                    &SeqEvent::from(e),
-                    self.settings.sequence_cap,
-                );
-                for m in matches {
-                    let Some(seq) = cfg.sequences.get(&m.sequence_id) else {
-                        continue;
-                    };
-                    fired.push(TriggerFired {
-                        fired_id: m.fired_id.clone(),
-                        org_id: e.org_id.clone(),
-                        ou_id: e.ou_id.clone(),
-                        lead_id: lead.to_string(),
-                        trigger_id: seq.id.clone(),
-                        trigger_name: seq.name.clone(),
-                        kind: TriggerKind::Sequence,
-                        event_id: e.event_id.clone(),
-                        fired_at_ms: now,
-                        score: outcome.score_after,
-                        payload: sequence::payload(seq, lead, &m),
-                        targets: seq.targets(),
-                    });
-                }
-            }
-            for f in fired {
-                let avro = leadstream_shared::avro::encode_fired(&f)
-                    .map_err(|e| EngineError::Encode(e.to_string()))?;
-                outbox.push((f.fired_id.clone(), avro));
-                out.fired.push((p, f));
-            }
-            out.applied += 1;
-        }
-        if next == start {
-            // Only replays: nothing to write.
-            return Ok(Some((out, part)));
-        }
-
-        // 3. Write, guarded by the applied offset this engine read or wrote last.
-        let mut writes = Vec::with_capacity(6);
-        let mut states = Vec::with_capacity(touched.len());
-        for field in touched {
-            let Some(rec) = part.leads.get(&field) else {
-                continue;
-            };
-            states.push((field, rec.encode().map_err(EngineError::Encode)?));
+            states.push((field.clone(), rec.encode().map_err(EngineError::Encode)?));
         }
         if !states.is_empty() {
-            writes.push(Cmd::HSetMany {
+            cmds.push(Cmd::HSetMany {
                 key: pk.leads(),
                 pairs: states,
             });
         }
-        if !new_marks.is_empty() {
+        if !batch.new_marks.is_empty() {
             let key = pk.dedupe(bucket);
-            writes.push(Cmd::SAdd {
+            cmds.push(Cmd::SAdd {
                 key: key.clone(),
-                members: new_marks,
+                members: batch.new_marks.clone(),
             });
-            writes.push(Cmd::PExpireAt {
+            cmds.push(Cmd::PExpireAt {
                 key,
                 at_ms: (bucket + 1) * self.bucket_ms()
                     + self.settings.dedupe_ttl.as_millis() as i64,
             });
         }
+        let mut outbox = Vec::with_capacity(batch.out.fired.len());
+        for (_, f) in &batch.out.fired {
+            let avro = leadstream_shared::avro::encode_fired(f)
+                .map_err(|e| EngineError::Encode(e.to_string()))?;
+            outbox.push((f.fired_id.clone(), avro));
+        }
         if !outbox.is_empty() {
-            writes.push(Cmd::HSetMany {
+            cmds.push(Cmd::HSetMany {
                 key: pk.outbox(),
                 pairs: outbox,
             });
         }
         if part.upgrading {
-            writes.push(Cmd::Set {
+            cmds.push(Cmd::Set {
                 key: pk.legacy(),
                 value: part.legacy_marks_until.to_string().into_bytes(),
                 ttl_ms: None,
             });
         }
-        let next_raw = next.to_string().into_bytes();
-        writes.push(Cmd::Set {
+        let applied_raw = batch.next.to_string().into_bytes();
+        cmds.push(Cmd::Set {
             key: pk.applied(),
-            value: next_raw.clone(),
+            value: applied_raw.clone(),
             ttl_ms: None,
         });
         let guard = match &part.applied_raw {
             Some(v) => Guard::Equals(pk.applied(), v.clone()),
             None => Guard::Absent(pk.applied()),
         };
-        tracing::debug!(
-            partition = p,
-            from = start,
-            to = next,
-            applied = out.applied,
-            replayed = out.replayed,
-            duplicates = out.duplicates,
-            "batch computed"
-        );
-        match self.kv().exec_guarded(vec![guard], writes).await {
-            Ok(Some(_)) => {
-                part.applied = next;
-                part.applied_raw = Some(next_raw);
-                part.upgrading = false;
-                Ok(Some((out, part)))
-            }
-            Ok(None) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        Ok(WritePlan {
+            guard,
+            cmds,
+            applied_raw,
+        })
     }
 
     /// For a partition applied before the upgrade to partition hash tags: the states of leads
@@ -731,15 +727,105 @@ impl Engine {
             let seqs: Vec<SequenceTrigger> = docs(ou, "sequence", replies.next());
             let cfg = Arc::new(OuConfig {
                 version,
-                active: ActiveSequences::new(&seqs),
-                sequences: seqs.into_iter().map(|s| (s.id.clone(), s)).collect(),
-                rulesets,
-                triggers,
+                rules: OuRules::new(rulesets, triggers, seqs),
             });
             cache.insert(ou.to_string(), cfg.clone());
             out.insert(ou.to_string(), cfg);
         }
         Ok(out)
+    }
+}
+
+/// What one attempt reads, decided before the read (see [`Engine::read_plan`]).
+struct ReadPlan<'a> {
+    /// The partition is not in memory: read its applied offset too.
+    cold: bool,
+    /// The batch's OUs, sorted: their config versions.
+    ous: Vec<&'a str>,
+    /// Lead states not in memory, by [`PartitionKeys::lead_field`].
+    fields: Vec<String>,
+    /// Each input's dedupe digest, in input order.
+    digests: Vec<Vec<u8>>,
+    /// The current dedupe time bucket; it and the [`DEDUPE_BUCKETS`] before it are read.
+    bucket: i64,
+}
+
+/// What the read found besides the applied offset and the lead states (which go into the
+/// [`Partition`]).
+struct Read {
+    /// Per input: its dedupe digest was in the store.
+    seen_before: Vec<bool>,
+    configs: HashMap<String, Arc<OuConfig>>,
+}
+
+/// What computing a batch decided.
+struct Batch {
+    out: Applied,
+    /// The new applied offset (the start when the batch held only replays).
+    next: i64,
+    /// Leads whose state changed, by [`PartitionKeys::lead_field`].
+    touched: HashSet<String>,
+    /// Dedupe digests of the events applied.
+    new_marks: Vec<Vec<u8>>,
+}
+
+/// The guarded write of a batch.
+struct WritePlan {
+    guard: Guard,
+    cmds: Vec<Cmd>,
+    /// The applied offset written, as stored (the next write's guard).
+    applied_raw: Vec<u8>,
+}
+
+/// Compute a batch in memory, in offset order (no store; `now` stamps the firings): records at
+/// or below `start`, the applied offset, are replays and skipped; duplicates (digest seen in
+/// the store or earlier in the batch) change nothing; every other event of an OU with a
+/// configuration goes through the domain's [`OuRules::apply`] on its lead's state in `leads`.
+fn compute(
+    inputs: &[Input],
+    digests: &[Vec<u8>],
+    read: Read,
+    leads: &mut HashMap<String, LeadRecord>,
+    start: i64,
+    sequence_cap: usize,
+    now: i64,
+) -> Batch {
+    let mut out = Applied::default();
+    let mut next = start;
+    let mut seen_now: HashSet<&[u8]> = HashSet::new();
+    let mut touched: HashSet<String> = HashSet::new();
+    let mut new_marks: Vec<Vec<u8>> = Vec::new();
+    for ((input, seen), mark) in inputs.iter().zip(read.seen_before).zip(digests) {
+        if input.offset <= start {
+            out.replayed += 1;
+            continue;
+        }
+        next = next.max(input.offset);
+        let e = &input.event;
+        let Some(lead) = e.lead_id.as_deref() else {
+            continue;
+        };
+        if seen || !seen_now.insert(mark.as_slice()) {
+            out.duplicates += 1;
+            continue;
+        }
+        new_marks.push(mark.clone());
+        let Some(cfg) = read.configs.get(e.ou_id.as_str()) else {
+            continue;
+        };
+        let field = PartitionKeys::lead_field(&e.ou_id, lead);
+        let rec = leads.entry(field.clone()).or_default();
+        touched.insert(field);
+        let fired = cfg.rules.apply(rec, e, sequence_cap, now);
+        out.fired
+            .extend(fired.into_iter().map(|f| (input.partition, f)));
+        out.applied += 1;
+    }
+    Batch {
+        out,
+        next,
+        touched,
+        new_marks,
     }
 }
 

@@ -9,13 +9,13 @@
 
 use super::state::{LeadScore, MilestoneState};
 use crate::event::EngagementEvent;
-use crate::fired::{Targets, TriggerFired, TriggerKind};
+use crate::fired::Targets;
 use crate::ids;
 use crate::model::trigger::MilestoneTrigger;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-/// One firing, ready to become a [`TriggerFired`] record.
+/// One firing, ready to become a [`TriggerFired`] record ([`crate::firing::milestone`]).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct MilestoneFiring {
     /// `ids::derived_id("fir", [trigger_id, lead_id, crossing])`: a replay of the same
@@ -32,26 +32,6 @@ pub struct MilestoneFiring {
     /// The seed 003 webhook body.
     pub payload: Value,
     pub targets: Targets,
-}
-
-impl MilestoneFiring {
-    /// The record for `leadstream.triggers.fired.v1`. `event` is the event passed to `apply`.
-    pub fn into_trigger_fired(self, event: &EngagementEvent, fired_at_ms: i64) -> TriggerFired {
-        TriggerFired {
-            fired_id: self.fired_id,
-            org_id: event.org_id.clone(),
-            ou_id: event.ou_id.clone(),
-            lead_id: self.lead_id,
-            trigger_id: self.trigger_id,
-            trigger_name: self.trigger_name,
-            kind: TriggerKind::Milestone,
-            event_id: self.event_id,
-            fired_at_ms,
-            score: self.score,
-            payload: self.payload,
-            targets: self.targets,
-        }
-    }
 }
 
 /// The seed 003 webhook payload. `created_at` is the event time.

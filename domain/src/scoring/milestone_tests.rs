@@ -166,7 +166,7 @@ fn payload_matches_seed_003_field_for_field() {
     });
     let f = out.firings[0].clone();
     assert_eq!(f.payload, seed);
-    let rec = f.into_trigger_fired(&e, 123);
+    let rec = crate::firing::milestone(f, &e, 123);
     assert_eq!(
         (rec.kind, rec.score, rec.fired_at_ms),
         (crate::fired::TriggerKind::Milestone, 82, 123)
