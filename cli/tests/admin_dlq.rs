@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use leadstream_domain::fired::{Targets, TriggerFired, TriggerKind};
 use leadstream_notifier::attempt::State;
 use leadstream_notifier::endpoint::Endpoint;
-use leadstream_notifier::jobs;
+use leadstream_notifier::jobs::JobStore;
 use leadstream_shared::kafka::{ensure_topics, KafkaSettings, Publisher};
 use leadstream_shared::keys::Keys;
 use leadstream_shared::store::{RedisKv, Store};
@@ -173,11 +173,12 @@ async fn a_dead_delivery_is_replayed_exactly_once() {
     let store: Store = Arc::new(RedisKv::connect(&redis_url()).await.expect("redis"));
     let keys = Keys::new(prefix.clone());
     let ep = Endpoint::all(&f.targets).remove(0);
-    let job_key = jobs::job_key(&keys, &f.ou_id, &f.fired_id, &ep.id());
+    let jobs = JobStore::new(store, keys, 60_000);
+    let job_key = jobs.key(&f.ou_id, &f.fired_id, &ep.id());
     wait_until(Duration::from_secs(60), "the delivery to die", || {
-        let (store, job_key) = (store.clone(), job_key.clone());
+        let (jobs, job_key) = (jobs.clone(), job_key.clone());
         async move {
-            let (_, job) = jobs::load(store.as_ref(), &job_key).await.ok()??;
+            let job = jobs.load(&job_key).await.ok()??;
             (matches!(job.state, State::Dead { .. }) && job.dlq_sent).then_some(())
         }
     })
@@ -248,7 +249,7 @@ async fn a_dead_delivery_is_replayed_exactly_once() {
     // Longer than several poll intervals and the whole retry schedule: nothing more arrives.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(rx.count(&f.fired_id, 200), 1, "delivered exactly once");
-    let (_, job) = jobs::load(store.as_ref(), &job_key).await.unwrap().unwrap();
+    let job = jobs.load(&job_key).await.unwrap().unwrap();
     assert!(matches!(job.state, State::Succeeded { .. }), "{job:?}");
     notifier.kill9();
 }

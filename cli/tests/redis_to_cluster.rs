@@ -8,7 +8,7 @@ use std::sync::Arc;
 use leadstream_domain::fired::{Targets, TriggerFired, TriggerKind};
 use leadstream_notifier::delivery::Channel;
 use leadstream_notifier::endpoint::Endpoint;
-use leadstream_notifier::jobs::{self, Job};
+use leadstream_notifier::jobs::{Job, JobStore};
 use leadstream_shared::catalog::{collections, Catalog, NewApiKey, Scope};
 use leadstream_shared::delivery::{self, AttemptStatus, DeliveryAttempt, DeliveryQuery};
 use leadstream_shared::keys::Keys;
@@ -84,15 +84,10 @@ async fn an_installation_moves_from_one_redis_to_a_cluster() {
     let version = catalog.config_version("unit_default").await.unwrap();
     let ep = Endpoint::new(Channel::Webhook, "https://hooks.example.com/x");
     let job = Job::new(&fired(), &ep, 0, 7, 1000);
-    jobs::enqueue(
-        old.as_ref(),
-        &plain,
-        std::slice::from_ref(&job),
-        1000,
-        60_000,
-    )
-    .await
-    .unwrap();
+    JobStore::new(old.clone(), plain.clone(), 60_000)
+        .enqueue(std::slice::from_ref(&job), 1000)
+        .await
+        .unwrap();
     let attempt = DeliveryAttempt {
         id: "att_1".into(),
         fired_id: "fir_1".into(),
@@ -112,7 +107,7 @@ async fn an_installation_moves_from_one_redis_to_a_cluster() {
         response_body: None,
         next_attempt_at_ms: Some(5000),
     };
-    old.exec(delivery::record_cmds(&plain, &attempt, 60_000))
+    delivery::record(old.as_ref(), &plain, &attempt, 60_000)
         .await
         .unwrap();
 
@@ -160,19 +155,17 @@ async fn an_installation_moves_from_one_redis_to_a_cluster() {
         version
     );
     assert_eq!(catalog.webhook_secret("unit_default").await.unwrap(), whsec);
-    let due = jobs::due(new.as_ref(), &clustered, i64::MAX, 10)
-        .await
-        .unwrap();
+    let jobs = JobStore::new(new.clone(), clustered.clone(), 60_000);
+    let due = jobs.due(i64::MAX, 10).await.unwrap();
     assert_eq!(due.len(), 1, "the pending delivery");
-    let got = jobs::claim(new.as_ref(), &clustered, &due[0], "w", 10_000)
+    let got = jobs
+        .claim(&due[0], "w", 10_000)
         .await
         .unwrap()
         .expect("the job under its cluster name");
     assert_eq!(got, job);
     // A replay of the fired record finds the job: still delivered once.
-    let again = jobs::enqueue(new.as_ref(), &clustered, &[job], 1000, 60_000)
-        .await
-        .unwrap();
+    let again = jobs.enqueue(&[job], 1000).await.unwrap();
     assert_eq!(again, [false]);
     let log = delivery::query(
         new.as_ref(),

@@ -17,8 +17,6 @@ use std::time::Duration;
 use leadstream_shared::avro::{decode_fired, encode_dead_letter, DeadLetter};
 use leadstream_shared::ids::now_ms;
 use leadstream_shared::kafka::{Publisher, StatsContext, Topics};
-use leadstream_shared::keys::Keys;
-use leadstream_shared::store::Store;
 use leadstream_shared::trace::{self, TraceContext};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::OwnedMessage;
@@ -28,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::endpoint::Endpoint;
-use crate::jobs::{self, Job};
+use crate::jobs::{Job, JobStore};
 use crate::metrics as m;
 
 /// Most records handled per batch.
@@ -40,11 +38,9 @@ pub struct Ingest {
     /// Built with [`leadstream_shared::kafka::KafkaSettings::consumer_config_with_stats`], so
     /// its lag and queues are reported as metrics.
     pub consumer: StreamConsumer<StatsContext>,
-    pub store: Store,
-    pub keys: Keys,
+    pub jobs: JobStore,
     pub topics: Topics,
     pub publisher: Publisher,
-    pub retention_ms: u64,
     /// New job keys, handed to the dispatcher for an immediate first attempt.
     pub fresh: mpsc::Sender<String>,
 }
@@ -120,15 +116,7 @@ impl Ingest {
         }
         let mut backoff = Duration::from_millis(100);
         let created = loop {
-            match jobs::enqueue(
-                self.store.as_ref(),
-                &self.keys,
-                &new_jobs,
-                now,
-                self.retention_ms,
-            )
-            .await
-            {
+            match self.jobs.enqueue(&new_jobs, now).await {
                 Ok(c) => break c,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot record deliveries; retrying (offsets not committed)");
@@ -158,12 +146,7 @@ impl Ingest {
             let ch = job.channel.as_str();
             if created {
                 metrics::counter!(m::DELIVERIES_CREATED, "channel" => ch).increment(1);
-                let key = jobs::job_key(
-                    &self.keys,
-                    &job.fired.ou_id,
-                    &job.fired.fired_id,
-                    &job.endpoint_id,
-                );
+                let key = self.jobs.key_of(job);
                 // A full hand-off queue is fine: the poller finds the job in the due set.
                 let _ = self.fresh.try_send(key);
             } else {

@@ -21,6 +21,7 @@ use crate::deliver::Sender;
 use crate::email::Mailer;
 use crate::email_guard::EmailGuard;
 use crate::ingest::Ingest;
+use crate::jobs::JobStore;
 use crate::secrets::{cached, CatalogSource, Secrets};
 use crate::worker::{Worker, WorkerParts};
 
@@ -82,14 +83,13 @@ pub async fn run_with(
             cfg.email.rate_per_ou,
         ));
     let retention_ms = u64::try_from(cfg.retention.as_millis()).unwrap_or(u64::MAX);
+    let jobs = JobStore::new(store, c.keys(), retention_ms);
     let worker = Worker::new(WorkerParts {
-        store: store.clone(),
-        keys: c.keys(),
+        jobs: jobs.clone(),
         sender,
         publisher: publisher.clone(),
         topics: c.topics.clone(),
         schedule: cfg.schedule.clone(),
-        retention_ms,
         lease_ms: u64::try_from(cfg.lease().as_millis()).unwrap_or(u64::MAX),
         poll_interval: cfg.poll_interval,
         endpoint_concurrency: cfg.endpoint_concurrency,
@@ -104,11 +104,9 @@ pub async fn run_with(
     let (tx, rx) = mpsc::channel(4096);
     let ingest = Ingest {
         consumer,
-        store,
-        keys: c.keys(),
+        jobs,
         topics: c.topics.clone(),
         publisher: publisher.clone(),
-        retention_ms,
         fresh: tx,
     };
     tracing::info!(

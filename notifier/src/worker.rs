@@ -22,16 +22,16 @@ use std::time::Duration;
 use leadstream_shared::avro::{encode_dead_letter, encode_fired, DeadLetter};
 use leadstream_shared::ids::{new_id, now_ms};
 use leadstream_shared::kafka::{Publisher, Topics};
-use leadstream_shared::keys::Keys;
-use leadstream_shared::store::{Cmd, Store, StoreError};
+use leadstream_shared::keys::{delivery_job_endpoint, delivery_job_ou};
+use leadstream_shared::store::StoreError;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::attempt::{transition, DeadReason, Outcome, State};
 use crate::deliver::{AttemptReport, Sender};
-use crate::delivery::{record_cmds, AttemptStatus, DeliveryAttempt};
-use crate::jobs::{self, Job, Next, Write};
+use crate::delivery::{AttemptStatus, DeliveryAttempt};
+use crate::jobs::{Job, JobStore, Next, Write};
 use crate::metrics as m;
 use crate::schedule::Schedule;
 use leadstream_shared::trace;
@@ -50,13 +50,11 @@ enum Dispatch {
 
 /// What the dispatcher needs.
 pub struct Worker {
-    pub store: Store,
-    pub keys: Keys,
+    pub jobs: JobStore,
     pub sender: Sender,
     pub publisher: Publisher,
     pub topics: Topics,
     pub schedule: Schedule,
-    pub retention_ms: u64,
     pub lease_ms: u64,
     pub poll_interval: Duration,
     pub endpoint_concurrency: usize,
@@ -70,13 +68,11 @@ pub struct Worker {
 
 /// The builder's inputs (everything but the internal bookkeeping).
 pub struct WorkerParts {
-    pub store: Store,
-    pub keys: Keys,
+    pub jobs: JobStore,
     pub sender: Sender,
     pub publisher: Publisher,
     pub topics: Topics,
     pub schedule: Schedule,
-    pub retention_ms: u64,
     pub lease_ms: u64,
     pub poll_interval: Duration,
     pub endpoint_concurrency: usize,
@@ -88,13 +84,11 @@ pub struct WorkerParts {
 impl Worker {
     pub fn new(p: WorkerParts) -> Arc<Worker> {
         Arc::new(Worker {
-            store: p.store,
-            keys: p.keys,
+            jobs: p.jobs,
             sender: p.sender,
             publisher: p.publisher,
             topics: p.topics,
             schedule: p.schedule,
-            retention_ms: p.retention_ms,
             lease_ms: p.lease_ms,
             poll_interval: p.poll_interval,
             endpoint_concurrency: p.endpoint_concurrency,
@@ -122,7 +116,7 @@ impl Worker {
                 _ = shutdown.cancelled() => break,
                 Some(key) = fresh.recv() => self.dispatch_or_wait(key, &mut tasks, &mut waiting),
                 _ = tick.tick() => {
-                    match jobs::due(self.store.as_ref(), &self.keys, now_ms(), scan).await {
+                    match self.jobs.due(now_ms(), scan).await {
                         Ok(keys) => for k in keys { self.dispatch_or_wait(k, &mut tasks, &mut waiting); },
                         Err(e) => tracing::warn!(error = %e, "cannot read due deliveries; retrying"),
                     }
@@ -190,7 +184,7 @@ impl Worker {
         if in_flight.contains(&key) {
             return Dispatch::Skipped;
         }
-        let endpoint = jobs::endpoint_of(&key).to_string();
+        let endpoint = delivery_job_endpoint(&key).to_string();
         let sem = {
             let Ok(mut eps) = self.endpoints.lock() else {
                 return Dispatch::Skipped;
@@ -207,7 +201,7 @@ impl Worker {
                 let full = self.ou_share;
                 ous.retain(|_, s| s.available_permits() < full);
             }
-            ous.entry(jobs::ou_of(&key).to_string())
+            ous.entry(delivery_job_ou(&key).to_string())
                 .or_insert_with(|| Arc::new(Semaphore::new(self.ou_share)))
                 .clone()
         };
@@ -253,9 +247,8 @@ impl Worker {
     }
 
     async fn try_run_job(&self, key: &str) -> Result<(), StoreError> {
-        let store = self.store.as_ref();
         let token = new_id("lease");
-        let Some(job) = jobs::claim(store, &self.keys, key, &token, self.lease_ms).await? else {
+        let Some(job) = self.jobs.claim(key, &token, self.lease_ms).await? else {
             return Ok(());
         };
         let span = delivery_span(&job);
@@ -264,26 +257,26 @@ impl Worker {
 
     /// One step of a claimed job: the attempt, or the DLQ send of a dead one.
     async fn run_claimed(&self, key: &str, token: &str, mut job: Job) -> Result<(), StoreError> {
-        let store = self.store.as_ref();
         let now = now_ms();
         match job.state {
             State::Dead { reason } if !job.dlq_sent => {
                 return self.finish_dead(key, token, &mut job, reason).await;
             }
             ref s if s.is_final() => {
-                let w = self.write(key, token, &job, Next::Done);
-                jobs::record(store, &self.keys, w, vec![]).await?;
+                self.jobs
+                    .record(self.write(key, token, &job, Next::Done))
+                    .await?;
                 return Ok(());
             }
             // Not due yet (a stale entry or an early fresh hand-off): leave it.
             State::Failed { retry_at_ms } if retry_at_ms > now + 50 => {
-                return jobs::release(store, key, token).await;
+                return self.jobs.release(key, token).await;
             }
             _ => {}
         }
 
         let ep = job.endpoint();
-        let report = if jobs::is_disabled(store, &self.keys, &job).await? {
+        let report = if self.jobs.is_disabled(&job).await? {
             None
         } else {
             Some(self.sender.attempt(&job.fired, &ep).await)
@@ -318,19 +311,7 @@ impl Worker {
         };
         let attempt = self.attempt_record(&job, now, status, report.as_ref());
         self.observe(&job, &attempt, report.as_ref());
-        let mut extra = record_cmds(&self.keys, &attempt, self.retention_ms);
-        if matches!(report.as_ref().map(|r| &r.outcome), Some(Outcome::Gone)) {
-            extra.push(Cmd::Set {
-                key: jobs::disabled_key(
-                    &self.keys,
-                    &job.fired.ou_id,
-                    &job.fired.trigger_id,
-                    &job.endpoint_id,
-                ),
-                value: format!("410 Gone at {now}").into_bytes(),
-                ttl_ms: None,
-            });
-        }
+        let gone = matches!(report.as_ref().map(|r| &r.outcome), Some(Outcome::Gone));
         let next = match &state {
             State::Succeeded { .. } => Next::Done,
             State::Failed { retry_at_ms } => Next::At(*retry_at_ms),
@@ -338,8 +319,14 @@ impl Worker {
             // Kept due until its DLQ record is acknowledged.
             State::Dead { .. } => Next::At(now),
         };
-        let held =
-            jobs::record(store, &self.keys, self.write(key, token, &job, next), extra).await?;
+        let held = self
+            .jobs
+            .record(Write {
+                attempt: Some(&attempt),
+                gone_at_ms: gone.then_some(now),
+                ..self.write(key, token, &job, next)
+            })
+            .await?;
         if !held {
             metrics::counter!(m::LEASE_LOST).increment(1);
             tracing::warn!(
@@ -350,23 +337,22 @@ impl Worker {
         }
         if let State::Dead { reason } = state {
             let token = new_id("lease");
-            if jobs::claim(store, &self.keys, key, &token, self.lease_ms)
-                .await?
-                .is_some()
-            {
+            if self.jobs.claim(key, &token, self.lease_ms).await?.is_some() {
                 return self.finish_dead(key, &token, &mut job, reason).await;
             }
         }
         Ok(())
     }
 
+    /// A write of the job's state that records no attempt.
     fn write<'a>(&self, key: &'a str, token: &'a str, job: &'a Job, next: Next) -> Write<'a> {
         Write {
             job_key: key,
             token,
             job,
             next,
-            retention_ms: self.retention_ms,
+            attempt: None,
+            gone_at_ms: None,
         }
     }
 
@@ -423,13 +409,14 @@ impl Worker {
                     "delivery failed for good; sent to the DLQ"
                 );
                 job.dlq_sent = true;
-                let w = self.write(key, token, job, Next::Done);
-                jobs::record(self.store.as_ref(), &self.keys, w, vec![]).await?;
+                self.jobs
+                    .record(self.write(key, token, job, Next::Done))
+                    .await?;
             }
             Err(e) => {
                 tracing::warn!(fired_id = %job.fired.fired_id, error = %e, "DLQ not acknowledged; will retry");
                 let w = self.write(key, token, job, Next::At(now_ms() + 5000));
-                jobs::record(self.store.as_ref(), &self.keys, w, vec![]).await?;
+                self.jobs.record(w).await?;
             }
         }
         Ok(())

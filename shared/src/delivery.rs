@@ -12,7 +12,8 @@
 //!   trimmed to a cap so memory stays bounded.
 //!
 //! On a Redis Cluster both carry the notifier's hash tag (`ou:{ou}:{notifier}:deliveries:…`,
-//! [`Keys::notifier_ou`]): the notifier writes them in the same atomic write as the job.
+//! [`Keys::delivery_attempt`], [`Keys::delivery_index`]): the notifier writes them in the same
+//! atomic write as the job.
 //!
 //! [`record_cmds`] gives the commands that write one record, so the notifier can put them in the
 //! same round trip as the delivery's state change. [`query`] answers a filtered, newest-first,
@@ -128,19 +129,25 @@ pub fn truncate_body(body: &[u8]) -> String {
     s
 }
 
-fn record_key(keys: &Keys, ou: &str, id: &str) -> String {
-    keys.notifier_ou(ou, &format!("deliveries:att:{id}"))
-}
-
-fn index_key(keys: &Keys, ou: &str, dim: &str) -> String {
-    keys.notifier_ou(ou, &format!("deliveries:idx:{dim}"))
+/// Store `a` and index it (one round trip). The notifier writes its attempts in the same
+/// atomic write as the job instead (`notifier::jobs::JobStore::record`, with [`record_cmds`]).
+pub async fn record(
+    store: &dyn Kv,
+    keys: &Keys,
+    a: &DeliveryAttempt,
+    retention_ms: u64,
+) -> Result<(), StoreError> {
+    store
+        .exec(record_cmds(keys, a, retention_ms))
+        .await
+        .map(drop)
 }
 
 /// The commands that store `a` and index it (one pipelined batch; add to the caller's own).
 pub fn record_cmds(keys: &Keys, a: &DeliveryAttempt, retention_ms: u64) -> Vec<Cmd> {
     let value = serde_json::to_vec(a).unwrap_or_default();
     let mut cmds = vec![Cmd::Set {
-        key: record_key(keys, &a.ou_id, &a.id),
+        key: keys.delivery_attempt(&a.ou_id, &a.id),
         value,
         ttl_ms: Some(retention_ms),
     }];
@@ -152,7 +159,7 @@ pub fn record_cmds(keys: &Keys, a: &DeliveryAttempt, retention_ms: u64) -> Vec<C
         (format!("status:{}", a.status.as_str()), INDEX_CAP),
     ];
     for (dim, cap) in dims {
-        let key = index_key(keys, &a.ou_id, &dim);
+        let key = keys.delivery_index(&a.ou_id, &dim);
         cmds.push(Cmd::ZAdd {
             key: key.clone(),
             score: a.at_ms as f64,
@@ -224,7 +231,7 @@ pub async fn query(
     q: &DeliveryQuery,
 ) -> Result<DeliveryPage, StoreError> {
     let limit = q.limit.unwrap_or(50).clamp(1, PAGE_MAX);
-    let index = index_key(keys, ou, &q.index_dim());
+    let index = keys.delivery_index(ou, &q.index_dim());
     const CHUNK: isize = 200;
     let mut skipped = 0usize;
     let mut out = Vec::new();
@@ -244,7 +251,7 @@ pub async fn query(
         let keys_: Vec<String> = ids
             .into_iter()
             .filter_map(Reply::into_bytes)
-            .map(|id| record_key(keys, ou, &String::from_utf8_lossy(&id)))
+            .map(|id| keys.delivery_attempt(ou, &String::from_utf8_lossy(&id)))
             .collect();
         if !keys_.is_empty() {
             let recs = store

@@ -78,13 +78,13 @@ impl Keys {
 
     /// An installation-wide key of the notifier's delivery state: [`Keys::global`], with
     /// `{notifier}:` before the suffix on a cluster (the notifier's slot).
-    pub fn notifier_global(&self, suffix: &str) -> String {
+    fn notifier_global(&self, suffix: &str) -> String {
         self.global(&format!("{}{suffix}", self.notifier_tag()))
     }
 
     /// A key of the notifier's delivery state for one OU: [`Keys::ou_key`], with `{notifier}:`
     /// before the suffix on a cluster (the notifier's slot).
-    pub fn notifier_ou(&self, ou: &str, suffix: &str) -> String {
+    fn notifier_ou(&self, ou: &str, suffix: &str) -> String {
         self.ou_key(ou, &format!("{}{suffix}", self.notifier_tag()))
     }
 
@@ -146,6 +146,40 @@ impl Keys {
     /// String: JSON list of webhook signing secrets, newest first.
     pub fn webhook_secrets(&self, ou: &str) -> String {
         self.ou_config(ou, "webhook_secrets")
+    }
+
+    // --- The notifier's deliveries (one slot on a cluster: see the module header) ---
+
+    /// String: one delivery job (JSON `notifier::jobs::Job`): one fired record to one endpoint.
+    /// Created only if absent, which is the delivery's idempotency.
+    pub fn delivery_job(&self, ou: &str, fired_id: &str, endpoint_id: &str) -> String {
+        self.notifier_ou(ou, &format!("notifier:dlv:{fired_id}:{endpoint_id}"))
+    }
+
+    /// String: the lease on the delivery job `job_key` (a short `SET NX PX` claim).
+    pub fn delivery_lease(&self, job_key: &str) -> String {
+        format!("{job_key}:lease")
+    }
+
+    /// Sorted set: delivery job keys by the time their next step is due.
+    pub fn delivery_due(&self) -> String {
+        self.notifier_global("notifier:due")
+    }
+
+    /// String: present once a 410 Gone disabled the endpoint for the trigger.
+    pub fn delivery_disabled(&self, ou: &str, trigger_id: &str, endpoint_id: &str) -> String {
+        self.notifier_ou(ou, &format!("notifier:disabled:{trigger_id}:{endpoint_id}"))
+    }
+
+    /// String: one delivery attempt of the delivery log (JSON `delivery::DeliveryAttempt`).
+    pub fn delivery_attempt(&self, ou: &str, attempt_id: &str) -> String {
+        self.notifier_ou(ou, &format!("deliveries:att:{attempt_id}"))
+    }
+
+    /// Sorted set: delivery attempt ids by attempt time, for one dimension of the delivery log
+    /// (`all`, `fired:{id}`, `lead:{id}`, `trigger:{id}`, `status:{s}`).
+    pub fn delivery_index(&self, ou: &str, dim: &str) -> String {
+        self.notifier_ou(ou, &format!("deliveries:idx:{dim}"))
     }
 
     // --- Leads ---
@@ -304,6 +338,21 @@ fn find_partition_tag(topic: &str, partition: i32) -> String {
         .expect("a salt within the window exists")
 }
 
+/// The endpoint id at the end of a [`Keys::delivery_job`] key.
+pub fn delivery_job_endpoint(job_key: &str) -> &str {
+    job_key.rsplit(':').next().unwrap_or(job_key)
+}
+
+/// The OU of a [`Keys::delivery_job`] key, in either layout; empty when it has none.
+pub fn delivery_job_ou(job_key: &str) -> &str {
+    job_key
+        .rfind(":notifier:dlv:")
+        .map(|end| &job_key[..end])
+        .map(|head| head.strip_suffix(":{notifier}").unwrap_or(head))
+        .and_then(|head| head.rsplit_once(":ou:"))
+        .map_or("", |(_, ou)| ou)
+}
+
 /// The Redis Cluster slot of a key (see [`crate::store::slot`]).
 pub fn key_slot(key: &str) -> u16 {
     crate::store::slot::slot(key.as_bytes())
@@ -431,17 +480,26 @@ mod tests {
             (one.docs("ou_a", "triggers"), c.docs("ou_a", "triggers")),
             (one.config_version("ou_a"), c.config_version("ou_a")),
             (one.webhook_secrets("ou_a"), c.webhook_secrets("ou_a")),
+            (one.delivery_due(), c.delivery_due()),
             (
-                one.notifier_global("notifier:due"),
-                c.notifier_global("notifier:due"),
+                one.delivery_job("ou_a", "f", "e"),
+                c.delivery_job("ou_a", "f", "e"),
             ),
             (
-                one.notifier_ou("ou_a", "notifier:dlv:f:e:lease"),
-                c.notifier_ou("ou_a", "notifier:dlv:f:e:lease"),
+                one.delivery_lease(&one.delivery_job("ou_a", "f", "e")),
+                c.delivery_lease(&c.delivery_job("ou_a", "f", "e")),
             ),
             (
-                one.notifier_ou("ou_a", "deliveries:idx:all"),
-                c.notifier_ou("ou_a", "deliveries:idx:all"),
+                one.delivery_disabled("ou_a", "t", "e"),
+                c.delivery_disabled("ou_a", "t", "e"),
+            ),
+            (
+                one.delivery_attempt("ou_a", "att_1"),
+                c.delivery_attempt("ou_a", "att_1"),
+            ),
+            (
+                one.delivery_index("ou_a", "all"),
+                c.delivery_index("ou_a", "all"),
             ),
             (
                 one.alias("ou_a", "email", "a@b"),
@@ -477,18 +535,19 @@ mod tests {
         same_text(one.docs("ou_a", "triggers"), c.docs("ou_a", "triggers"));
         assert_eq!(c.api_keys(), "t1:{g}:api_keys");
         assert_eq!(c.docs("ou_a", "triggers"), "t1:ou:{ou_a}:docs:triggers");
-        assert_eq!(one.notifier_global("notifier:due"), "t1:g:notifier:due");
+        assert_eq!(one.delivery_due(), "t1:g:notifier:due");
+        assert_eq!(c.delivery_due(), "t1:g:{notifier}:notifier:due");
         assert_eq!(
-            c.notifier_global("notifier:due"),
-            "t1:g:{notifier}:notifier:due"
-        );
-        assert_eq!(
-            one.notifier_ou("ou_a", "deliveries:att:1"),
+            one.delivery_attempt("ou_a", "1"),
             "t1:ou:ou_a:deliveries:att:1"
         );
         assert_eq!(
-            c.notifier_ou("ou_a", "deliveries:att:1"),
+            c.delivery_attempt("ou_a", "1"),
             "t1:ou:ou_a:{notifier}:deliveries:att:1"
+        );
+        assert_eq!(
+            c.delivery_job("ou_a", "f", "e"),
+            "t1:ou:ou_a:{notifier}:notifier:dlv:f:e"
         );
         let s = |k: String| slot(k.as_bytes());
         assert_eq!(s(c.api_keys()), s(c.api_key_hashes()));
@@ -496,9 +555,27 @@ mod tests {
         assert_eq!(s(c.orgs()), s(c.org_units()));
         assert_eq!(s(c.docs("ou_a", "rulesets")), s(c.config_version("ou_a")));
         assert_eq!(s(c.webhook_secrets("ou_a")), s(c.config_version("ou_a")));
-        assert_eq!(
-            s(c.notifier_global("due")),
-            s(c.notifier_ou("ou_b", "dlv:x:y"))
-        );
+        // One delivery's write: its job, lease, the due set, the 410 mark and the log.
+        let job = c.delivery_job("ou_b", "x", "y");
+        for k in [
+            c.delivery_lease(&job),
+            c.delivery_disabled("ou_b", "t", "y"),
+            c.delivery_attempt("ou_b", "att_1"),
+            c.delivery_index("ou_b", "all"),
+            c.delivery_job("ou_a", "x", "y"),
+        ] {
+            assert_eq!(s(c.delivery_due()), s(k.clone()), "{k}");
+        }
+        assert_eq!(s(c.delivery_due()), s(job));
+    }
+
+    #[test]
+    fn a_delivery_job_key_names_its_ou_and_endpoint_in_both_layouts() {
+        for keys in [Keys::new("t1"), Keys::for_cluster("t1")] {
+            let k = keys.delivery_job("ou_a", "fr_1", "webhook_ab12");
+            assert_eq!(delivery_job_ou(&k), "ou_a", "{k}");
+            assert_eq!(delivery_job_endpoint(&k), "webhook_ab12", "{k}");
+        }
+        assert_eq!(delivery_job_ou("t1:g:other"), "");
     }
 }

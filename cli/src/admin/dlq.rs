@@ -2,36 +2,28 @@
 //!
 //! Each dead letter names one delivery: the fired record (its payload) and the endpoint
 //! (header `leadstream-endpoint-id`, else the letter's `target`). The delivery's durable job in
-//! Redis (`notifier::jobs`) decides what happens, so a replay never delivers twice:
-//!
-//! | job in Redis                      | replay                                              |
-//! |-----------------------------------|-----------------------------------------------------|
-//! | dead, DLQ record sent             | reset to pending, attempts 0, due now (compare-and-set) |
-//! | succeeded                         | skipped (already delivered)                         |
-//! | pending / failed (retrying)       | skipped (already being delivered — e.g. replayed before) |
-//! | dead, DLQ record not yet recorded | waited for (the notifier records it just after the DLQ ack) |
-//! | gone (expired after retention)    | re-created as a new pending job (only if absent)    |
+//! Redis decides what happens, so a replay never delivers twice: the notifier's job store makes
+//! that decision (`notifier::jobs::JobStore::replay`, whose table says what each state comes
+//! to) — a dead delivery whose DLQ record was sent is reset to pending and due now, one that
+//! expired is created anew, and a delivered or still retrying one is skipped.
 //!
 //! The notifier's dispatcher polls the due set and takes the job with a fresh retry schedule.
 //! Progress is a consumer group (`--group`, default `leadstream-dlq-replay`) whose offsets are
 //! committed after the run's Redis writes: the next run continues where this one stopped;
-//! `--from-beginning` re-reads everything (harmless: see the table). The group reads by explicit
-//! assignment, up to each partition's high watermark at the start, then stops.
+//! `--from-beginning` re-reads everything (harmless: delivered ones are skipped). The group reads
+//! by explicit assignment, up to each partition's high watermark at the start, then stops.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use anyhow::{bail, Context as _};
+use anyhow::{anyhow, bail, Context as _};
 use clap::{Args, Subcommand};
-use leadstream_notifier::attempt::State;
 use leadstream_notifier::endpoint::Endpoint;
-use leadstream_notifier::jobs::{self, Job};
+use leadstream_notifier::jobs::{JobStore, Replay, ReplayError, ReplayOptions};
 use leadstream_notifier::NotifierConfig;
 use leadstream_shared::avro::{decode_dead_letter, decode_fired};
 use leadstream_shared::config::parse_duration;
 use leadstream_shared::ids::{now_ms, parse_rfc3339_ms};
-use leadstream_shared::keys::Keys;
-use leadstream_shared::store::{Cmd, Store};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -112,9 +104,7 @@ struct Counts {
 
 struct Ctx {
     args: ReplayArgs,
-    store: Store,
-    keys: Keys,
-    retention_ms: u64,
+    jobs: JobStore,
 }
 
 pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
@@ -148,10 +138,9 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
             tpl.add_partition_offset(&topic, *p, Offset::Offset(start))?;
         }
     }
+    let retention_ms = u64::try_from(cfg.retention.as_millis()).unwrap_or(u64::MAX);
     let ctx = Ctx {
-        retention_ms: u64::try_from(cfg.retention.as_millis()).unwrap_or(u64::MAX),
-        keys: c.keys(),
-        store,
+        jobs: JobStore::new(store, c.keys(), retention_ms),
         args,
     };
     let mut counts = Counts::default();
@@ -262,10 +251,35 @@ impl Ctx {
         if !keep {
             return Ok(Outcome::Filtered);
         }
-        let outcome = self
-            .replay(&fired, &ep, letter.source_partition, letter.source_offset)
+        let opts = ReplayOptions {
+            dry_run: a.dry_run,
+            reenable_gone: a.reenable_gone,
+        };
+        let outcome = match self
+            .jobs
+            .replay(
+                &fired,
+                &ep,
+                letter.source_partition,
+                letter.source_offset,
+                opts,
+            )
             .await
-            .with_context(|| format!("cannot replay fired record {}", fired.fired_id))?;
+            .map_err(|e| match e {
+                ReplayError::KeptChanging => {
+                    anyhow!("{e}; nothing was committed, run the replay again")
+                }
+                ReplayError::Store(e) => e.into(),
+            })
+            .with_context(|| format!("cannot replay fired record {}", fired.fired_id))?
+        {
+            Replay::Replayed => Outcome::Replayed,
+            Replay::Delivered => Outcome::Skipped("skipped: delivered"),
+            Replay::UnderWay => Outcome::Skipped("skipped: delivery under way"),
+            Replay::Gone => {
+                Outcome::Skipped("skipped: endpoint disabled by 410 Gone (--reenable-gone)")
+            }
+        };
         let verb = match &outcome {
             Outcome::Replayed if a.dry_run => "would replay",
             Outcome::Replayed => "replayed",
@@ -280,92 +294,6 @@ impl Ctx {
             ep.display()
         );
         Ok(outcome)
-    }
-
-    /// Make the delivery due again unless it is delivered or already under way (see the table
-    /// at the top). Compare-and-set: a job that changed since it was read is looked at again.
-    async fn replay(
-        &self,
-        fired: &leadstream_domain::fired::TriggerFired,
-        ep: &Endpoint,
-        partition: i32,
-        offset: i64,
-    ) -> anyhow::Result<Outcome> {
-        let kv = self.store.as_ref();
-        let key = jobs::job_key(&self.keys, &fired.ou_id, &fired.fired_id, &ep.id());
-        // Bounded: a compare-and-set conflict or a letter whose job is still being finished
-        // (its DLQ record is acknowledged a moment before the job records it) is looked at again.
-        for _ in 0..40 {
-            let now = now_ms();
-            let Some((seen, mut job)) = jobs::load(kv, &key).await? else {
-                // Expired after the retention period: a new job, created only if absent.
-                let job = Job::new(fired, ep, partition, offset, now);
-                if let Some(o) = self.gone_check(&job).await? {
-                    return Ok(o);
-                }
-                if self.args.dry_run {
-                    return Ok(Outcome::Replayed);
-                }
-                let created = jobs::enqueue(kv, &self.keys, &[job], now, self.retention_ms).await?;
-                if created.first() == Some(&true) {
-                    return Ok(Outcome::Replayed);
-                }
-                continue;
-            };
-            match job.state {
-                State::Succeeded { .. } => return Ok(Outcome::Skipped("skipped: delivered")),
-                State::Dead { .. } if job.dlq_sent => {}
-                State::Dead { .. } => {
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                    continue;
-                }
-                State::Pending | State::Failed { .. } => {
-                    return Ok(Outcome::Skipped("skipped: delivery under way"))
-                }
-            }
-            if let Some(o) = self.gone_check(&job).await? {
-                return Ok(o);
-            }
-            if self.args.dry_run {
-                return Ok(Outcome::Replayed);
-            }
-            job.attempts = 0;
-            job.state = State::Pending;
-            job.dlq_sent = false;
-            job.last_error = None;
-            job.last_status = None;
-            if jobs::requeue(kv, &self.keys, &key, seen, &job, now, self.retention_ms).await? {
-                return Ok(Outcome::Replayed);
-            }
-        }
-        bail!(
-            "the delivery kept changing while it was replayed (or the notifier is still \
-             finishing it); nothing was committed, run the replay again"
-        )
-    }
-
-    /// A 410 Gone disabled the endpoint for the trigger: skip, or re-enable with
-    /// `--reenable-gone`.
-    async fn gone_check(&self, job: &Job) -> anyhow::Result<Option<Outcome>> {
-        let kv = self.store.as_ref();
-        if !jobs::is_disabled(kv, &self.keys, job).await? {
-            return Ok(None);
-        }
-        if !self.args.reenable_gone {
-            return Ok(Some(Outcome::Skipped(
-                "skipped: endpoint disabled by 410 Gone (--reenable-gone)",
-            )));
-        }
-        if !self.args.dry_run {
-            let key = jobs::disabled_key(
-                &self.keys,
-                &job.fired.ou_id,
-                &job.fired.trigger_id,
-                &job.endpoint_id,
-            );
-            kv.exec(vec![Cmd::Del { key }]).await?;
-        }
-        Ok(None)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use crate::jobs;
+use leadstream_shared::keys::delivery_job_endpoint;
 
 /// Due jobs that found no free permit, per endpoint, handed the next freed permit. Bounded: a
 /// job dropped from here is still due in the store and the next poll finds it.
@@ -19,13 +19,13 @@ impl Waiting {
         if self.known.len() >= Self::MAX || !self.known.insert(key.clone()) {
             return;
         }
-        let ep = jobs::endpoint_of(&key).to_string();
+        let ep = delivery_job_endpoint(&key).to_string();
         self.queues.entry(ep).or_default().push_back(key);
     }
 
     pub(super) fn push_front(&mut self, key: String) {
         if self.known.insert(key.clone()) {
-            let ep = jobs::endpoint_of(&key).to_string();
+            let ep = delivery_job_endpoint(&key).to_string();
             self.queues.entry(ep).or_default().push_front(key);
         }
     }

@@ -13,10 +13,8 @@ use axum::http::HeaderMap;
 use leadstream_domain::fired::TriggerFired;
 use leadstream_notifier::attempt::State;
 use leadstream_notifier::endpoint::Endpoint;
-use leadstream_notifier::jobs::{due_key, job_key, lease_key, Job};
 use leadstream_shared::delivery::{AttemptStatus, Channel, DeliveryQuery};
 use leadstream_shared::kafka::KafkaSettings;
-use leadstream_shared::store::{Cmd, Reply};
 use leadstream_testkit::{leadstream_bin, ChildGuard};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -171,39 +169,21 @@ async fn sigterm_lets_in_flight_deliveries_finish_and_the_rest_stays_due() {
     // The store agrees: delivered ⇔ succeeded (and in the delivery log); the rest stays due,
     // with no lease left behind to delay the next start.
     let endpoint = Endpoint::new(Channel::Webhook, url.clone()).id();
-    let due: BTreeSet<String> = env
-        .store
-        .exec(vec![Cmd::ZRangeByScore {
-            key: due_key(&env.keys),
-            min: f64::NEG_INFINITY,
-            max: f64::INFINITY,
-            limit: None,
-        }])
+    let jobs = env.jobs();
+    let due: BTreeSet<String> = jobs
+        .due(i64::MAX, 10 * records.len())
         .await
         .unwrap()
         .into_iter()
-        .next()
-        .map(Reply::into_array)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(Reply::into_bytes)
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
         .collect();
     let mut pending = 0;
     for f in &records {
-        let key = job_key(&env.keys, &f.ou_id, &f.fired_id, &endpoint);
-        let r = env
-            .store
-            .exec(vec![
-                Cmd::Get { key: key.clone() },
-                Cmd::Exists {
-                    key: lease_key(&key),
-                },
-            ])
-            .await
-            .unwrap();
-        let job: Option<Job> = r[0].clone().json().unwrap();
-        assert_eq!(r[1].as_int(), 0, "no lease left on {key}");
+        let key = jobs.key(&f.ou_id, &f.fired_id, &endpoint);
+        let job = jobs.load(&key).await.unwrap();
+        assert!(
+            !jobs.is_leased(&key).await.unwrap(),
+            "no lease left on {key}"
+        );
         let Some(job) = job else {
             // Not consumed yet: the record waits in Kafka, its offset uncommitted.
             assert!(!delivered.contains(&f.fired_id));
@@ -254,23 +234,11 @@ async fn sigterm_lets_in_flight_deliveries_finish_and_the_rest_stays_due() {
             .filter(|i| !answered.contains_key(&records[*i].fired_id))
             .collect();
         for i in &missing {
-            let key = job_key(&env.keys, "unit_default", &records[*i].fired_id, &endpoint);
-            let r = env
-                .store
-                .exec(vec![
-                    Cmd::Get { key: key.clone() },
-                    Cmd::Exists {
-                        key: lease_key(&key),
-                    },
-                ])
-                .await
-                .unwrap();
+            let key = jobs.key("unit_default", &records[*i].fired_id, &endpoint);
             eprintln!(
-                "record {i}: job {:?}, lease {}",
-                r[0].clone()
-                    .into_bytes()
-                    .map(|b| String::from_utf8_lossy(&b).into_owned()),
-                r[1].as_int()
+                "record {i}: job {:?}, leased {:?}",
+                jobs.load(&key).await,
+                jobs.is_leased(&key).await
             );
         }
         panic!("not delivered after the restart (record numbers; {BEFORE}.. were produced during the drain): {missing:?}");

@@ -304,6 +304,12 @@ impl Env {
             .expect("produce fired");
     }
 
+    /// The delivery jobs, as the notifier this environment configures keeps them.
+    pub fn jobs(&self) -> leadstream_notifier::jobs::JobStore {
+        let retention = u64::try_from(self.config().retention.as_millis()).unwrap_or(u64::MAX);
+        leadstream_notifier::jobs::JobStore::new(self.store.clone(), self.keys.clone(), retention)
+    }
+
     pub fn catalog(&self) -> leadstream_shared::catalog::Catalog {
         leadstream_shared::catalog::Catalog::new(self.store.clone(), self.keys.clone())
     }

@@ -46,7 +46,7 @@ pub async fn copy_to_cluster(
         .await
         .map_err(err("Redis Cluster"))?;
     // The due set's name in the source's (single-Redis) layout.
-    let due = Keys::new(keys.prefix()).notifier_global("notifier:due");
+    let due = Keys::new(keys.prefix()).delivery_due();
     let pattern = format!("{}:*", keys.prefix());
     let mut report = CopyReport::default();
     let mut cursor: u64 = 0;
