@@ -9,7 +9,7 @@ use anyhow::{bail, Context as _};
 use clap::Args;
 use leadstream_shared::config::CommonConfig;
 use leadstream_shared::kafka::ensure_topics;
-use leadstream_shared::store::Cmd;
+use leadstream_shared::store::offsets::AppliedOffsets;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -182,30 +182,13 @@ pub async fn lag(args: LagArgs) -> anyhow::Result<()> {
         // The processor's applied offsets (the source of truth it resumes from).
         let applied: Vec<Option<i64>> = match (&store, name) {
             (Some(kv), TopicName::Events) => {
-                let keys = cfg.keys();
-                let cmds = parts
-                    .iter()
-                    .flat_map(|p| {
-                        [
-                            Cmd::Get {
-                                key: keys.partition(&topic, *p).applied(),
-                            },
-                            Cmd::Get {
-                                key: keys.legacy_applied(&topic, *p),
-                            },
-                        ]
-                    })
-                    .collect();
-                let replies = kv
-                    .exec(cmds)
+                let got = AppliedOffsets::new(kv.clone(), cfg.keys(), &topic)
+                    .get(&parts)
                     .await
                     .context("cannot read the processor's applied offsets from Redis")?;
-                replies
-                    .chunks(2)
-                    .map(|pair| {
-                        let raw = pair.iter().find_map(|r| r.clone().into_bytes())?;
-                        String::from_utf8(raw).ok()?.parse().ok()
-                    })
+                parts
+                    .iter()
+                    .map(|p| got.get(p).copied().flatten())
                     .collect()
             }
             _ => vec![None; parts.len()],

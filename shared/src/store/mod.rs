@@ -10,6 +10,7 @@
 pub mod leads;
 mod memory;
 pub mod migrate;
+pub mod offsets;
 mod redis_kv;
 pub mod slot;
 
