@@ -1,6 +1,7 @@
 //! Firings, built in one place: the [`TriggerFired`] record of a milestone crossing
-//! ([`milestone`]) or of a completed sequence ([`sequence`]), and the [`HistoryEntry`] kept for
-//! each in the OU's milestone / sequence history (`GET /milestone-events`, `/sequence-events`).
+//! ([`milestone`](fn@milestone)) or of a completed sequence ([`sequence`](fn@sequence)), and
+//! the [`HistoryEntry`] kept for each in the OU's milestone / sequence history
+//! (`GET /milestone-events`, `/sequence-events`).
 //!
 //! Every part of a fired record is a function of the trigger, the lead's state and the event,
 //! except `fired_at_ms`, which the caller passes in (the processor's clock when it applied the

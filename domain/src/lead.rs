@@ -31,7 +31,7 @@ pub struct LeadRecord {
 const BINARY_V1: u8 = 1;
 
 impl LeadRecord {
-    /// The stored form: [`BINARY_V1`] then postcard.
+    /// The stored form: `BINARY_V1` then postcard.
     pub fn encode(&self) -> Result<Vec<u8>, String> {
         let body = postcard::to_allocvec(self).map_err(|e| e.to_string())?;
         let mut out = Vec::with_capacity(body.len() + 1);

@@ -15,7 +15,7 @@ use crate::model::trigger::MilestoneTrigger;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-/// One firing, ready to become a [`TriggerFired`] record ([`crate::firing::milestone`]).
+/// One firing, ready to become a [`TriggerFired`](crate::fired::TriggerFired) record ([`crate::firing::milestone`]).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct MilestoneFiring {
     /// `ids::derived_id("fir", [trigger_id, lead_id, crossing])`: a replay of the same

@@ -18,7 +18,7 @@
 //!    (`max_points` bounds the magnitude of the rule's current, decayed contribution; the award
 //!    is cut to what fits, an integer); a rule that is limited or capped out contributes
 //!    nothing and records no hit;
-//! 4. takes `score_after` and evaluates the milestone triggers (see [`milestone`]).
+//! 4. takes `score_after` and evaluates the milestone triggers (see `milestone.rs`).
 //!
 //! Scores are kept in thousandths of a point (decay makes them fractional) and reported as
 //! integers: each ruleset's score is rounded half away from zero and the total is the sum of
