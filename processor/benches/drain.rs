@@ -27,12 +27,12 @@ use std::time::{Duration, Instant};
 use common::{env, TYPES};
 use futures::future::join_all;
 use leadstream_domain::event::{EngagementEvent, Origin};
-use leadstream_processor::engine::{Engine, EngineSettings};
 use leadstream_processor::ProcessorConfig;
 use leadstream_shared::avro::encode_event;
 use leadstream_shared::catalog::Catalog;
 use leadstream_shared::kafka::{ensure_topics, KafkaSettings, Publisher, Topics};
 use leadstream_shared::keys::Keys;
+use leadstream_shared::store::offsets::AppliedOffsets;
 use leadstream_shared::store::{RedisKv, Store};
 use leadstream_testkit::{unique, Broker};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -166,18 +166,8 @@ async fn main() {
         .collect();
         let cfg = ProcessorConfig::from_source(&vars).expect("config");
         let group = cfg.group_id.clone();
-        // Reads the applied offsets the way the processor resumes from them.
-        let probe = Engine::new(
-            kv.clone(),
-            keys,
-            EngineSettings {
-                topic: topics.events.clone(),
-                dedupe_ttl: cfg.dedupe_ttl,
-                sequence_cap: cfg.sequence_cap,
-                history_cap: cfg.history_cap,
-                cached_leads: 0,
-            },
-        );
+        // Reads the applied offsets where the processor resumes from them.
+        let probe = AppliedOffsets::new(kv.clone(), keys, topics.events.clone());
         let token = CancellationToken::new();
         let started = Instant::now();
         let handles: Vec<_> = (0..k)
@@ -196,10 +186,7 @@ async fn main() {
         let mut describable = true;
         let deadline = Instant::now() + Duration::from_secs(600);
         loop {
-            let applied = probe
-                .applied_offsets(&parts)
-                .await
-                .expect("applied offsets");
+            let applied = probe.get(&parts).await.expect("applied offsets");
             let done: i64 = applied.values().map(|a| a.map_or(0, |o| o + 1)).sum();
             if first.is_none() {
                 let stable = if describable {
