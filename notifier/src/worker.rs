@@ -11,7 +11,7 @@
 //! many endpoints all hang until their timeout cannot hold every permit: the other OUs'
 //! deliveries keep flowing.
 //!
-//! One attempt ([`Worker::run_job`]): claim the lease → load the job → (410-disabled? skip) →
+//! One attempt (`Worker::run_job`): claim the lease → load the job → (410-disabled? skip) →
 //! attempt → state transition → one write of the new state, the due time and the attempt record
 //! → for a dead job, the DLQ record, then the job leaves the due set.
 
