@@ -10,7 +10,8 @@
 //! - [`store`]: the key-value seam (Redis in production, in memory for `dev` and unit tests),
 //!   [`keys`]: every Redis key, OU-scoped, in one place, [`catalog`]: tenants, API keys and
 //!   the rulesets/triggers/sequences users manage, [`store::leads`]: lead states for readers,
-//!   and [`store::offsets`]: the processor's applied offsets for readers;
+//!   [`store::offsets`]: the processor's applied offsets for readers, and [`store::history`]:
+//!   the firings of each OU;
 //! - [`config`]: typed configuration from `LEADSTREAM_*` variables, validated at boot;
 //! - [`telemetry`] and [`trace`]: logs, OpenTelemetry spans and the trace context that travels
 //!   in Kafka headers.

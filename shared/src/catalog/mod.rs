@@ -3,13 +3,15 @@
 //! - tenancy: organisations own organisational units (OUs); `org_default` / `unit_default` exist
 //!   from the start ([`Catalog::bootstrap`]);
 //! - API keys ([`apikeys`]): random secrets shown once, stored only as SHA-256 hashes;
-//! - OU-scoped JSON documents (rulesets, triggers, sequences, event types) with a per-OU config
-//!   version so services can cache them and notice changes with one read;
+//! - OU-scoped JSON documents (rulesets, triggers, sequences, event types), typed per collection
+//!   ([`documents`]), with a per-OU config version so services can cache them and notice changes
+//!   with one read;
 //! - alias → lead resolution ([`aliases`]);
 //! - per-OU webhook signing secrets with rotation ([`secrets`]).
 
 pub mod aliases;
 pub mod apikeys;
+pub mod documents;
 pub mod secrets;
 
 use serde::de::DeserializeOwned;
@@ -20,6 +22,7 @@ use crate::keys::Keys;
 use crate::store::{exec_one, Cmd, Reply, Store, StoreError};
 
 pub use apikeys::{ApiKey, NewApiKey, Scope};
+pub use documents::Documents;
 
 /// Collections of OU-scoped documents.
 pub mod collections {
@@ -151,106 +154,45 @@ impl Catalog {
         Ok(mine)
     }
 
-    // --- OU-scoped documents ---
+    // --- OU-scoped documents: shorthands of [`Catalog::documents`] ---
 
     /// Create or replace a document and bump the OU's config version, atomically.
     pub async fn put_doc<T: Serialize>(
         &self,
         ou: &str,
-        collection: &str,
+        collection: &'static str,
         id: &str,
         doc: &T,
     ) -> Result<(), StoreError> {
-        self.kv
-            .exec_guarded(
-                vec![],
-                vec![
-                    Cmd::HSet {
-                        key: self.keys.docs(ou, collection),
-                        field: id.into(),
-                        value: to_json(doc),
-                    },
-                    Cmd::IncrBy {
-                        key: self.keys.config_version(ou),
-                        by: 1,
-                    },
-                ],
-            )
-            .await?;
-        Ok(())
+        self.documents(collection).put(ou, id, doc).await
     }
 
     pub async fn get_doc<T: DeserializeOwned>(
         &self,
         ou: &str,
-        collection: &str,
+        collection: &'static str,
         id: &str,
     ) -> Result<Option<T>, StoreError> {
-        exec_one(
-            &*self.kv,
-            Cmd::HGet {
-                key: self.keys.docs(ou, collection),
-                field: id.into(),
-            },
-        )
-        .await?
-        .json()
+        self.documents(collection).get(ou, id).await
     }
 
     /// All documents of a collection, in id order (ids are time-sortable: creation order).
     pub async fn list_docs<T: DeserializeOwned>(
         &self,
         ou: &str,
-        collection: &str,
+        collection: &'static str,
     ) -> Result<Vec<T>, StoreError> {
-        decode_pairs(
-            exec_one(
-                &*self.kv,
-                Cmd::HGetAll {
-                    key: self.keys.docs(ou, collection),
-                },
-            )
-            .await?,
-        )
+        self.documents(collection).list(ou).await
     }
 
     /// Delete a document; `false` when there was none.
     pub async fn delete_doc(
         &self,
         ou: &str,
-        collection: &str,
+        collection: &'static str,
         id: &str,
     ) -> Result<bool, StoreError> {
-        let out = self
-            .kv
-            .exec_guarded(
-                vec![],
-                vec![
-                    Cmd::HDel {
-                        key: self.keys.docs(ou, collection),
-                        field: id.into(),
-                    },
-                    Cmd::IncrBy {
-                        key: self.keys.config_version(ou),
-                        by: 1,
-                    },
-                ],
-            )
-            .await?
-            .unwrap_or_default();
-        Ok(out.first().is_some_and(|r| r.as_int() == 1))
-    }
-
-    /// The OU's configuration version: changes whenever any of its documents changes.
-    pub async fn config_version(&self, ou: &str) -> Result<i64, StoreError> {
-        let r = exec_one(
-            &*self.kv,
-            Cmd::Get {
-                key: self.keys.config_version(ou),
-            },
-        )
-        .await?;
-        Ok(parse_int(r))
+        self.documents::<()>(collection).delete(ou, id).await
     }
 }
 

@@ -35,6 +35,7 @@ on_both_layouts!(
     keys_are_shown_once_and_stored_hashed,
     aliases_resolve_to_one_lead_and_link,
     documents_bump_the_config_version,
+    typed_documents_insert_only_when_free,
     webhook_secrets_rotate_with_grace
 );
 
@@ -129,6 +130,45 @@ async fn documents_bump_the_config_version(c: Catalog) {
         .await
         .unwrap());
     assert_eq!(c.config_version("ou1").await.unwrap(), 3);
+}
+
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Named {
+    name: String,
+    n: i64,
+}
+
+async fn typed_documents_insert_only_when_free(c: Catalog) {
+    let docs = c.documents::<Named>(collections::EVENT_TYPES);
+    let a = Named {
+        name: "a".into(),
+        n: 1,
+    };
+    assert!(docs.insert("ou1", "a", &a).await.unwrap());
+    let other = Named {
+        name: "a".into(),
+        n: 2,
+    };
+    assert!(!docs.insert("ou1", "a", &other).await.unwrap(), "taken");
+    assert_eq!(docs.get("ou1", "a").await.unwrap(), Some(a));
+    assert_eq!(docs.get("ou2", "a").await.unwrap(), None, "per OU");
+    // Both inserts bumped the version (the second wrote nothing).
+    assert_eq!(c.config_version("ou1").await.unwrap(), 2);
+    // An unreadable document fails `list` and is skipped by `list_readable`.
+    c.documents::<serde_json::Value>(collections::EVENT_TYPES)
+        .put("ou1", "b", &serde_json::json!({"name": 5}))
+        .await
+        .unwrap();
+    assert!(matches!(
+        docs.list("ou1").await,
+        Err(StoreError::Corrupt(_))
+    ));
+    let readable = docs.list_readable("ou1").await.unwrap();
+    assert_eq!(readable.len(), 1);
+    assert_eq!(readable[0].0, "a");
+    assert!(docs.delete("ou1", "b").await.unwrap());
+    assert_eq!(docs.list("ou1").await.unwrap().len(), 1);
+    assert_eq!(c.config_version("ou1").await.unwrap(), 4);
 }
 
 async fn webhook_secrets_rotate_with_grace(c: Catalog) {

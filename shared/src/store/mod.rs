@@ -7,6 +7,7 @@
 //! production and tests) and the in-memory adapter ([`MemoryKv`], for `leadstream dev` and unit
 //! tests) cannot drift apart in behaviour: they differ only in how they run a command.
 
+pub mod history;
 pub mod leads;
 mod memory;
 pub mod migrate;
