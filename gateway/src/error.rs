@@ -8,7 +8,10 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::json;
+
+use leadstream_domain::model::ValidationError;
 
 /// The message seed 000 prescribes when no active OU is set.
 pub const ACTIVE_OU_NOT_SET: &str = "active OU not set";
@@ -21,6 +24,12 @@ pub enum ApiError {
     /// 400: the body is not JSON (or not gzip), or (seed 000) a field is missing or malformed.
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
+    /// 400 `validation_failed` with the faulty fields: a management or read request (rulesets,
+    /// triggers, sequences, leads, history, deliveries) that seeds 003 and 004 answer with 400.
+    /// The body adds the list: `{"error":{"code":"validation_failed","message":"…",
+    /// "fields":[{"field":"score_threshold","message":"score_threshold must be an integer"}]}}`.
+    #[error("{}", join_messages(.0))]
+    InvalidFields(Vec<FieldError>),
     /// 401: no API key, or one that is unknown or revoked.
     #[error("{0}")]
     Unauthorized(String),
@@ -94,6 +103,11 @@ impl ApiError {
         ApiError::bad_request("invalid_json", format!("malformed JSON: {err}"))
     }
 
+    /// [`ApiError::InvalidFields`] for one field.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        ApiError::InvalidFields(vec![FieldError::new(field, message)])
+    }
+
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         ApiError::Conflict {
             code,
@@ -121,6 +135,7 @@ impl ApiError {
         match self {
             ApiError::ActiveOuNotSet => (StatusCode::BAD_REQUEST, "active_ou_not_set", None),
             ApiError::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code, None),
+            ApiError::InvalidFields(_) => (StatusCode::BAD_REQUEST, "validation_failed", None),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", None),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden", None),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", None),
@@ -190,13 +205,59 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::warn!(code, error = %self, "request failed");
         }
-        let body = json!({"error": {"code": code, "message": self.public_message()}});
+        let body = match &self {
+            ApiError::InvalidFields(fields) => json!({"error": {
+                "code": code,
+                "message": self.public_message(),
+                "fields": fields,
+            }}),
+            _ => json!({"error": {"code": code, "message": self.public_message()}}),
+        };
         let mut resp = (status, axum::Json(body)).into_response();
         if let Some(secs) = retry_after {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
         resp
+    }
+}
+
+/// One faulty request field; `message` is the whole sentence (`name is required`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+fn join_messages(fields: &[FieldError]) -> String {
+    let messages: Vec<&str> = fields.iter().map(|f| f.message.as_str()).collect();
+    messages.join("; ")
+}
+
+impl From<ValidationError> for FieldError {
+    fn from(e: ValidationError) -> Self {
+        FieldError::new(e.field.clone(), e.to_string())
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        ApiError::InvalidFields(vec![e.into()])
+    }
+}
+
+impl From<Vec<ValidationError>> for ApiError {
+    fn from(e: Vec<ValidationError>) -> Self {
+        ApiError::InvalidFields(e.into_iter().map(FieldError::from).collect())
     }
 }
 
@@ -257,6 +318,28 @@ mod tests {
         assert_eq!(status, StatusCode::CONFLICT);
         assert!(retry.is_none());
         assert_eq!(body["error"]["code"], "idempotency_conflict");
+    }
+
+    #[tokio::test]
+    async fn invalid_fields_list_every_field() {
+        let err = ApiError::InvalidFields(vec![
+            FieldError::new("name", "name is required"),
+            FieldError::new("window_seconds", "window_seconds must be a number"),
+        ]);
+        let (status, retry, body) = body_of(err).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(retry.is_none());
+        assert_eq!(
+            body,
+            json!({"error": {
+                "code": "validation_failed",
+                "message": "name is required; window_seconds must be a number",
+                "fields": [
+                    {"field": "name", "message": "name is required"},
+                    {"field": "window_seconds", "message": "window_seconds must be a number"},
+                ],
+            }})
+        );
     }
 
     #[tokio::test]

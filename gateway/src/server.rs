@@ -30,10 +30,15 @@ use leadstream_shared::trace::{self, TraceContext};
 
 use crate::error::ApiError;
 use crate::metrics as m;
-use crate::routes::{cdp, event_types, health, import, ingest, manage};
+use crate::routes::documents as docs;
+use crate::routes::event_types::EventTypes;
+use crate::routes::rulesets::Rulesets;
+use crate::routes::sequences::{self, Sequences};
+use crate::routes::triggers::{self, Triggers};
+use crate::routes::{cdp, deliveries, health, history, import, ingest, leads, manage, openapi};
 use crate::state::AppState;
 
-/// All routes with their layers.
+/// All routes with their layers: the only place routes are assembled.
 pub fn router(st: AppState) -> Router {
     let in_flight = InFlight {
         permits: (st.cfg.max_in_flight > 0).then(|| Arc::new(Semaphore::new(st.cfg.max_in_flight))),
@@ -49,9 +54,12 @@ pub fn router(st: AppState) -> Router {
         .route("/v1/cdp/events/batch", post(cdp::batch))
         .route(
             "/v1/cdp/event-types",
-            post(event_types::create).get(event_types::list),
+            post(docs::create::<EventTypes>).get(docs::list::<EventTypes>),
         )
-        .route("/v1/cdp/event-types/{name}", delete(event_types::delete))
+        .route(
+            "/v1/cdp/event-types/{name}",
+            delete(docs::delete::<EventTypes>),
+        )
         .route(
             "/org-units",
             post(manage::create_org_unit).get(manage::list_org_units),
@@ -69,14 +77,54 @@ pub fn router(st: AppState) -> Router {
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/openapi.json", get(crate::routes::openapi::openapi));
+        .route("/openapi.json", get(openapi::openapi))
+        // Scoring and triggers: management (the document pattern plus simulate) and reads.
+        .route(
+            "/rulesets",
+            get(docs::list::<Rulesets>).post(docs::create::<Rulesets>),
+        )
+        .route(
+            "/rulesets/{id}",
+            get(docs::get_one::<Rulesets>)
+                .put(docs::replace::<Rulesets>)
+                .patch(docs::patch::<Rulesets>)
+                .delete(docs::delete::<Rulesets>),
+        )
+        .route(
+            "/triggers",
+            get(docs::list::<Triggers>).post(docs::create::<Triggers>),
+        )
+        .route(
+            "/triggers/{id}",
+            get(docs::get_one::<Triggers>)
+                .put(docs::replace::<Triggers>)
+                .patch(docs::patch::<Triggers>)
+                .delete(docs::delete::<Triggers>),
+        )
+        .route("/triggers/{id}/simulate", post(triggers::simulate))
+        .route(
+            "/sequences",
+            get(docs::list::<Sequences>).post(docs::create::<Sequences>),
+        )
+        .route(
+            "/sequences/{id}",
+            get(docs::get_one::<Sequences>)
+                .put(docs::replace::<Sequences>)
+                .patch(docs::patch::<Sequences>)
+                .delete(docs::delete::<Sequences>),
+        )
+        .route("/sequences/{id}/simulate", post(sequences::simulate))
+        .route("/leads", get(leads::by_alias))
+        .route("/leads/{lead_id}", get(leads::by_id))
+        .route("/milestone-events", get(history::milestone_events))
+        .route("/sequence-events", get(history::sequence_events))
+        .route("/deliveries", get(deliveries::list));
     let public = if metrics_here {
         public.route("/metrics", get(health::metrics))
     } else {
         public
     };
     public
-        .merge(crate::routes::scoring_routes::router())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(st.clone(), guard_strangers))
         .layer(middleware::from_fn_with_state(in_flight, shed))

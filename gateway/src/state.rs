@@ -1,16 +1,15 @@
 //! The state every handler shares, built once at start ([`AppState::build`]) from the config,
 //! a store and an event sink. Cheap to clone (one `Arc`).
 
-use std::collections::HashMap;
 use std::ops::Deref;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use leadstream_shared::keys::Keys;
-use leadstream_shared::store::{Cmd, Store};
-
 use leadstream_shared::catalog::{collections, Catalog};
+use leadstream_shared::keys::Keys;
+use leadstream_shared::store::history::Histories;
+use leadstream_shared::store::Store;
 
 use crate::auth::Auth;
 use crate::cache::TtlCache;
@@ -23,14 +22,13 @@ use crate::ratelimit::{AddressLimiter, EventLimiter, KeyLimiter};
 use crate::routes::cdp::Registry;
 use crate::sink::EventSink;
 
-/// The event-type documents' collection name.
-pub const EVENT_TYPES: &str = collections::EVENT_TYPES;
-
 pub struct Inner {
     pub cfg: Arc<GatewayConfig>,
     pub store: Store,
     pub keys: Keys,
     pub auth: Auth,
+    /// The OUs' firing histories (read by the history routes).
+    pub histories: Histories,
     pub limiter: KeyLimiter,
     /// Events per second per OU and per key.
     pub events: EventLimiter,
@@ -80,6 +78,7 @@ impl AppState {
                 cfg.dedupe_ttl,
             ),
             event_type_cache: TtlCache::new(cfg.key_cache_ttl),
+            histories: Histories::new(store.clone(), keys.clone()),
             auth,
             keys,
             store,
@@ -93,20 +92,16 @@ impl AppState {
         if let Some(hit) = self.event_type_cache.get(&ou.to_string()) {
             return Ok(hit);
         }
-        let reply = leadstream_shared::store::exec_one(
-            self.store.as_ref(),
-            Cmd::HGetAll {
-                key: self.keys.docs(ou, EVENT_TYPES),
-            },
-        )
-        .await
-        .map_err(|e| store_unavailable(e, self.cfg.retry_after_secs()))?;
-        let map: HashMap<String, EventType> = reply
-            .into_pairs()
+        let map = self
+            .auth
+            .catalog
+            .documents::<EventType>(collections::EVENT_TYPES)
+            .list_readable(ou)
+            .await
+            .map_err(|e| store_unavailable(e, self.cfg.retry_after_secs()))?
             .into_iter()
-            .filter_map(|(name, v)| Some((name, serde_json::from_slice(&v).ok()?)))
             .collect();
-        let registry = Arc::new(map);
+        let registry: Registry = Arc::new(map);
         self.event_type_cache
             .insert(ou.to_string(), registry.clone());
         Ok(registry)

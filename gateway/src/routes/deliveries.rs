@@ -9,12 +9,14 @@ use std::collections::HashMap;
 
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use leadstream_shared::delivery::{self, DeliveryQuery};
 
-use super::scoring_routes::{ctx, invalid, store_err, Reply};
+use super::ctx_for;
+use super::request::store_err;
 use crate::auth::Scope;
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The deepest `offset` one request may page to (it reads up to `offset + limit` records).
@@ -24,8 +26,8 @@ pub async fn list(
     State(st): State<AppState>,
     headers: HeaderMap,
     Query(raw): Query<HashMap<String, String>>,
-) -> Reply {
-    let c = ctx(&st, &headers, Scope::Read).await?;
+) -> Result<Response, ApiError> {
+    let c = ctx_for(&st, &headers, Scope::Read).await?;
     let q = parse(&raw)?;
     let page = delivery::query(st.store.as_ref(), &st.keys, &c.tenant.ou_id, &q)
         .await
@@ -35,9 +37,7 @@ pub async fn list(
     Ok(Json(v).into_response())
 }
 
-fn parse(
-    raw: &HashMap<String, String>,
-) -> Result<DeliveryQuery, super::scoring_routes::RouteError> {
+fn parse(raw: &HashMap<String, String>) -> Result<DeliveryQuery, ApiError> {
     const KNOWN: [&str; 6] = [
         "trigger_id",
         "lead_id",
@@ -47,7 +47,7 @@ fn parse(
         "limit",
     ];
     if let Some(unknown) = raw.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        return Err(invalid(
+        return Err(ApiError::invalid(
             unknown,
             format!("is not a filter; use one of {}", KNOWN.join(", ")),
         ));
@@ -63,7 +63,7 @@ fn parse(
                     serde_json::json!(n)
                 }
                 _ => {
-                    return Err(invalid(
+                    return Err(ApiError::invalid(
                         k,
                         format!(
                             "must be a whole number (offset: 0 to {MAX_OFFSET}, limit: 1 to {}); \
@@ -78,7 +78,7 @@ fn parse(
         obj.insert(k.clone(), value);
     }
     serde_json::from_value(serde_json::Value::Object(obj)).map_err(|_| {
-        invalid(
+        ApiError::invalid(
             "status",
             "must be one of succeeded, retrying, failed, disabled, skipped",
         )

@@ -4,97 +4,70 @@
 //! `{"event_types": [...]}`, `DELETE /v1/cdp/event-types/{name}` → 204 (404 if unknown).
 //! Types: string, number, integer, boolean, object, array, any. Per OU; admin scope to change,
 //! read scope to list.
+//!
+//! Event types are catalog documents named by the client, served by the generic handlers of
+//! [`super::documents`] (no get, replace or patch); an invalid definition is 422 as seed 002's
+//! validation failures are. The gateway caches each OU's registry for the CDP routes: a change
+//! drops the OU's entry, and a list reads it afresh.
 
-use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde_json::json;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
-use leadstream_shared::ids;
-use leadstream_shared::store::Cmd;
+use leadstream_shared::catalog::collections::EVENT_TYPES;
 
-use super::{ctx_for, invalid_422, single_limits};
-use crate::auth::Scope;
-use crate::body::{read_body, Accept};
+use super::documents::{OnCreate, Resource};
+use super::invalid_422;
 use crate::error::ApiError;
 use crate::payload::cdp::EventType;
-use crate::publish::store_unavailable;
-use crate::state::{AppState, EVENT_TYPES};
+use crate::state::AppState;
 
-pub async fn create(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let ctx = ctx_for(&st, &headers, Scope::Admin).await?;
-    let (_, bytes) = read_body(&headers, body, Accept::Json, single_limits(&st)).await?;
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(ApiError::malformed_json)?;
-    let mut def = EventType::from_request(value).map_err(invalid_422)?;
-    def.created_at = Some(ids::rfc3339_ms(ids::now_ms()));
-    let ou = &ctx.tenant.ou_id;
-    let replies = st
-        .store
-        .exec(vec![
-            Cmd::HSetNx {
-                key: st.keys.docs(ou, EVENT_TYPES),
-                field: def.name.clone(),
-                value: serde_json::to_vec(&def).unwrap_or_default(),
-            },
-            Cmd::IncrBy {
-                key: st.keys.config_version(ou),
-                by: 1,
-            },
-        ])
-        .await
-        .map_err(|e| store_unavailable(e, st.cfg.retry_after_secs()))?;
-    if replies.first().map(|r| r.as_int()) != Some(1) {
-        return Err(ApiError::conflict(
+/// `/v1/cdp/event-types`.
+pub struct EventTypes;
+
+impl Resource for EventTypes {
+    type Doc = EventType;
+    /// The definition is checked as a whole by [`EventType::from_request`].
+    type Create = Value;
+    const COLLECTION: &'static str = EVENT_TYPES;
+    const LIST: &'static str = "event_types";
+    const WHAT: &'static str = "event type";
+    const ON_CREATE: OnCreate = OnCreate::InsertNew;
+
+    fn id(doc: &EventType) -> &str {
+        &doc.name
+    }
+
+    fn decode<T: DeserializeOwned>(body: Value) -> Result<T, ApiError> {
+        serde_json::from_value(body).map_err(|e| ApiError::Validation(e.to_string()))
+    }
+
+    fn create(req: Value, now: &str) -> Result<EventType, ApiError> {
+        let mut def = EventType::from_request(req).map_err(invalid_422)?;
+        def.created_at = Some(now.to_string());
+        Ok(def)
+    }
+
+    fn not_found(name: &str) -> ApiError {
+        ApiError::NotFound(format!("event type {name:?} is not registered"))
+    }
+
+    fn taken(name: &str) -> ApiError {
+        ApiError::conflict(
             "already_exists",
-            format!("event type {:?} is already registered", def.name),
-        ));
+            format!("event type {name:?} is already registered"),
+        )
     }
-    st.event_type_cache.remove(ou);
-    Ok((StatusCode::CREATED, Json(def)).into_response())
-}
 
-pub async fn list(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let ctx = ctx_for(&st, &headers, Scope::Read).await?;
-    st.event_type_cache.remove(&ctx.tenant.ou_id);
-    let registry = st.event_types(&ctx.tenant.ou_id).await?;
-    let mut types: Vec<&EventType> = registry.values().collect();
-    types.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Json(json!({ "event_types": types })).into_response())
-}
-
-pub async fn delete(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    Path(name): Path<String>,
-) -> Result<Response, ApiError> {
-    let ctx = ctx_for(&st, &headers, Scope::Admin).await?;
-    let ou = &ctx.tenant.ou_id;
-    let replies = st
-        .store
-        .exec(vec![
-            Cmd::HDel {
-                key: st.keys.docs(ou, EVENT_TYPES),
-                field: name.clone(),
-            },
-            Cmd::IncrBy {
-                key: st.keys.config_version(ou),
-                by: 1,
-            },
-        ])
-        .await
-        .map_err(|e| store_unavailable(e, st.cfg.retry_after_secs()))?;
-    st.event_type_cache.remove(ou);
-    if replies.first().map(|r| r.as_int()) != Some(1) {
-        return Err(ApiError::NotFound(format!(
-            "event type {name:?} is not registered"
-        )));
+    fn changed(st: &AppState, ou: &str) {
+        st.event_type_cache.remove(&ou.to_string());
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
+
+    /// The registry the CDP routes check against, read afresh (and cached again), by name.
+    async fn list(st: &AppState, ou: &str) -> Result<Vec<EventType>, ApiError> {
+        st.event_type_cache.remove(&ou.to_string());
+        let registry = st.event_types(ou).await?;
+        let mut types: Vec<EventType> = registry.values().cloned().collect();
+        types.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(types)
+    }
 }

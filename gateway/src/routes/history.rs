@@ -9,11 +9,11 @@
 //!
 //! Paging: `limit` 1–500 (default 50); pass `next_cursor` back as `cursor` for the next page
 //! (absent/null: no more). `offset` skips that many matching entries (after the cursor, if
-//! any). The history is the processor's sorted set `keys.history(ou, kind)` (score = fired time,
-//! members JSON [`HistoryEntry`]), read in chunks of [`CHUNK`] by rank. The cursor holds the
-//! rank to resume at and the (fired time, id) of the last entry returned; entries at or above
-//! that key are skipped, so firings recorded between two page requests (which shift ranks)
-//! never make a page repeat an entry. One request scans at most [`MAX_SCAN`] entries: a filter
+//! any). The history is the processor's sorted set of JSON [`HistoryEntry`]s per OU and kind
+//! ([`leadstream_shared::store::history`]), read in chunks of [`CHUNK`] by rank. The cursor
+//! holds the rank to resume at and the (fired time, id) of the last entry returned; entries at
+//! or above that key are skipped, so firings recorded between two page requests (which shift
+//! ranks) never make a page repeat an entry. One request scans at most [`MAX_SCAN`] entries: a filter
 //! that matches rarely may return a short (even empty) page with a `next_cursor` to continue,
 //! and `offset` is at most [`MAX_SCAN`] (deeper pages: follow the cursor).
 
@@ -21,17 +21,19 @@ use std::collections::HashMap;
 
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine;
 use serde_json::{json, Value};
 
+use leadstream_domain::fired::TriggerKind;
 use leadstream_domain::firing::HistoryEntry;
 use leadstream_shared::ids::parse_rfc3339_ms;
-use leadstream_shared::store::{exec_one, Cmd, Reply as KvReply};
 
-use super::scoring_routes::{ctx, invalid, store_err, Reply, RouteError};
+use super::ctx_for;
+use super::request::store_err;
 use crate::auth::Scope;
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Entries read per store round trip.
@@ -43,20 +45,20 @@ const MAX_LIMIT: usize = 500;
 
 /// Which history a route reads and how its items are named.
 struct Kind {
-    store: &'static str,
+    store: TriggerKind,
     list: &'static str,
     id_param: &'static str,
     sequence: bool,
 }
 
 const MILESTONE: Kind = Kind {
-    store: "milestone",
+    store: TriggerKind::Milestone,
     list: "milestone_events",
     id_param: "trigger_id",
     sequence: false,
 };
 const SEQUENCE: Kind = Kind {
-    store: "sequence",
+    store: TriggerKind::Sequence,
     list: "sequence_events",
     id_param: "sequence_id",
     sequence: true,
@@ -66,7 +68,7 @@ pub async fn milestone_events(
     State(st): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
-) -> Reply {
+) -> Result<Response, ApiError> {
     page(&st, &headers, &q, &MILESTONE).await
 }
 
@@ -74,7 +76,7 @@ pub async fn sequence_events(
     State(st): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
-) -> Reply {
+) -> Result<Response, ApiError> {
     page(&st, &headers, &q, &SEQUENCE).await
 }
 
@@ -112,14 +114,14 @@ fn number(
     k: &str,
     default: usize,
     max: usize,
-) -> Result<usize, RouteError> {
+) -> Result<usize, ApiError> {
     match q.get(k) {
         None => Ok(default),
         Some(v) => match v.trim().parse::<usize>() {
             Ok(n) if n <= max && (k != "limit" || n >= 1) => Ok(n),
             _ => {
                 let min = if k == "limit" { 1 } else { 0 };
-                Err(invalid(
+                Err(ApiError::invalid(
                     k,
                     format!("{k} must be an integer from {min} to {max}"),
                 ))
@@ -133,27 +135,36 @@ async fn page(
     headers: &HeaderMap,
     q: &HashMap<String, String>,
     kind: &Kind,
-) -> Reply {
-    let c = ctx(st, headers, Scope::Read).await?;
+) -> Result<Response, ApiError> {
+    let c = ctx_for(st, headers, Scope::Read).await?;
     let limit = number(q, "limit", DEFAULT_LIMIT, MAX_LIMIT)?;
     // An offset past what one request may scan could never be honoured: refuse it.
     let skip = number(q, "offset", 0, MAX_SCAN)?;
     let cursor = match q.get("cursor").map(|s| s.trim()).filter(|s| !s.is_empty()) {
         None => None,
-        Some(s) => Some(Cursor::decode(s).ok_or_else(|| invalid("cursor", "cursor is not valid"))?),
+        Some(s) => Some(
+            Cursor::decode(s).ok_or_else(|| ApiError::invalid("cursor", "cursor is not valid"))?,
+        ),
     };
     let want_id = q
         .get(kind.id_param)
         .map(|s| s.trim())
         .filter(|s| !s.is_empty());
     let want_lead = q.get("lead_id").map(|s| s.trim()).filter(|s| !s.is_empty());
-    let key = st.keys.history(&c.tenant.ou_id, kind.store);
-
     let filter = Filter {
         id: want_id,
         lead: want_lead,
     };
-    let (out, next) = scan(st, &key, &filter, limit, skip, cursor).await?;
+    let (out, next) = scan(
+        st,
+        &c.tenant.ou_id,
+        kind.store,
+        &filter,
+        limit,
+        skip,
+        cursor,
+    )
+    .await?;
     let items: Vec<Value> = out.into_iter().map(|e| item(e, kind.sequence)).collect();
     Ok(Json(json!({
         kind.list: items,
@@ -171,24 +182,25 @@ struct Filter<'a> {
 /// One page: the entries, and the cursor of the next page when there may be more.
 async fn scan(
     st: &AppState,
-    key: &str,
+    ou: &str,
+    kind: TriggerKind,
     filter: &Filter<'_>,
     limit: usize,
     mut skip: usize,
     cursor: Option<Cursor>,
-) -> Result<(Vec<HistoryEntry>, Option<Cursor>), RouteError> {
+) -> Result<(Vec<HistoryEntry>, Option<Cursor>), ApiError> {
     let mut rank = cursor.as_ref().map_or(0, |c| c.rank);
     let after = cursor.map(|c| c.after);
     let mut out: Vec<HistoryEntry> = Vec::new();
     let mut last_seen: Option<(i64, String)> = None;
     let mut scanned = 0usize;
     while scanned < MAX_SCAN {
-        let members = chunk(st, key, rank).await?;
+        let members = chunk(st, ou, kind, rank).await?;
         let got = members.len();
         for m in members {
             rank += 1;
             scanned += 1;
-            let Ok(entry) = serde_json::from_slice::<HistoryEntry>(&m) else {
+            let Some(entry) = m else {
                 continue; // an entry this binary cannot read is skipped, never a 500
             };
             let k = key_of(&entry);
@@ -226,24 +238,24 @@ async fn scan(
     Ok((out, next))
 }
 
-/// Up to [`CHUNK`] members from rank `rank`, newest first.
-async fn chunk(st: &AppState, key: &str, rank: usize) -> Result<Vec<Vec<u8>>, RouteError> {
-    let bad = || invalid("cursor", "cursor is not valid");
-    let start = isize::try_from(rank).map_err(|_| bad())?;
-    let stop = start.checked_add(CHUNK as isize - 1).ok_or_else(bad)?;
-    let cmd = Cmd::ZRevRange {
-        key: key.to_string(),
-        start,
-        stop,
-    };
-    let reply = exec_one(st.store.as_ref(), cmd)
+/// Up to [`CHUNK`] entries from rank `rank`, newest first (`None`: unreadable).
+async fn chunk(
+    st: &AppState,
+    ou: &str,
+    kind: TriggerKind,
+    rank: usize,
+) -> Result<Vec<Option<HistoryEntry>>, ApiError> {
+    // The last rank of the chunk must be a Redis rank (an `isize`): a cursor beyond is forged.
+    let valid = isize::try_from(rank)
+        .ok()
+        .and_then(|start| start.checked_add(CHUNK as isize - 1));
+    if valid.is_none() {
+        return Err(ApiError::invalid("cursor", "cursor is not valid"));
+    }
+    st.histories
+        .newest(ou, kind, rank, CHUNK)
         .await
-        .map_err(store_err(st))?;
-    Ok(reply
-        .into_array()
-        .into_iter()
-        .filter_map(KvReply::into_bytes)
-        .collect())
+        .map_err(store_err(st))
 }
 
 fn key_of(e: &HistoryEntry) -> (i64, String) {

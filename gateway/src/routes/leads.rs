@@ -29,18 +29,20 @@ use std::collections::{BTreeMap, HashMap};
 
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
 use leadstream_domain::event::{Alias, AliasKind};
 use leadstream_domain::lead::LeadRecord;
 use leadstream_domain::model::ruleset::Ruleset;
-use leadstream_shared::catalog::collections::RULESETS;
 use leadstream_shared::ids::{now_ms, rfc3339_ms};
 use leadstream_shared::store::leads::LeadStates;
 
-use super::scoring_routes::{catalog, ctx, invalid, not_found, store_err, Reply, RouteError};
+use super::ctx_for;
+use super::documents::store;
+use super::request::{not_found, store_err};
+use super::rulesets::Rulesets;
 use crate::auth::Scope;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -58,7 +60,7 @@ pub struct StoredLead {
 }
 
 /// The lead's state and aliases in the OU, or 404 when the lead is unknown there.
-pub async fn load_lead(st: &AppState, ou: &str, lead: &str) -> Result<StoredLead, RouteError> {
+pub async fn load_lead(st: &AppState, ou: &str, lead: &str) -> Result<StoredLead, ApiError> {
     if lead.is_empty() || lead.len() > MAX_LEAD_ID {
         return Err(not_found("lead", lead));
     }
@@ -73,8 +75,8 @@ pub async fn load_lead(st: &AppState, ou: &str, lead: &str) -> Result<StoredLead
         partitions,
     );
     let record = states.get(ou, lead).await.map_err(|e| match e {
-        leadstream_shared::store::StoreError::Corrupt(msg) => RouteError::Api(ApiError::Internal(
-            format!("stored state of lead {lead:?} does not decode: {msg}"),
+        leadstream_shared::store::StoreError::Corrupt(msg) => ApiError::Internal(format!(
+            "stored state of lead {lead:?} does not decode: {msg}"
         )),
         e => store_err(st)(e),
     })?;
@@ -83,7 +85,9 @@ pub async fn load_lead(st: &AppState, ou: &str, lead: &str) -> Result<StoredLead
         None => Value::Null,
     };
     let record = record.unwrap_or_default();
-    let aliases = catalog(st)
+    let aliases = st
+        .auth
+        .catalog
         .aliases_of(ou, lead)
         .await
         .map_err(store_err(st))?;
@@ -97,10 +101,10 @@ pub async fn load_lead(st: &AppState, ou: &str, lead: &str) -> Result<StoredLead
     })
 }
 
-fn corrupt(lead: &str, e: serde_json::Error) -> RouteError {
-    RouteError::Api(ApiError::Internal(format!(
+fn corrupt(lead: &str, e: serde_json::Error) -> ApiError {
+    ApiError::Internal(format!(
         "stored state of lead {lead:?} does not decode: {e}"
-    )))
+    ))
 }
 
 /// `GET /leads/{lead_id}`.
@@ -108,8 +112,8 @@ pub async fn by_id(
     State(st): State<AppState>,
     headers: HeaderMap,
     Path(lead): Path<String>,
-) -> Reply {
-    let c = ctx(&st, &headers, Scope::Read).await?;
+) -> Result<Response, ApiError> {
+    let c = ctx_for(&st, &headers, Scope::Read).await?;
     view(&st, &c.tenant.ou_id, &lead).await
 }
 
@@ -118,10 +122,10 @@ pub async fn by_alias(
     State(st): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
-) -> Reply {
-    let c = ctx(&st, &headers, Scope::Read).await?;
+) -> Result<Response, ApiError> {
+    let c = ctx_for(&st, &headers, Scope::Read).await?;
     let (Some(kind), Some(raw)) = (q.get("alias_kind"), q.get("alias")) else {
-        return Err(invalid(
+        return Err(ApiError::invalid(
             "alias_kind",
             "alias_kind and alias query parameters are required (or use GET /leads/{lead_id})",
         ));
@@ -129,27 +133,28 @@ pub async fn by_alias(
     let Some(kind) = AliasKind::parse(kind.trim()) else {
         let kinds: Vec<&str> = AliasKind::ALL.iter().map(|k| k.as_str()).collect();
         let msg = format!("alias_kind must be one of {}", kinds.join(", "));
-        return Err(invalid("alias_kind", msg));
+        return Err(ApiError::invalid("alias_kind", msg));
     };
-    let alias = Alias::normalise(kind, raw).map_err(|e| invalid("alias", e.to_string()))?;
+    let alias =
+        Alias::normalise(kind, raw).map_err(|e| ApiError::invalid("alias", e.to_string()))?;
     let ou = &c.tenant.ou_id;
-    let lead = catalog(&st)
+    let lead = st
+        .auth
+        .catalog
         .lead_for_alias(ou, &alias)
         .await
         .map_err(store_err(&st))?
         .ok_or_else(|| {
             let shown = format!("{}:{}", alias.kind.as_str(), alias.value);
-            RouteError::Api(ApiError::NotFound(format!(
-                "no lead has the alias {shown:?}"
-            )))
+            ApiError::NotFound(format!("no lead has the alias {shown:?}"))
         })?;
     view(&st, ou, &lead).await
 }
 
-async fn view(st: &AppState, ou: &str, lead: &str) -> Reply {
+async fn view(st: &AppState, ou: &str, lead: &str) -> Result<Response, ApiError> {
     let stored = load_lead(st, ou, lead).await?;
-    let rulesets: Vec<Ruleset> = catalog(st)
-        .list_docs(ou, RULESETS)
+    let rulesets = store::<Rulesets>(st)
+        .list(ou)
         .await
         .map_err(store_err(st))?;
     Ok(Json(lead_json(lead, &stored, &rulesets, now_ms())).into_response())

@@ -1,10 +1,16 @@
 //! HTTP routes, by concern: [`ingest`] (seeds 000 and 001), [`cdp`] (seed 002), [`import`]
-//! (bulk), [`manage`] (org units, API keys, webhook secrets), [`event_types`] (the CDP
-//! registry) and [`health`]. The helpers below are the steps every ingest route shares:
-//! authenticate → scope → rate limit → active OU, then read and validate the body.
+//! (bulk), [`manage`] (org units, API keys, webhook secrets), the catalog documents served by
+//! the one pattern of [`documents`] — [`rulesets`], [`triggers`] (seed 003), [`sequences`]
+//! (seed 004), [`event_types`] (the CDP registry) —, the reads [`leads`], [`history`] and
+//! [`deliveries`], and [`health`]. The router is assembled in `server.rs` only.
+//!
+//! The helpers below are the steps every route starts with — authenticate → scope → rate
+//! limit → active OU ([`ctx_for`]) — and those the ingest routes share to read and validate a
+//! body; [`request`] holds those of the JSON management routes.
 
 pub mod cdp;
 pub mod deliveries;
+pub mod documents;
 pub mod event_types;
 pub mod health;
 pub mod history;
@@ -14,8 +20,8 @@ pub mod leads;
 pub mod manage;
 pub mod openapi;
 pub mod redact;
+pub mod request;
 pub mod rulesets;
-pub mod scoring_routes;
 pub mod sequences;
 pub mod triggers;
 

@@ -6,7 +6,8 @@
 //!   `max_gap_seconds` above the window, bad URLs or addresses — every faulty field listed;
 //! - `GET /sequences/{id}`, `PUT /sequences/{id}` (replace; `active` kept when omitted),
 //!   `PATCH /sequences/{id}` (merge, `null` clears; `{"active": false}` deactivates),
-//!   `DELETE /sequences/{id}` → 204;
+//!   `DELETE /sequences/{id}` → 204 — the generic handlers of [`super::documents`] for
+//!   [`Sequences`]; read-scope keys see endpoint URLs redacted ([`super::redact`]);
 //! - `POST /sequences/{id}/simulate` (read scope; delivers nothing, changes nothing) with
 //!   `{"events": [{"id", "event_type", "created_at"}, …]}` (replayed in the given order), or
 //!   `{"lead_id": "ld_1"}` (the lead's buffered events that this sequence has not used yet,
@@ -24,9 +25,10 @@ use std::collections::BTreeMap;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -37,101 +39,54 @@ use leadstream_domain::sequence::{self, SeqEvent};
 use leadstream_shared::catalog::collections::SEQUENCES;
 use leadstream_shared::ids::{new_id, now_ms, parse_rfc3339_ms, rfc3339_ms};
 
+use super::ctx_for;
+use super::documents::{load, Editable, Resource};
 use super::leads::load_lead;
-use super::scoring_routes::{
-    catalog, ctx, delete_doc, invalid, json_object, load_doc, now_rfc3339, save_doc, store_err,
-    update_doc, FieldError, Reply, RouteError,
-};
+use super::request::{decode_object, json_value};
 use crate::auth::Scope;
+use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 
-const WHAT: &str = "sequence";
 /// Most events one simulate request may replay.
 const MAX_SIM_EVENTS: usize = 1000;
 
-pub async fn list(State(st): State<AppState>, headers: HeaderMap) -> Reply {
-    let c = ctx(&st, &headers, Scope::Read).await?;
-    let items: Vec<SequenceTrigger> = catalog(&st)
-        .list_docs(&c.tenant.ou_id, SEQUENCES)
-        .await
-        .map_err(store_err(&st))?;
-    let mut v = json!({ "sequences": items });
-    super::redact::documents(&c.key, &mut v);
-    Ok(Json(v).into_response())
+/// `/sequences`: endpoint URLs redacted for keys without the admin scope.
+pub struct Sequences;
+
+impl Resource for Sequences {
+    type Doc = SequenceTrigger;
+    type Create = SequenceRequest;
+    const COLLECTION: &'static str = SEQUENCES;
+    const LIST: &'static str = "sequences";
+    const WHAT: &'static str = "sequence";
+    const REDACT: bool = true;
+
+    fn id(doc: &SequenceTrigger) -> &str {
+        &doc.id
+    }
+
+    /// Every field of the wrong JSON type is named before serde sees the body.
+    fn decode<T: DeserializeOwned>(body: Value) -> Result<T, ApiError> {
+        check_field_types(&body)?;
+        decode_object(body)
+    }
+
+    fn create(req: SequenceRequest, now: &str) -> Result<SequenceTrigger, ApiError> {
+        Ok(req.into_trigger(new_id(ID_PREFIX), now.to_string())?)
+    }
 }
 
-pub async fn create(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Reply {
-    let c = ctx(&st, &headers, Scope::Admin).await?;
-    let req: SequenceRequest = typed_body(&st, &headers, body).await?;
-    let s = req.into_trigger(new_id(ID_PREFIX), now_rfc3339())?;
-    save_doc(
-        &st,
-        &c.tenant.ou_id,
-        SEQUENCES,
-        &s.id,
-        &s,
-        StatusCode::CREATED,
-    )
-    .await
-}
+impl Editable for Sequences {
+    type Replace = SequenceRequest;
+    type Patch = SequencePatch;
 
-pub async fn get_one(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Reply {
-    let c = ctx(&st, &headers, Scope::Read).await?;
-    let s: SequenceTrigger = load_doc(&st, &c.tenant.ou_id, SEQUENCES, WHAT, &id).await?;
-    let mut v = serde_json::to_value(s).unwrap_or_default();
-    super::redact::documents(&c.key, &mut v);
-    Ok(Json(v).into_response())
-}
+    fn replace(req: SequenceRequest, old: &Self::Doc, _: &str) -> Result<Self::Doc, ApiError> {
+        Ok(req.replace(old)?)
+    }
 
-pub async fn replace(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Body,
-) -> Reply {
-    let c = ctx(&st, &headers, Scope::Admin).await?;
-    let req: SequenceRequest = typed_body(&st, &headers, body).await?;
-    update_doc(
-        &st,
-        &c.tenant.ou_id,
-        SEQUENCES,
-        WHAT,
-        &id,
-        |existing: &SequenceTrigger| req.replace(existing),
-    )
-    .await
-}
-
-pub async fn patch(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Body,
-) -> Reply {
-    let c = ctx(&st, &headers, Scope::Admin).await?;
-    let req: SequencePatch = typed_body(&st, &headers, body).await?;
-    update_doc(
-        &st,
-        &c.tenant.ou_id,
-        SEQUENCES,
-        WHAT,
-        &id,
-        |existing: &SequenceTrigger| req.apply(existing),
-    )
-    .await
-}
-
-pub async fn delete(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Reply {
-    let c = ctx(&st, &headers, Scope::Admin).await?;
-    delete_doc(&st, &c.tenant.ou_id, SEQUENCES, WHAT, &id).await
+    fn patch(req: SequencePatch, old: &Self::Doc, _: &str) -> Result<Self::Doc, ApiError> {
+        Ok(req.apply(old)?)
+    }
 }
 
 /// The JSON types of the request fields, checked before serde so a wrong type gets the
@@ -153,12 +108,9 @@ const FIELD_TYPES: &[(&str, &str)] = &[
     ("active", "boolean"),
 ];
 
-async fn typed_body<T: serde::de::DeserializeOwned>(
-    st: &AppState,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<T, RouteError> {
-    let v = json_object(st, headers, body).await?;
+/// [`FIELD_TYPES`], checked on a body that is an object (anything else passes: it is refused
+/// as a whole by [`decode_object`]).
+fn check_field_types(v: &Value) -> Result<(), ApiError> {
     let mut errors = Vec::new();
     for (field, ty) in FIELD_TYPES {
         let ok = match (v.get(*field), *ty) {
@@ -183,9 +135,9 @@ async fn typed_body<T: serde::de::DeserializeOwned>(
         }
     }
     if !errors.is_empty() {
-        return Err(RouteError::Invalid(errors));
+        return Err(ApiError::InvalidFields(errors));
     }
-    serde_json::from_value(v).map_err(|e| invalid("body", e.to_string()))
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -202,24 +154,27 @@ pub async fn simulate(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Body,
-) -> Reply {
-    let c = ctx(&st, &headers, Scope::Read).await?;
-    let v = json_object(&st, &headers, body).await?;
-    let req: SimulateBody =
-        serde_json::from_value(v).map_err(|e| invalid("body", e.to_string()))?;
+) -> Result<Response, ApiError> {
+    let c = ctx_for(&st, &headers, Scope::Read).await?;
+    let req: SimulateBody = decode_object(json_value(&st, &headers, body).await?)?;
     let ou = &c.tenant.ou_id;
-    let seq: SequenceTrigger = load_doc(&st, ou, SEQUENCES, WHAT, &id).await?;
+    let seq = load::<Sequences>(&st, ou, &id).await?;
     let lead = match req.lead_id {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Some(_) => return Err(invalid("lead_id", "lead_id must be a non-empty string")),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "lead_id",
+                "lead_id must be a non-empty string",
+            ))
+        }
     };
     let given = match req.events {
         None | Some(Value::Null) => None,
         Some(v) => Some(sim_events(v)?),
     };
     if lead.is_none() && given.is_none() {
-        return Err(invalid(
+        return Err(ApiError::invalid(
             "events",
             "give events (an array of {id, event_type, created_at}) or a lead_id",
         ));
@@ -257,20 +212,20 @@ pub async fn simulate(
 
 /// The simulate body's `events`: at most [`MAX_SIM_EVENTS`] objects with `event_type`
 /// (required), `id` (default `evt_sim_{n}`), `created_at` (RFC 3339, default now).
-fn sim_events(v: Value) -> Result<Vec<SeqEvent>, RouteError> {
+fn sim_events(v: Value) -> Result<Vec<SeqEvent>, ApiError> {
     let Value::Array(items) = v else {
-        return Err(invalid("events", "events must be an array"));
+        return Err(ApiError::invalid("events", "events must be an array"));
     };
     if items.len() > MAX_SIM_EVENTS {
         let msg = format!("events must hold at most {MAX_SIM_EVENTS} items");
-        return Err(invalid("events", msg));
+        return Err(ApiError::invalid("events", msg));
     }
     let now = now_ms();
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
         let p = format!("events[{i}]");
         let Value::Object(o) = item else {
-            return Err(invalid(&p, format!("{p} must be an object")));
+            return Err(ApiError::invalid(&p, format!("{p} must be an object")));
         };
         if let Some(k) = o
             .keys()
@@ -278,15 +233,15 @@ fn sim_events(v: Value) -> Result<Vec<SeqEvent>, RouteError> {
         {
             let msg =
                 format!("{p} has an unknown field `{k}`; expected id, event_type, created_at");
-            return Err(invalid(&format!("{p}.{k}"), msg));
+            return Err(ApiError::invalid(&format!("{p}.{k}"), msg));
         }
-        let text = |k: &str| -> Result<Option<String>, RouteError> {
+        let text = |k: &str| -> Result<Option<String>, ApiError> {
             match o.get(k) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 512 => {
                     Ok(Some(s.trim().to_string()))
                 }
-                Some(_) => Err(invalid(
+                Some(_) => Err(ApiError::invalid(
                     &format!("{p}.{k}"),
                     format!("{p}.{k} must be a non-empty string of at most 512 bytes"),
                 )),
@@ -294,14 +249,14 @@ fn sim_events(v: Value) -> Result<Vec<SeqEvent>, RouteError> {
         };
         let f = format!("{p}.event_type");
         let event_type =
-            text("event_type")?.ok_or_else(|| invalid(&f, format!("{f} is required")))?;
+            text("event_type")?.ok_or_else(|| ApiError::invalid(&f, format!("{f} is required")))?;
         let id = text("id")?.unwrap_or_else(|| format!("evt_sim_{}", i + 1));
         let time = match text("created_at")? {
             None => now,
             Some(s) => {
                 let f = format!("{p}.created_at");
                 parse_rfc3339_ms(&s)
-                    .ok_or_else(|| invalid(&f, format!("{f} must be an RFC 3339 time")))?
+                    .ok_or_else(|| ApiError::invalid(&f, format!("{f} must be an RFC 3339 time")))?
             }
         };
         out.push(SeqEvent::new(id, event_type, time));

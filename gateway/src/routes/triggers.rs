@@ -5,7 +5,8 @@
 //!   `score_threshold` or any invalid value, naming the field;
 //! - `GET /triggers/{id}`, `PUT /triggers/{id}` (replace; `active` kept when omitted),
 //!   `PATCH /triggers/{id}` (merge; `{"active": false}` / `{"active": true}` deactivates /
-//!   activates), `DELETE /triggers/{id}` → 204;
+//!   activates), `DELETE /triggers/{id}` → 204 — the generic handlers of [`super::documents`]
+//!   for [`Triggers`]; read-scope keys see endpoint URLs redacted ([`super::redact`]);
 //! - `POST /triggers/{id}/simulate` (read scope; delivers nothing, changes nothing) with either
 //!   `{"lead_id": "ld_1", "event": {…}}` — the event is scored with the OU's current rulesets
 //!   against the lead's stored state and the trigger evaluated as the processor would — or
@@ -19,115 +20,61 @@
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use leadstream_domain::event::{EngagementEvent, Origin};
 use leadstream_domain::model::present;
-use leadstream_domain::model::ruleset::Ruleset;
 use leadstream_domain::model::trigger::{
     CreateTrigger, MilestoneTrigger, PatchTrigger, ReplaceTrigger,
 };
 use leadstream_domain::scoring;
-use leadstream_shared::catalog::collections::{RULESETS, TRIGGERS};
+use leadstream_shared::catalog::collections::TRIGGERS;
 use leadstream_shared::ids::{new_id, now_ms, parse_rfc3339_ms};
 
+use super::ctx_for;
+use super::documents::{load, store, Editable, Resource};
 use super::leads::load_lead;
-use super::scoring_routes::{
-    catalog, ctx, delete_doc, invalid, json_body, load_doc, now_rfc3339, save_doc, store_err,
-    update_doc, Reply, RouteError,
-};
+use super::request::{json_body, store_err};
+use super::rulesets::Rulesets;
 use crate::auth::Scope;
+use crate::error::ApiError;
 use crate::state::AppState;
 
-const WHAT: &str = "trigger";
+/// `/triggers`: endpoint URLs redacted for keys without the admin scope.
+pub struct Triggers;
 
-pub async fn list(State(st): State<AppState>, headers: HeaderMap) -> Reply {
-    let c = ctx(&st, &headers, Scope::Read).await?;
-    let items: Vec<MilestoneTrigger> = catalog(&st)
-        .list_docs(&c.tenant.ou_id, TRIGGERS)
-        .await
-        .map_err(store_err(&st))?;
-    let mut v = json!({ "triggers": items });
-    super::redact::documents(&c.key, &mut v);
-    Ok(Json(v).into_response())
+impl Resource for Triggers {
+    type Doc = MilestoneTrigger;
+    type Create = CreateTrigger;
+    const COLLECTION: &'static str = TRIGGERS;
+    const LIST: &'static str = "triggers";
+    const WHAT: &'static str = "trigger";
+    const REDACT: bool = true;
+
+    fn id(doc: &MilestoneTrigger) -> &str {
+        &doc.id
+    }
+
+    fn create(req: CreateTrigger, now: &str) -> Result<MilestoneTrigger, ApiError> {
+        Ok(req.validate(new_id("trg"), now)?)
+    }
 }
 
-pub async fn create(State(st): State<AppState>, headers: HeaderMap, body: Body) -> Reply {
-    let c = ctx(&st, &headers, Scope::Admin).await?;
-    let req: CreateTrigger = json_body(&st, &headers, body).await?;
-    let t = req.validate(new_id("trg"), &now_rfc3339())?;
-    save_doc(
-        &st,
-        &c.tenant.ou_id,
-        TRIGGERS,
-        &t.id,
-        &t,
-        StatusCode::CREATED,
-    )
-    .await
-}
+impl Editable for Triggers {
+    type Replace = ReplaceTrigger;
+    type Patch = PatchTrigger;
 
-pub async fn get_one(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Reply {
-    let c = ctx(&st, &headers, Scope::Read).await?;
-    let t: MilestoneTrigger = load_doc(&st, &c.tenant.ou_id, TRIGGERS, WHAT, &id).await?;
-    let mut v = serde_json::to_value(t).unwrap_or_default();
-    super::redact::documents(&c.key, &mut v);
-    Ok(Json(v).into_response())
-}
+    fn replace(req: ReplaceTrigger, old: &Self::Doc, _: &str) -> Result<Self::Doc, ApiError> {
+        Ok(req.validate(old)?)
+    }
 
-pub async fn replace(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Body,
-) -> Reply {
-    let c = ctx(&st, &headers, Scope::Admin).await?;
-    let req: ReplaceTrigger = json_body(&st, &headers, body).await?;
-    update_doc(
-        &st,
-        &c.tenant.ou_id,
-        TRIGGERS,
-        WHAT,
-        &id,
-        |existing: &MilestoneTrigger| req.validate(existing),
-    )
-    .await
-}
-
-pub async fn patch(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Body,
-) -> Reply {
-    let c = ctx(&st, &headers, Scope::Admin).await?;
-    let req: PatchTrigger = json_body(&st, &headers, body).await?;
-    update_doc(
-        &st,
-        &c.tenant.ou_id,
-        TRIGGERS,
-        WHAT,
-        &id,
-        |existing: &MilestoneTrigger| req.validate(existing),
-    )
-    .await
-}
-
-pub async fn delete(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Reply {
-    let c = ctx(&st, &headers, Scope::Admin).await?;
-    delete_doc(&st, &c.tenant.ou_id, TRIGGERS, WHAT, &id).await
+    fn patch(req: PatchTrigger, old: &Self::Doc, _: &str) -> Result<Self::Doc, ApiError> {
+        Ok(req.validate(old)?)
+    }
 }
 
 /// `POST /triggers/{id}/simulate` body (raw, so every fault names its field).
@@ -149,32 +96,37 @@ pub async fn simulate(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Body,
-) -> Reply {
-    let c = ctx(&st, &headers, Scope::Read).await?;
+) -> Result<Response, ApiError> {
+    let c = ctx_for(&st, &headers, Scope::Read).await?;
     let req: SimulateBody = json_body(&st, &headers, body).await?;
     let ou = &c.tenant.ou_id;
-    let trigger: MilestoneTrigger = load_doc(&st, ou, TRIGGERS, WHAT, &id).await?;
+    let trigger = load::<Triggers>(&st, ou, &id).await?;
     let given = |v: &Option<Value>| v.as_ref().is_some_and(|v| !v.is_null());
     let lead = match &req.lead_id {
         Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
         Some(Value::Null) | None => None,
-        Some(_) => return Err(invalid("lead_id", "lead_id must be a non-empty string")),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "lead_id",
+                "lead_id must be a non-empty string",
+            ))
+        }
     };
     let Some(event) = req.event.filter(|v| !v.is_null()) else {
-        return Err(invalid("event", "event is required"));
+        return Err(ApiError::invalid("event", "event is required"));
     };
     let mut event = sim_event(event, &c.tenant.org_id, ou)?;
     let mut answer = if let Some(lead) = lead {
         if given(&req.score_before) || given(&req.score_after) {
-            return Err(invalid(
+            return Err(ApiError::invalid(
                 "lead_id",
                 "give either lead_id or score_before and score_after, not both",
             ));
         }
         event.lead_id = Some(lead.clone());
         let stored = load_lead(&st, ou, &lead).await?;
-        let rulesets: Vec<Ruleset> = catalog(&st)
-            .list_docs(ou, RULESETS)
+        let rulesets = store::<Rulesets>(&st)
+            .list(ou)
             .await
             .map_err(store_err(&st))?;
         let result = scoring::simulate_for_lead(&stored.record.score, &rulesets, &trigger, &event);
@@ -205,38 +157,38 @@ pub async fn simulate(
     Ok(Json(answer).into_response())
 }
 
-fn score_field(field: &str, v: Option<Value>) -> Result<i64, RouteError> {
+fn score_field(field: &str, v: Option<Value>) -> Result<i64, ApiError> {
     match v {
-        None | Some(Value::Null) => Err(invalid(
+        None | Some(Value::Null) => Err(ApiError::invalid(
             field,
             format!("{field} is required (or give lead_id to use the lead's stored score)"),
         )),
         Some(v) => v
             .as_i64()
-            .ok_or_else(|| invalid(field, format!("{field} must be an integer"))),
+            .ok_or_else(|| ApiError::invalid(field, format!("{field} must be an integer"))),
     }
 }
 
 /// A hypothetical event from a simulate body: `event_type` required; `id`, `metadata`
 /// (object), `created_at` / `timestamp` (RFC 3339, default now), `source`, `lead_id` optional.
-fn sim_event(v: Value, org: &str, ou: &str) -> Result<EngagementEvent, RouteError> {
+fn sim_event(v: Value, org: &str, ou: &str) -> Result<EngagementEvent, ApiError> {
     let Value::Object(mut o) = v else {
-        return Err(invalid("event", "event must be an object"));
+        return Err(ApiError::invalid("event", "event must be an object"));
     };
-    let text = |o: &mut Map<String, Value>, k: &str| -> Result<Option<String>, RouteError> {
+    let text = |o: &mut Map<String, Value>, k: &str| -> Result<Option<String>, ApiError> {
         match o.remove(k) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 512 => {
                 Ok(Some(s.trim().to_string()))
             }
-            Some(_) => Err(invalid(
+            Some(_) => Err(ApiError::invalid(
                 &format!("event.{k}"),
                 format!("event.{k} must be a non-empty string of at most 512 bytes"),
             )),
         }
     };
     let event_type = text(&mut o, "event_type")?
-        .ok_or_else(|| invalid("event.event_type", "event.event_type is required"))?;
+        .ok_or_else(|| ApiError::invalid("event.event_type", "event.event_type is required"))?;
     let id = text(&mut o, "id")?.unwrap_or_else(|| new_id("evt"));
     let source = text(&mut o, "source")?;
     let lead_id = text(&mut o, "lead_id")?;
@@ -245,7 +197,7 @@ fn sim_event(v: Value, org: &str, ou: &str) -> Result<EngagementEvent, RouteErro
         if let Some(s) = text(&mut o, k)? {
             let f = format!("event.{k}");
             let ms = parse_rfc3339_ms(&s)
-                .ok_or_else(|| invalid(&f, format!("{f} must be an RFC 3339 time")))?;
+                .ok_or_else(|| ApiError::invalid(&f, format!("{f} must be an RFC 3339 time")))?;
             time = Some(ms);
         }
     }
@@ -253,7 +205,7 @@ fn sim_event(v: Value, org: &str, ou: &str) -> Result<EngagementEvent, RouteErro
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m,
         Some(_) => {
-            return Err(invalid(
+            return Err(ApiError::invalid(
                 "event.metadata",
                 "event.metadata must be an object",
             ))
@@ -264,7 +216,7 @@ fn sim_event(v: Value, org: &str, ou: &str) -> Result<EngagementEvent, RouteErro
             "event has an unknown field `{k}`; expected id, event_type, metadata, created_at, \
              timestamp, source, lead_id"
         );
-        return Err(invalid(&format!("event.{k}"), msg));
+        return Err(ApiError::invalid(&format!("event.{k}"), msg));
     }
     let now = now_ms();
     Ok(EngagementEvent {
