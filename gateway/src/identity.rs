@@ -10,34 +10,21 @@
 use std::collections::BTreeMap;
 
 use leadstream_domain::event::EngagementEvent;
+use leadstream_shared::catalog::aliases::AliasLink;
 use leadstream_shared::catalog::Catalog;
-use leadstream_shared::store::{Cmd, StoreError};
+use leadstream_shared::store::StoreError;
 
 /// Resolve (and create) the leads of `events` in place.
 pub async fn resolve(catalog: &Catalog, events: &mut [EngagementEvent]) -> Result<(), StoreError> {
     let mut by_ou: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    let mut links = Vec::new();
+    let mut named = Vec::new();
     for (i, e) in events.iter().enumerate() {
         if e.aliases.is_empty() {
             continue;
         }
         match &e.lead_id {
             None => by_ou.entry(e.ou_id.clone()).or_default().push(i),
-            Some(lead) => {
-                let keys = catalog.keys();
-                for a in &e.aliases {
-                    links.push(Cmd::SetNx {
-                        key: keys.alias(&e.ou_id, a.kind.as_str(), &a.value),
-                        value: lead.clone().into_bytes(),
-                        ttl_ms: None,
-                    });
-                    links.push(Cmd::HSet {
-                        key: keys.lead_aliases(&e.ou_id, lead),
-                        field: format!("{}:{}", a.kind.as_str(), a.value),
-                        value: b"1".to_vec(),
-                    });
-                }
-            }
+            Some(_) => named.push(i),
         }
     }
     for (ou, idx) in by_ou {
@@ -47,10 +34,18 @@ pub async fn resolve(catalog: &Catalog, events: &mut [EngagementEvent]) -> Resul
             events[i].lead_id = Some(lead);
         }
     }
-    if !links.is_empty() {
-        catalog.store().exec(links).await?;
-    }
-    Ok(())
+    let links: Vec<AliasLink<'_>> = named
+        .into_iter()
+        .filter_map(|i| {
+            let e = &events[i];
+            Some(AliasLink {
+                ou: &e.ou_id,
+                lead: e.lead_id.as_deref()?,
+                aliases: &e.aliases,
+            })
+        })
+        .collect();
+    catalog.link_aliases(&links).await
 }
 
 #[cfg(test)]

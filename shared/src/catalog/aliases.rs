@@ -13,6 +13,14 @@ use crate::ids::new_id;
 use crate::store::{Cmd, Reply, StoreError};
 use leadstream_domain::event::Alias;
 
+/// Aliases to link to a lead the producer named ([`Catalog::link_aliases`]).
+#[derive(Debug, Clone, Copy)]
+pub struct AliasLink<'a> {
+    pub ou: &'a str,
+    pub lead: &'a str,
+    pub aliases: &'a [Alias],
+}
+
 impl Catalog {
     /// Resolve each group of aliases to a lead, creating leads for groups with no known alias
     /// and linking a group's unknown aliases to its lead.
@@ -109,6 +117,31 @@ impl Catalog {
             self.kv.exec(cleanup).await?;
         }
         Ok(leads)
+    }
+
+    /// Link the aliases of events whose producer named the lead, in one round trip: an alias
+    /// that points nowhere yet is claimed for that lead (`SET NX`: one already linked elsewhere
+    /// keeps its lead — no merges here), and every alias is recorded on the named lead.
+    pub async fn link_aliases(&self, links: &[AliasLink<'_>]) -> Result<(), StoreError> {
+        let mut cmds = Vec::new();
+        for l in links {
+            for a in l.aliases {
+                cmds.push(Cmd::SetNx {
+                    key: self.keys.alias(l.ou, a.kind.as_str(), &a.value),
+                    value: l.lead.as_bytes().to_vec(),
+                    ttl_ms: None,
+                });
+                cmds.push(Cmd::HSet {
+                    key: self.keys.lead_aliases(l.ou, l.lead),
+                    field: format!("{}:{}", a.kind.as_str(), a.value),
+                    value: b"1".to_vec(),
+                });
+            }
+        }
+        if !cmds.is_empty() {
+            self.kv.exec(cmds).await?;
+        }
+        Ok(())
     }
 
     /// The lead an alias points at, if any (read-only).
