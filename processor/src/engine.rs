@@ -45,11 +45,8 @@ use leadstream_domain::event::EngagementEvent;
 use leadstream_domain::fired::TriggerFired;
 use leadstream_domain::firing::HistoryEntry;
 use leadstream_domain::lead::LeadRecord;
-use leadstream_domain::model::ruleset::Ruleset;
-use leadstream_domain::model::sequence::SequenceTrigger;
-use leadstream_domain::model::trigger::MilestoneTrigger;
 use leadstream_domain::rules::OuRules;
-use leadstream_shared::catalog::{collections, Catalog};
+use leadstream_shared::catalog::Catalog;
 use leadstream_shared::ids::now_ms;
 use leadstream_shared::keys::{Keys, PartitionKeys};
 use leadstream_shared::store::{Cmd, Guard, Reply, Store, StoreError};
@@ -707,27 +704,13 @@ impl Engine {
         if stale.is_empty() {
             return Ok(out);
         }
-        let mut cmds = Vec::new();
-        for (ou, _) in &stale {
-            for c in [
-                collections::RULESETS,
-                collections::TRIGGERS,
-                collections::SEQUENCES,
-            ] {
-                cmds.push(Cmd::HGetAll {
-                    key: self.keys.docs(ou, c),
-                });
-            }
-        }
-        let mut replies = self.kv().exec(cmds).await?.into_iter();
+        let ids: Vec<&str> = stale.iter().map(|(ou, _)| *ou).collect();
+        let docs = self.catalog.scoring_documents(&ids).await?;
         let mut cache = self.configs.lock().unwrap_or_else(|p| p.into_inner());
-        for (ou, version) in stale {
-            let rulesets: Vec<Ruleset> = docs(ou, "ruleset", replies.next());
-            let triggers: Vec<MilestoneTrigger> = docs(ou, "trigger", replies.next());
-            let seqs: Vec<SequenceTrigger> = docs(ou, "sequence", replies.next());
+        for ((ou, version), d) in stale.into_iter().zip(docs) {
             let cfg = Arc::new(OuConfig {
                 version,
-                rules: OuRules::new(rulesets, triggers, seqs),
+                rules: OuRules::new(d.rulesets, d.triggers, d.sequences),
             });
             cache.insert(ou.to_string(), cfg.clone());
             out.insert(ou.to_string(), cfg);
@@ -827,21 +810,6 @@ fn compute(
         touched,
         new_marks,
     }
-}
-
-/// Decode a collection; a document that no longer parses is skipped with an error log rather
-/// than stopping every event of the OU.
-fn docs<T: serde::de::DeserializeOwned>(ou: &str, what: &str, r: Option<Reply>) -> Vec<T> {
-    let mut v: Vec<(String, T)> = Vec::new();
-    for (id, bytes) in r.map(Reply::into_pairs).unwrap_or_default() {
-        match serde_json::from_slice(&bytes) {
-            Ok(d) => v.push((id, d)),
-            Err(e) => tracing::error!(ou, id, error = %e, "unreadable {what} skipped"),
-        }
-    }
-    // Ids are time-sortable: creation order, so firings come out in a stable order.
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    v.into_iter().map(|(_, d)| d).collect()
 }
 
 fn parse_i64(b: &[u8]) -> Option<i64> {

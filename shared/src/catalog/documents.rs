@@ -12,7 +12,11 @@ use std::marker::PhantomData;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{parse_int, to_json, Catalog};
+use leadstream_domain::model::ruleset::Ruleset;
+use leadstream_domain::model::sequence::SequenceTrigger;
+use leadstream_domain::model::trigger::MilestoneTrigger;
+
+use super::{collections, parse_int, to_json, Catalog};
 use crate::keys::Keys;
 use crate::store::{exec_one, Cmd, Reply, Store, StoreError};
 
@@ -44,6 +48,36 @@ impl Catalog {
             collection,
             doc: PhantomData,
         }
+    }
+
+    /// The scoring documents of each of `ous`, in one round trip (what the processor reloads
+    /// when an OU's config version changed).
+    pub async fn scoring_documents(
+        &self,
+        ous: &[&str],
+    ) -> Result<Vec<ScoringDocuments>, StoreError> {
+        const KINDS: [&str; 3] = [
+            collections::RULESETS,
+            collections::TRIGGERS,
+            collections::SEQUENCES,
+        ];
+        let cmds = ous
+            .iter()
+            .flat_map(|ou| {
+                KINDS.map(|c| Cmd::HGetAll {
+                    key: self.keys.docs(ou, c),
+                })
+            })
+            .collect();
+        let mut replies = self.kv.exec(cmds).await?.into_iter();
+        Ok(ous
+            .iter()
+            .map(|ou| ScoringDocuments {
+                rulesets: readable(ou, "ruleset", replies.next()),
+                triggers: readable(ou, "trigger", replies.next()),
+                sequences: readable(ou, "sequence", replies.next()),
+            })
+            .collect())
     }
 
     /// The OU's configuration version: changes whenever any of its documents changes.
@@ -161,6 +195,30 @@ impl<T: Serialize> Documents<T> {
             .await?;
         Ok(first_is_one(out))
     }
+}
+
+/// An OU's rulesets, milestone triggers and sequence triggers, each in id (creation) order;
+/// a document that no longer decodes is skipped with an error log rather than stopping every
+/// event of the OU.
+#[derive(Debug, Clone, Default)]
+pub struct ScoringDocuments {
+    pub rulesets: Vec<Ruleset>,
+    pub triggers: Vec<MilestoneTrigger>,
+    pub sequences: Vec<SequenceTrigger>,
+}
+
+/// The documents of one `HGETALL` reply that decode, sorted by id.
+fn readable<T: DeserializeOwned>(ou: &str, what: &str, r: Option<Reply>) -> Vec<T> {
+    let mut v: Vec<(String, T)> = Vec::new();
+    for (id, bytes) in r.map(Reply::into_pairs).unwrap_or_default() {
+        match serde_json::from_slice(&bytes) {
+            Ok(d) => v.push((id, d)),
+            Err(e) => tracing::error!(ou, id, error = %e, "unreadable {what} skipped"),
+        }
+    }
+    // Ids are time-sortable: creation order, so firings come out in a stable order.
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v.into_iter().map(|(_, d)| d).collect()
 }
 
 fn first_is_one(replies: Option<Vec<Reply>>) -> bool {

@@ -22,7 +22,7 @@ use crate::keys::Keys;
 use crate::store::{exec_one, Cmd, Reply, Store, StoreError};
 
 pub use apikeys::{ApiKey, NewApiKey, Scope};
-pub use documents::Documents;
+pub use documents::{Documents, ScoringDocuments};
 
 /// Collections of OU-scoped documents.
 pub mod collections {
