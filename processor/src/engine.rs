@@ -43,12 +43,12 @@ use sha2::{Digest, Sha256};
 
 use leadstream_domain::event::EngagementEvent;
 use leadstream_domain::fired::TriggerFired;
-use leadstream_domain::firing::HistoryEntry;
 use leadstream_domain::lead::LeadRecord;
 use leadstream_domain::rules::OuRules;
 use leadstream_shared::catalog::Catalog;
 use leadstream_shared::ids::now_ms;
 use leadstream_shared::keys::{Keys, PartitionKeys};
+use leadstream_shared::store::history::Histories;
 use leadstream_shared::store::{Cmd, Guard, Reply, Store, StoreError};
 
 /// One event to apply; `event.lead_id` is set (alias-only records are resolved before).
@@ -132,6 +132,7 @@ struct Partition {
 
 pub struct Engine {
     catalog: Catalog,
+    histories: Histories,
     keys: Keys,
     settings: EngineSettings,
     configs: Mutex<HashMap<String, Arc<OuConfig>>>,
@@ -161,6 +162,7 @@ const DEDUPE_BUCKETS: i64 = 4;
 impl Engine {
     pub fn new(kv: Store, keys: Keys, settings: EngineSettings) -> Engine {
         Engine {
+            histories: Histories::new(kv.clone(), keys.clone()),
             catalog: Catalog::new(kv, keys.clone()),
             keys,
             settings,
@@ -251,25 +253,9 @@ impl Engine {
         if fired.is_empty() {
             return Ok(());
         }
-        let mut history = Vec::with_capacity(fired.len() + 4);
-        let mut capped = HashSet::new();
-        for (_, f) in fired {
-            let key = self.keys.history(&f.ou_id, f.kind.as_str());
-            let member = HistoryEntry::of(f).encode().map_err(StoreError::Corrupt)?;
-            history.push(Cmd::ZAdd {
-                key: key.clone(),
-                score: f.fired_at_ms as f64,
-                member,
-            });
-            capped.insert(key);
-        }
-        let cap = self.settings.history_cap as isize;
-        history.extend(capped.into_iter().map(|key| Cmd::ZRemRangeByRank {
-            key,
-            start: 0,
-            stop: -(cap + 1),
-        }));
-        self.kv().exec(history).await?;
+        self.histories
+            .record(fired.iter().map(|(_, f)| f), self.settings.history_cap)
+            .await?;
         let mut clear = Vec::with_capacity(fired.len());
         let mut outboxes: HashMap<i32, (String, bool)> = HashMap::new();
         for (p, f) in fired {
