@@ -53,6 +53,41 @@ pub fn not_found(what: &str, id: &str) -> ApiError {
     ApiError::NotFound(format!("{what} {id:?} does not exist"))
 }
 
+/// The optional `lead_id` of a simulate body: absent or null is `None`, anything else must be
+/// a non-empty string (trimmed).
+pub fn lead_field(v: Option<&Value>) -> Result<Option<String>, ApiError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.trim().to_string())),
+        Some(_) => Err(ApiError::invalid(
+            "lead_id",
+            "lead_id must be a non-empty string",
+        )),
+    }
+}
+
+/// An optional text of a simulated event at `field` (`event.id`, `events[0].event_type`):
+/// absent or null is `None`, anything else must be a non-empty string of at most 512 bytes
+/// (trimmed).
+pub fn text_field(v: Option<&Value>, field: &str) -> Result<Option<String>, ApiError> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 512 => {
+            Ok(Some(s.trim().to_string()))
+        }
+        Some(_) => Err(ApiError::invalid(
+            field,
+            format!("{field} must be a non-empty string of at most 512 bytes"),
+        )),
+    }
+}
+
+/// An RFC 3339 time of a simulated event at `field`, as Unix ms.
+pub fn time_field(s: &str, field: &str) -> Result<i64, ApiError> {
+    leadstream_shared::ids::parse_rfc3339_ms(s)
+        .ok_or_else(|| ApiError::invalid(field, format!("{field} must be an RFC 3339 time")))
+}
+
 /// Now as RFC 3339 with milliseconds.
 pub fn now_rfc3339() -> String {
     leadstream_shared::ids::rfc3339_ms(leadstream_shared::ids::now_ms())

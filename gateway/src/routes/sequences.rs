@@ -37,12 +37,12 @@ use leadstream_domain::model::sequence::{
 };
 use leadstream_domain::sequence::{self, SeqEvent};
 use leadstream_shared::catalog::collections::SEQUENCES;
-use leadstream_shared::ids::{new_id, now_ms, parse_rfc3339_ms, rfc3339_ms};
+use leadstream_shared::ids::{new_id, now_ms, rfc3339_ms};
 
 use super::ctx_for;
 use super::documents::{load, Editable, Resource};
 use super::leads::load_lead;
-use super::request::{decode_object, json_value};
+use super::request::{decode_object, json_value, lead_field, text_field, time_field};
 use crate::auth::Scope;
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
@@ -159,16 +159,7 @@ pub async fn simulate(
     let req: SimulateBody = decode_object(json_value(&st, &headers, body).await?)?;
     let ou = &c.tenant.ou_id;
     let seq = load::<Sequences>(&st, ou, &id).await?;
-    let lead = match req.lead_id {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "lead_id",
-                "lead_id must be a non-empty string",
-            ))
-        }
-    };
+    let lead = lead_field(req.lead_id.as_ref())?;
     let given = match req.events {
         None | Some(Value::Null) => None,
         Some(v) => Some(sim_events(v)?),
@@ -235,29 +226,14 @@ fn sim_events(v: Value) -> Result<Vec<SeqEvent>, ApiError> {
                 format!("{p} has an unknown field `{k}`; expected id, event_type, created_at");
             return Err(ApiError::invalid(&format!("{p}.{k}"), msg));
         }
-        let text = |k: &str| -> Result<Option<String>, ApiError> {
-            match o.get(k) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 512 => {
-                    Ok(Some(s.trim().to_string()))
-                }
-                Some(_) => Err(ApiError::invalid(
-                    &format!("{p}.{k}"),
-                    format!("{p}.{k} must be a non-empty string of at most 512 bytes"),
-                )),
-            }
-        };
+        let text = |k: &str| text_field(o.get(k), &format!("{p}.{k}"));
         let f = format!("{p}.event_type");
         let event_type =
             text("event_type")?.ok_or_else(|| ApiError::invalid(&f, format!("{f} is required")))?;
         let id = text("id")?.unwrap_or_else(|| format!("evt_sim_{}", i + 1));
         let time = match text("created_at")? {
             None => now,
-            Some(s) => {
-                let f = format!("{p}.created_at");
-                parse_rfc3339_ms(&s)
-                    .ok_or_else(|| ApiError::invalid(&f, format!("{f} must be an RFC 3339 time")))?
-            }
+            Some(s) => time_field(&s, &format!("{p}.created_at"))?,
         };
         out.push(SeqEvent::new(id, event_type, time));
     }

@@ -33,12 +33,12 @@ use leadstream_domain::model::trigger::{
 };
 use leadstream_domain::scoring;
 use leadstream_shared::catalog::collections::TRIGGERS;
-use leadstream_shared::ids::{new_id, now_ms, parse_rfc3339_ms};
+use leadstream_shared::ids::{new_id, now_ms};
 
 use super::ctx_for;
 use super::documents::{load, store, Editable, Resource};
 use super::leads::load_lead;
-use super::request::{json_body, store_err};
+use super::request::{json_body, lead_field, store_err, text_field, time_field};
 use super::rulesets::Rulesets;
 use crate::auth::Scope;
 use crate::error::ApiError;
@@ -102,16 +102,7 @@ pub async fn simulate(
     let ou = &c.tenant.ou_id;
     let trigger = load::<Triggers>(&st, ou, &id).await?;
     let given = |v: &Option<Value>| v.as_ref().is_some_and(|v| !v.is_null());
-    let lead = match &req.lead_id {
-        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
-        Some(Value::Null) | None => None,
-        Some(_) => {
-            return Err(ApiError::invalid(
-                "lead_id",
-                "lead_id must be a non-empty string",
-            ))
-        }
-    };
+    let lead = lead_field(req.lead_id.as_ref())?;
     let Some(event) = req.event.filter(|v| !v.is_null()) else {
         return Err(ApiError::invalid("event", "event is required"));
     };
@@ -175,17 +166,8 @@ fn sim_event(v: Value, org: &str, ou: &str) -> Result<EngagementEvent, ApiError>
     let Value::Object(mut o) = v else {
         return Err(ApiError::invalid("event", "event must be an object"));
     };
-    let text = |o: &mut Map<String, Value>, k: &str| -> Result<Option<String>, ApiError> {
-        match o.remove(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 512 => {
-                Ok(Some(s.trim().to_string()))
-            }
-            Some(_) => Err(ApiError::invalid(
-                &format!("event.{k}"),
-                format!("event.{k} must be a non-empty string of at most 512 bytes"),
-            )),
-        }
+    let text = |o: &mut Map<String, Value>, k: &str| {
+        text_field(o.remove(k).as_ref(), &format!("event.{k}"))
     };
     let event_type = text(&mut o, "event_type")?
         .ok_or_else(|| ApiError::invalid("event.event_type", "event.event_type is required"))?;
@@ -195,10 +177,7 @@ fn sim_event(v: Value, org: &str, ou: &str) -> Result<EngagementEvent, ApiError>
     let mut time = None;
     for k in ["created_at", "timestamp"] {
         if let Some(s) = text(&mut o, k)? {
-            let f = format!("event.{k}");
-            let ms = parse_rfc3339_ms(&s)
-                .ok_or_else(|| ApiError::invalid(&f, format!("{f} must be an RFC 3339 time")))?;
-            time = Some(ms);
+            time = Some(time_field(&s, &format!("event.{k}"))?);
         }
     }
     let metadata = match o.remove("metadata") {
