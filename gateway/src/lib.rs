@@ -12,8 +12,11 @@
 //!   ◀─ 2xx only after the broker acknowledged; 503 + Retry-After when it did not
 //! ```
 //!
-//! Management (org units, API keys, the CDP event-type registry) and `/healthz`, `/readyz`,
-//! `/metrics` are served beside the ingest routes. Entry points: [`run`] (the `leadstream
+//! Management (org units, API keys) and the catalog documents — rulesets, triggers, sequences,
+//! CDP event types, all through one generic pattern (`routes::documents`) over the catalog's
+//! typed store — plus the reads (leads, history, deliveries) and `/healthz`, `/readyz`,
+//! `/metrics` are served beside the ingest routes; `server::router` is the one place they are
+//! assembled. Entry points: [`run`] (the `leadstream
 //! gateway` subcommand), [`spawn`] (tests: real broker and Redis, port 0) and [`spawn_with`] /
 //! [`router_with`] (any store and sink, e.g. `leadstream dev` or in-process tests).
 
