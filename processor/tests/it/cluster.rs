@@ -30,12 +30,6 @@ async fn two_replicas_and_one_leaving_on_a_redis_cluster() {
 /// applied: its replica is promoted, writes the dead master acknowledged but had not yet
 /// replicated are lost (state and applied offset together), and the processor re-reads what
 /// was lost. Every score still equals the oracle and every crossing fired once.
-// Ignored in `scripts/test`: in two of five full runs the test's own Redis Cluster connection
-// (redis crate 1.8.1) kept answering "timed out" for minutes after the master was killed and
-// the test hung until nextest's timeout, even with the store rebuilding its connection; it passes
-// alone and beside another test. Run it with `cargo nextest run --run-ignored all -E
-// 'test(a_master)'`. The lossy-failover rewind is proven deterministically by `rewind.rs`.
-#[ignore = "flaky: the cluster client can stay stuck after a master kill (see comment)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_master_killed_mid_stream_loses_nothing_and_counts_nothing_twice() {
     let mut cluster = RedisCluster::start();

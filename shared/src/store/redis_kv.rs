@@ -59,9 +59,14 @@ enum Conn {
 
 /// A cluster connection that is replaced when requests fail for want of a connection: after a
 /// master was killed -9 and its replica promoted, the `redis` crate's cluster connection (1.8.1)
-/// was seen to keep timing out every request for minutes, so every call is bounded here and a
+/// was seen to keep timing out every request for good, so every call is bounded here and a
 /// connection that timed out or lost its node is rebuilt from the client (which asks the live
 /// nodes for the slot map afresh).
+///
+/// The rebuild runs as a task of its own: callers are routinely dropped mid-request (a
+/// multi-slot read is one future per slot under `try_join_all`, and the first slot to fail
+/// drops the others), and a rebuild awaited inside such a caller was cancelled every time —
+/// the connection then stayed broken while the rate limit refused further rebuilds.
 struct ClusterConn {
     client: ClusterClient,
     current: std::sync::Mutex<ClusterConnection>,
@@ -77,9 +82,9 @@ impl ClusterConn {
     }
 
     /// Run `f` on the connection within [`HUNG_AFTER`]. A request that failed in any way (no
-    /// answer, a timeout, a lost node) makes the connection be rebuilt from the client (at most
-    /// once a second) before the error is reported (callers retry).
-    async fn bounded<T, F, Fut>(&self, f: F) -> redis::RedisResult<T>
+    /// answer, a timeout, a lost node) starts a rebuild of the connection from the client (at
+    /// most once a second) and reports the error (callers retry).
+    async fn bounded<T, F, Fut>(self: &Arc<Self>, f: F) -> redis::RedisResult<T>
     where
         F: FnOnce(ClusterConnection) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
@@ -96,12 +101,14 @@ impl ClusterConn {
             // Redirections and retries are the connection's own business: an error that gets
             // out of it means it is in a state worth leaving (a timeout, a lost node, a slot
             // map that no longer matches the cluster), whatever its kind.
-            self.rebuild(e).await;
+            self.rebuild(e);
         }
         result
     }
 
-    async fn rebuild(&self, cause: &redis::RedisError) {
+    /// Start replacing the connection (at most once a second), in a task of its own so that
+    /// dropping the caller cannot cancel it.
+    fn rebuild(self: &Arc<Self>, cause: &redis::RedisError) {
         {
             let mut last = self.rebuilt.lock().unwrap_or_else(|p| p.into_inner());
             if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
@@ -110,11 +117,22 @@ impl ClusterConn {
             *last = Some(std::time::Instant::now());
         }
         tracing::warn!(error = %cause, kind = ?cause.kind(), "Redis Cluster request failed; rebuilding the cluster connection");
-        if let Ok(Ok(fresh)) =
-            tokio::time::timeout(CONNECT_TIMEOUT, self.client.get_async_connection()).await
-        {
-            *self.current.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
-        }
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            match tokio::time::timeout(CONNECT_TIMEOUT, this.client.get_async_connection()).await
+            {
+                Ok(Ok(fresh)) => {
+                    *this.current.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
+                    tracing::info!("Redis Cluster connection rebuilt");
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "could not rebuild the Redis Cluster connection")
+                }
+                Err(_) => tracing::warn!(
+                    "could not rebuild the Redis Cluster connection within {CONNECT_TIMEOUT:?}"
+                ),
+            }
+        });
     }
 }
 
