@@ -119,8 +119,7 @@ impl ClusterConn {
         tracing::warn!(error = %cause, kind = ?cause.kind(), "Redis Cluster request failed; rebuilding the cluster connection");
         let this = Arc::clone(self);
         tokio::spawn(async move {
-            match tokio::time::timeout(CONNECT_TIMEOUT, this.client.get_async_connection()).await
-            {
+            match tokio::time::timeout(CONNECT_TIMEOUT, this.client.get_async_connection()).await {
                 Ok(Ok(fresh)) => {
                     *this.current.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
                     tracing::info!("Redis Cluster connection rebuilt");
