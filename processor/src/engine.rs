@@ -34,7 +34,7 @@
 //! produce, before the outbox was cleared) is delivered once: the notifier is idempotent on the
 //! id, and the history entry, a function of the fired record, is added once.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,6 +49,7 @@ use leadstream_shared::catalog::Catalog;
 use leadstream_shared::ids::now_ms;
 use leadstream_shared::keys::{Keys, PartitionKeys};
 use leadstream_shared::store::history::Histories;
+use leadstream_shared::store::offsets::AppliedOffsets;
 use leadstream_shared::store::{Cmd, Guard, Reply, Store, StoreError};
 
 /// One event to apply; `event.lead_id` is set (alias-only records are resolved before).
@@ -188,28 +189,18 @@ impl Engine {
 
     /// Each partition's applied offset as stored (`None`: nothing applied yet), read where this
     /// version keeps it and, for partitions not written since an upgrade, where earlier versions
-    /// kept it. One round trip.
+    /// kept it: the typed store ([`AppliedOffsets`]) every reader uses. One round trip.
     pub async fn applied_offsets(
         &self,
         partitions: &[i32],
-    ) -> Result<HashMap<i32, Option<i64>>, StoreError> {
-        let mut cmds = Vec::with_capacity(partitions.len() * 2);
-        for p in partitions {
-            cmds.push(Cmd::Get {
-                key: self.partition_keys(*p).applied(),
-            });
-            cmds.push(Cmd::Get {
-                key: self.keys.legacy_applied(&self.settings.topic, *p),
-            });
-        }
-        let mut replies = self.kv().exec(cmds).await?.into_iter();
-        let mut out = HashMap::new();
-        for p in partitions {
-            let now = replies.next().and_then(Reply::into_bytes);
-            let old = replies.next().and_then(Reply::into_bytes);
-            out.insert(*p, now.or(old).as_deref().and_then(parse_i64));
-        }
-        Ok(out)
+    ) -> Result<BTreeMap<i32, Option<i64>>, StoreError> {
+        AppliedOffsets::new(
+            self.kv().clone(),
+            self.keys.clone(),
+            self.settings.topic.clone(),
+        )
+        .get(partitions)
+        .await
     }
 
     /// Forget every cached partition: called on each assignment, when the consumer is
