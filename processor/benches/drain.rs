@@ -26,7 +26,6 @@ use std::time::{Duration, Instant};
 
 use common::{env, TYPES};
 use futures::future::join_all;
-use leadstream_domain::event::{EngagementEvent, Origin};
 use leadstream_processor::ProcessorConfig;
 use leadstream_shared::avro::encode_event;
 use leadstream_shared::catalog::Catalog;
@@ -71,31 +70,11 @@ async fn main() {
 
     // The backlog.
     let publisher = Publisher::new(&settings, Duration::from_secs(30)).expect("producer");
-    let mut seed: u64 = 42;
-    let mut rnd = move |n: u64| {
-        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-        (seed >> 33) % n
-    };
+    let mut rnd = common::rng(42);
     let records: Vec<(String, Vec<u8>)> = (0..events)
         .map(|i| {
-            let mut metadata = serde_json::Map::new();
-            metadata.insert("path".into(), json!("/pricing"));
-            let e = EngagementEvent {
-                event_id: format!("evt_{i}"),
-                org_id: "org_default".into(),
-                ou_id: OU.into(),
-                lead_id: Some(format!("ld_{}", rnd(leads as u64))),
-                aliases: vec![],
-                source: Some("bench".into()),
-                producer_event_id: Some(format!("p{i}")),
-                event_type: TYPES[rnd(TYPES.len() as u64) as usize].into(),
-                event_time_ms: 1_700_000_000_000 + i as i64 * 10,
-                received_at_ms: 1_700_000_000_000 + i as i64 * 10,
-                metadata,
-                origin: Origin::Kafka,
-                environment: None,
-                severity: None,
-            };
+            let lead = format!("ld_{}", rnd(leads as u64));
+            let e = common::event(i, OU, lead, TYPES[rnd(TYPES.len() as u64) as usize]);
             (e.kafka_key(), encode_event(&e).expect("avro"))
         })
         .collect();

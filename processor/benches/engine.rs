@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{env, TYPES};
-use leadstream_domain::event::{EngagementEvent, Origin};
 use leadstream_processor::engine::{Engine, EngineSettings, Input};
 use leadstream_shared::catalog::Catalog;
 use leadstream_shared::keys::Keys;
@@ -50,15 +49,9 @@ async fn main() {
     // Events spread over the partitions a processor owns, as the gateway's partitioner puts
     // them (one atomic write per partition and batch).
     let partitions = env("BENCH_PARTITIONS", 4) as i32;
-    let mut seed: u64 = 42;
-    let mut rnd = move |n: u64| {
-        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-        (seed >> 33) % n
-    };
+    let mut rnd = common::rng(42);
     let inputs: Vec<Input> = (0..events)
         .map(|i| {
-            let mut metadata = serde_json::Map::new();
-            metadata.insert("path".into(), json!("/pricing"));
             let lead = format!("ld_{}", rnd(leads as u64));
             Input {
                 partition: leadstream_shared::kafka::murmur2_partition(
@@ -66,22 +59,7 @@ async fn main() {
                     partitions,
                 ),
                 offset: i as i64,
-                event: EngagementEvent {
-                    event_id: format!("evt_{i}"),
-                    org_id: "org_default".into(),
-                    ou_id: ou.into(),
-                    lead_id: Some(lead),
-                    aliases: vec![],
-                    source: Some("bench".into()),
-                    producer_event_id: Some(format!("p{i}")),
-                    event_type: TYPES[rnd(TYPES.len() as u64) as usize].into(),
-                    event_time_ms: 1_700_000_000_000 + i as i64 * 10,
-                    received_at_ms: 1_700_000_000_000 + i as i64 * 10,
-                    metadata,
-                    origin: Origin::Kafka,
-                    environment: None,
-                    severity: None,
-                },
+                event: common::event(i, ou, lead, TYPES[rnd(TYPES.len() as u64) as usize]),
             }
         })
         .collect();

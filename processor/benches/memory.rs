@@ -30,7 +30,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use common::{env, TYPES};
-use leadstream_domain::event::{EngagementEvent, Origin};
 use leadstream_processor::engine::{Engine, EngineSettings, Input};
 use leadstream_processor::ProcessorConfig;
 use leadstream_shared::catalog::Catalog;
@@ -146,40 +145,22 @@ async fn main() {
 
     // Round r gives every lead its r-th event, so each batch touches `batch` distinct leads.
     let events = leads * per_lead;
-    let mut seed: u64 = 42;
-    let mut rnd = move |n: u64| {
-        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-        (seed >> 33) % n
-    };
+    let mut rnd = common::rng(42);
     let started = Instant::now();
     let mut fired = 0;
     let mut next = 0;
     while next < events {
         let end = (next + batch).min(events);
         let inputs: Vec<Input> = (next..end)
-            .map(|i| {
-                let mut metadata = serde_json::Map::new();
-                metadata.insert("path".into(), json!("/pricing"));
-                Input {
-                    partition: 0,
-                    offset: i as i64,
-                    event: EngagementEvent {
-                        event_id: format!("evt_{i}"),
-                        org_id: "org_default".into(),
-                        ou_id: ou.into(),
-                        lead_id: Some(format!("ld_{}", i % leads)),
-                        aliases: vec![],
-                        source: Some("bench".into()),
-                        producer_event_id: Some(format!("p{i}")),
-                        event_type: TYPES[rnd(TYPES.len() as u64) as usize].into(),
-                        event_time_ms: 1_700_000_000_000 + i as i64 * 10,
-                        received_at_ms: 1_700_000_000_000 + i as i64 * 10,
-                        metadata,
-                        origin: Origin::Kafka,
-                        environment: None,
-                        severity: None,
-                    },
-                }
+            .map(|i| Input {
+                partition: 0,
+                offset: i as i64,
+                event: common::event(
+                    i,
+                    ou,
+                    format!("ld_{}", i % leads),
+                    TYPES[rnd(TYPES.len() as u64) as usize],
+                ),
             })
             .collect();
         let out = engine.apply(&inputs).await.expect("apply");

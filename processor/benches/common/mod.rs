@@ -1,6 +1,8 @@
-//! What the engine and memory benches share: their knobs, their event types and the one
-//! configuration both measure (6 rules, 3 milestone triggers, `sequences` sequences).
+//! What the processor's benches share: their knobs, their event types, the synthetic event
+//! they feed the engine, and the one configuration the engine and memory benches measure (6
+//! rules, 3 milestone triggers, `sequences` sequences).
 
+use leadstream_domain::event::{EngagementEvent, Origin};
 use leadstream_domain::model::ruleset::Ruleset;
 use leadstream_domain::model::sequence::SequenceTrigger;
 use leadstream_domain::model::trigger::MilestoneTrigger;
@@ -68,5 +70,36 @@ pub async fn install_config(catalog: &Catalog, ou: &str, sequences: usize) {
             .put_doc(ou, collections::SEQUENCES, &seq.id, &seq)
             .await
             .expect("put");
+    }
+}
+
+/// Event number `i` of a bench stream: `lead` of `ou` did `event_type` on `/pricing`, 10 ms
+/// after event `i - 1`, as a Kafka producer would have sent it.
+pub fn event(i: usize, ou: &str, lead: String, event_type: &str) -> EngagementEvent {
+    let mut metadata = serde_json::Map::new();
+    metadata.insert("path".into(), json!("/pricing"));
+    EngagementEvent {
+        event_id: format!("evt_{i}"),
+        org_id: "org_default".into(),
+        ou_id: ou.into(),
+        lead_id: Some(lead),
+        aliases: vec![],
+        source: Some("bench".into()),
+        producer_event_id: Some(format!("p{i}")),
+        event_type: event_type.into(),
+        event_time_ms: 1_700_000_000_000 + i as i64 * 10,
+        received_at_ms: 1_700_000_000_000 + i as i64 * 10,
+        metadata,
+        origin: Origin::Kafka,
+        environment: None,
+        severity: None,
+    }
+}
+
+/// A small deterministic generator (`rnd(n)` in `0..n`): every run feeds the same stream.
+pub fn rng(mut seed: u64) -> impl FnMut(u64) -> u64 {
+    move |n: u64| {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        (seed >> 33) % n
     }
 }
