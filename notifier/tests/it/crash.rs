@@ -104,6 +104,27 @@ pub async fn kill_9_round(extra: &[(&str, &str)]) -> (Env, usize) {
         rx.held() > 0
     })
     .await;
+    // A 200 the old process received but had not yet recorded is attempted again by its
+    // successor: that is the crash window `kill_9_while_the_receiver_answers_200…` measures.
+    // This round is about work pending at the crash, so it kills once every success answered
+    // so far is on record (the receiver holds every new request meanwhile).
+    let answered = successes(&rx, "/hook", |r| r.header("webhook-id"))
+        .values()
+        .sum::<usize>()
+        + successes(&rx, "/slack", slack_lead).values().sum::<usize>();
+    let on_record = DeliveryQuery {
+        status: Some(AttemptStatus::Succeeded),
+        ..Default::default()
+    };
+    leadstream_testkit::wait_until(
+        Duration::from_secs(30),
+        "every success answered before the crash on record",
+        || async {
+            let recorded = all_deliveries(&env, on_record.clone()).await.len();
+            (recorded >= answered).then_some(())
+        },
+    )
+    .await;
     child.start_kill().expect("kill -9");
     child.wait().await.unwrap();
     // Requests held from the dead process answer 503: their client is gone, none counts.
