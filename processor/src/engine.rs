@@ -34,7 +34,7 @@
 //! produce, before the outbox was cleared) is delivered once: the notifier is idempotent on the
 //! id, and the history entry, a function of the fired record, is added once.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -51,6 +51,11 @@ use leadstream_shared::keys::{Keys, PartitionKeys};
 use leadstream_shared::store::history::Histories;
 use leadstream_shared::store::offsets::AppliedOffsets;
 use leadstream_shared::store::{Cmd, Guard, Reply, Store, StoreError};
+
+mod batch;
+mod legacy;
+
+use batch::{compute, Batch, Read, ReadPlan, WritePlan};
 
 /// One event to apply; `event.lead_id` is set (alias-only records are resolved before).
 #[derive(Debug, Clone)]
@@ -611,53 +616,6 @@ impl Engine {
         })
     }
 
-    /// For a partition applied before the upgrade to partition hash tags: the states of leads
-    /// not yet written since, and (for one dedupe TTL after the upgrade) the old dedupe marks.
-    async fn read_legacy(
-        &self,
-        part: &Partition,
-        now: i64,
-        inputs: &[Input],
-        loaded: &mut HashMap<String, Option<Vec<u8>>>,
-        seen_before: &mut [bool],
-    ) -> Result<(), StoreError> {
-        let missing: Vec<String> = loaded
-            .iter()
-            .filter(|(_, v)| v.is_none())
-            .map(|(f, _)| f.clone())
-            .collect();
-        let marks = now < part.legacy_marks_until;
-        let mut cmds: Vec<Cmd> = missing
-            .iter()
-            .filter_map(|f| {
-                let (ou, lead) = f.split_once('\u{1f}')?;
-                Some(Cmd::Get {
-                    key: self.keys.lead_state(ou, lead),
-                })
-            })
-            .collect();
-        if marks {
-            cmds.extend(inputs.iter().map(|i| Cmd::Exists {
-                key: self.keys.processed(&i.event.ou_id, &i.event.dedupe_id()),
-            }));
-        }
-        if cmds.is_empty() {
-            return Ok(());
-        }
-        let mut replies = self.kv().exec(cmds).await?.into_iter();
-        for f in missing {
-            if let Some(bytes) = replies.next().and_then(Reply::into_bytes) {
-                loaded.insert(f, Some(bytes));
-            }
-        }
-        if marks {
-            for seen in seen_before.iter_mut() {
-                *seen |= replies.next().is_some_and(|r| r.as_int() == 1);
-            }
-        }
-        Ok(())
-    }
-
     /// The configuration of each OU, reloading those whose version changed (one round trip for
     /// all of them).
     async fn configs_for(
@@ -693,99 +651,6 @@ impl Engine {
             out.insert(ou.to_string(), cfg);
         }
         Ok(out)
-    }
-}
-
-/// What one attempt reads, decided before the read (see [`Engine::read_plan`]).
-struct ReadPlan<'a> {
-    /// The partition is not in memory: read its applied offset too.
-    cold: bool,
-    /// The batch's OUs, sorted: their config versions.
-    ous: Vec<&'a str>,
-    /// Lead states not in memory, by [`PartitionKeys::lead_field`].
-    fields: Vec<String>,
-    /// Each input's dedupe digest, in input order.
-    digests: Vec<Vec<u8>>,
-    /// The current dedupe time bucket; it and the [`DEDUPE_BUCKETS`] before it are read.
-    bucket: i64,
-}
-
-/// What the read found besides the applied offset and the lead states (which go into the
-/// [`Partition`]).
-struct Read {
-    /// Per input: its dedupe digest was in the store.
-    seen_before: Vec<bool>,
-    configs: HashMap<String, Arc<OuConfig>>,
-}
-
-/// What computing a batch decided.
-struct Batch {
-    out: Applied,
-    /// The new applied offset (the start when the batch held only replays).
-    next: i64,
-    /// Leads whose state changed, by [`PartitionKeys::lead_field`].
-    touched: HashSet<String>,
-    /// Dedupe digests of the events applied.
-    new_marks: Vec<Vec<u8>>,
-}
-
-/// The guarded write of a batch.
-struct WritePlan {
-    guard: Guard,
-    cmds: Vec<Cmd>,
-    /// The applied offset written, as stored (the next write's guard).
-    applied_raw: Vec<u8>,
-}
-
-/// Compute a batch in memory, in offset order (no store; `now` stamps the firings): records at
-/// or below `start`, the applied offset, are replays and skipped; duplicates (digest seen in
-/// the store or earlier in the batch) change nothing; every other event of an OU with a
-/// configuration goes through the domain's [`OuRules::apply`] on its lead's state in `leads`.
-fn compute(
-    inputs: &[Input],
-    digests: &[Vec<u8>],
-    read: Read,
-    leads: &mut HashMap<String, LeadRecord>,
-    start: i64,
-    sequence_cap: usize,
-    now: i64,
-) -> Batch {
-    let mut out = Applied::default();
-    let mut next = start;
-    let mut seen_now: HashSet<&[u8]> = HashSet::new();
-    let mut touched: HashSet<String> = HashSet::new();
-    let mut new_marks: Vec<Vec<u8>> = Vec::new();
-    for ((input, seen), mark) in inputs.iter().zip(read.seen_before).zip(digests) {
-        if input.offset <= start {
-            out.replayed += 1;
-            continue;
-        }
-        next = next.max(input.offset);
-        let e = &input.event;
-        let Some(lead) = e.lead_id.as_deref() else {
-            continue;
-        };
-        if seen || !seen_now.insert(mark.as_slice()) {
-            out.duplicates += 1;
-            continue;
-        }
-        new_marks.push(mark.clone());
-        let Some(cfg) = read.configs.get(e.ou_id.as_str()) else {
-            continue;
-        };
-        let field = PartitionKeys::lead_field(&e.ou_id, lead);
-        let rec = leads.entry(field.clone()).or_default();
-        touched.insert(field);
-        let fired = cfg.rules.apply(rec, e, sequence_cap, now);
-        out.fired
-            .extend(fired.into_iter().map(|f| (input.partition, f)));
-        out.applied += 1;
-    }
-    Batch {
-        out,
-        next,
-        touched,
-        new_marks,
     }
 }
 
