@@ -18,6 +18,15 @@
 //!   expires and the job is taken again.
 //! - `ou:{ou}:notifier:disabled:{trigger_id}:{endpoint_id}` ([`Keys::delivery_disabled`]) — set
 //!   by a 410 Gone.
+//! - `ou:{ou}:notifier:lane:{endpoint_id}:{lead_id}` ([`Keys::delivery_lane`]) — the *lane*: the
+//!   unfinished jobs of one lead to one endpoint (their fired ids, which name the job keys in
+//!   either key layout), by their fired record's offset (one lead's
+//!   fired records are on one partition of the fired topic, in firing order). A job is attempted
+//!   only when no job with a lower offset is in its lane ([`JobStore::gate`]); it leaves the lane
+//!   in the write that makes it final ([`JobStore::record`] with [`Next::Done`]: delivered, or
+//!   dead with its DLQ record acknowledged), and that write answers the next job in the lane so
+//!   it can be woken at once. So deliveries of one lead to one endpoint are made in firing order,
+//!   a retry included; different leads (and different endpoints) do not wait for each other.
 //!
 //! On a Redis Cluster every one of these keys (and the delivery records) carries the hash tag
 //! `{notifier}` (see [`Keys::for_cluster`]): a job, its lease, the due set and the delivery
@@ -140,6 +149,31 @@ pub struct Write<'a> {
     pub gone_at_ms: Option<i64>,
 }
 
+/// What [`JobStore::record`] came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// The lease was still ours (false: the attempt outlived it; the write landed anyway).
+    pub held: bool,
+    /// The job left its lane ([`Next::Done`]) and this job is now first in it: wake it.
+    pub next_in_lane: Option<String>,
+}
+
+/// What stands between a claimed job and its attempt ([`JobStore::gate`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gate {
+    /// A 410 Gone disabled the endpoint for the job's trigger.
+    pub disabled: bool,
+    /// An earlier job of the same lead to the same endpoint that is not final yet: it goes first.
+    pub behind: Option<Earlier>,
+}
+
+/// A job earlier in a lane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Earlier {
+    pub key: String,
+    pub fired_id: String,
+}
+
 /// The delivery jobs in the store: the one place their states are read and written, by the
 /// notifier's [`crate::ingest`] and [`crate::worker`] and by `leadstream admin dlq replay`.
 /// Key layouts: [`Keys::delivery_job`] and its neighbours.
@@ -194,6 +228,22 @@ impl JobStore {
         }
     }
 
+    /// The lane of the job: its lead's unfinished jobs to its endpoint.
+    fn lane(&self, job: &Job) -> String {
+        self.keys
+            .delivery_lane(&job.fired.ou_id, &job.fired.lead_id, &job.endpoint_id)
+    }
+
+    /// The first job of `lane` with an offset up to `max` (`+inf`: the first of all).
+    fn lane_first(lane: String, max: f64) -> Cmd {
+        Cmd::ZRangeByScore {
+            key: lane,
+            min: f64::NEG_INFINITY,
+            max,
+            limit: Some(1),
+        }
+    }
+
     fn set_job(&self, job_key: &str, job: &Job) -> Cmd {
         Cmd::Set {
             key: job_key.to_string(),
@@ -202,15 +252,29 @@ impl JobStore {
         }
     }
 
-    /// Create the jobs that do not exist yet and make them due now. Answers, per job, whether
-    /// it was created (false: a duplicate). Each job is one atomic guarded write; they run
-    /// concurrently (pipelined on one connection).
+    /// Create the jobs that do not exist yet, make them due now and put them in their lanes.
+    /// Answers, per job, whether it was created (false: a duplicate). Each job is one atomic
+    /// guarded write; they run concurrently, pipelined on one connection in the order given
+    /// (a lane is ordered by offset whatever the order of its writes).
     pub async fn enqueue(&self, jobs: &[Job], now_ms: i64) -> Result<Vec<bool>, StoreError> {
         let writes = jobs.iter().map(|j| {
             let key = self.key_of(j);
+            let lane = self.lane(j);
             self.kv().exec_guarded(
                 vec![Guard::Absent(key.clone())],
-                vec![self.set_job(&key, j), self.due_at(&key, now_ms)],
+                vec![
+                    self.set_job(&key, j),
+                    self.due_at(&key, now_ms),
+                    Cmd::ZAdd {
+                        key: lane.clone(),
+                        score: j.source_offset as f64,
+                        member: j.fired.fired_id.as_bytes().to_vec(),
+                    },
+                    Cmd::PExpire {
+                        key: lane,
+                        ttl_ms: self.retention_ms,
+                    },
+                ],
             )
         });
         futures::future::try_join_all(writes)
@@ -276,6 +340,63 @@ impl JobStore {
         Ok(Some(job))
     }
 
+    /// Whether the claimed `job` may be attempted now: its endpoint's 410 mark, and the first
+    /// job of its lane with a lower (or equal) offset — `None` in [`Gate::behind`] when that is
+    /// the job itself or there is none (a job written before lanes existed, or re-queued by a
+    /// replay, is in no lane and waits for nobody). One round trip.
+    pub async fn gate(&self, job: &Job) -> Result<Gate, StoreError> {
+        let mut r = self
+            .kv()
+            .exec(vec![
+                Cmd::Exists {
+                    key: self.disabled_key(job),
+                },
+                Self::lane_first(self.lane(job), job.source_offset as f64),
+            ])
+            .await?
+            .into_iter();
+        let disabled = r.next().is_some_and(|x| x.as_int() > 0);
+        let behind = r
+            .next()
+            .and_then(first_member)
+            .filter(|f| *f != job.fired.fired_id)
+            .map(|fired_id| Earlier {
+                key: self.key(&job.fired.ou_id, &fired_id, &job.endpoint_id),
+                fired_id,
+            });
+        Ok(Gate { disabled, behind })
+    }
+
+    /// Take `stale` out of `job`'s lane: a job that expired or is final but was left in it.
+    pub async fn leave_lane(&self, job: &Job, stale: &Earlier) -> Result<(), StoreError> {
+        self.kv()
+            .exec(vec![Cmd::ZRem {
+                key: self.lane(job),
+                member: stale.fired_id.as_bytes().to_vec(),
+            }])
+            .await
+            .map(drop)
+    }
+
+    /// The key of the first job in `job`'s lane now.
+    pub async fn lane_head(&self, job: &Job) -> Result<Option<String>, StoreError> {
+        let first = exec_one(self.kv(), Self::lane_first(self.lane(job), f64::INFINITY)).await?;
+        Ok(first_member(first).map(|f| self.key(&job.fired.ou_id, &f, &job.endpoint_id)))
+    }
+
+    /// Give the lease back and make the job due at `at_ms` (it waits behind an earlier job of
+    /// its lane, or for its retry time), if we still hold the lease.
+    pub async fn park(&self, job_key: &str, token: &str, at_ms: i64) -> Result<(), StoreError> {
+        let lease = self.keys.delivery_lease(job_key);
+        self.kv()
+            .exec_guarded(
+                vec![Guard::Equals(lease.clone(), token.as_bytes().to_vec())],
+                vec![self.due_at(job_key, at_ms), Cmd::Del { key: lease }],
+            )
+            .await
+            .map(drop)
+    }
+
     /// Give a lease back without changing the job.
     pub async fn release(&self, job_key: &str, token: &str) -> Result<(), StoreError> {
         let lease = self.keys.delivery_lease(job_key);
@@ -288,11 +409,12 @@ impl JobStore {
             .map(|_| ())
     }
 
-    /// Store the job's new state, its place in the due set, the attempt record and the 410 mark
-    /// (if any), and give the lease back — atomically, if we still hold the lease. If the lease
-    /// was lost (the attempt outlived it), everything but the lease release is written anyway
-    /// so no attempt goes unrecorded, and `false` is answered.
-    pub async fn record(&self, w: Write<'_>) -> Result<bool, StoreError> {
+    /// Store the job's new state, its place in the due set (and, when final, its leaving its
+    /// lane), the attempt record and the 410 mark (if any), and give the lease back —
+    /// atomically, if we still hold the lease. If the lease was lost (the attempt outlived it),
+    /// everything but the lease release is written anyway so no attempt goes unrecorded, and
+    /// [`Recorded::held`] is false. A final job answers the job now first in its lane.
+    pub async fn record(&self, w: Write<'_>) -> Result<Recorded, StoreError> {
         let Write {
             job_key,
             token,
@@ -307,6 +429,16 @@ impl JobStore {
             Next::At(t) => self.due_at(job_key, t),
             Next::Done => self.not_due(job_key),
         });
+        // The reply of the lane's new first job, when the job leaves its lane.
+        let lane_reply = (next == Next::Done).then(|| {
+            let lane = self.lane(job);
+            cmds.push(Cmd::ZRem {
+                key: lane.clone(),
+                member: job.fired.fired_id.as_bytes().to_vec(),
+            });
+            cmds.push(Self::lane_first(lane, f64::INFINITY));
+            cmds.len() - 1
+        });
         if let Some(a) = attempt {
             cmds.extend(record_cmds(&self.keys, a, self.retention_ms));
         }
@@ -319,18 +451,23 @@ impl JobStore {
         }
         let mut guarded = cmds.clone();
         guarded.push(Cmd::Del { key: lease.clone() });
-        let held = self
+        let replies = self
             .kv()
             .exec_guarded(
                 vec![Guard::Equals(lease, token.as_bytes().to_vec())],
                 guarded,
             )
-            .await?
-            .is_some();
-        if !held {
-            self.kv().exec(cmds).await?;
-        }
-        Ok(held)
+            .await?;
+        let held = replies.is_some();
+        let replies = match replies {
+            Some(r) => r,
+            None => self.kv().exec(cmds).await?,
+        };
+        let next_in_lane = lane_reply
+            .and_then(|i| replies.into_iter().nth(i))
+            .and_then(first_member)
+            .map(|f| self.key(&job.fired.ou_id, &f, &job.endpoint_id));
+        Ok(Recorded { held, next_in_lane })
     }
 
     /// The job stored under `job_key`, if any.
@@ -370,6 +507,15 @@ impl JobStore {
         let key = self.disabled_key(job);
         Ok(exec_one(self.kv(), Cmd::Exists { key }).await?.as_int() > 0)
     }
+}
+
+/// The one member of a one-member range reply.
+fn first_member(r: Reply) -> Option<String> {
+    r.into_array()
+        .into_iter()
+        .next()
+        .and_then(Reply::into_bytes)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
 #[cfg(test)]

@@ -11,11 +11,19 @@
 //! many endpoints all hang until their timeout cannot hold every permit: the other OUs'
 //! deliveries keep flowing.
 //!
-//! One attempt (`Worker::run_job`): claim the lease → load the job → (410-disabled? skip) →
-//! attempt → state transition → one write of the new state, the due time and the attempt record
-//! → for a dead job, the DLQ record, then the job leaves the due set.
+//! One attempt (`Worker::run_job`): claim the lease → load the job → gate: 410-disabled? an
+//! earlier job of the same lead to the same endpoint not final yet (its *lane*, see
+//! [`crate::jobs`])? → attempt → state transition → one write of the new state, the due time and
+//! the attempt record → for a dead job, the DLQ record, then the job leaves the due set and its
+//! lane.
+//!
+//! Order: one lead's deliveries to one endpoint are made in firing order. A job behind an earlier
+//! one of its lane is not attempted: it is parked (due again when the earlier one can have ended:
+//! its retry time, or now, plus the lease) and woken at once by the write that makes the earlier
+//! one final. So a retry holds back the same lead's later deliveries to that endpoint (never
+//! other leads' or other endpoints'), until it succeeds or is dead-lettered.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 use crate::attempt::{transition, DeadReason, Outcome, State};
 use crate::deliver::{AttemptReport, Sender};
 use crate::delivery::{AttemptStatus, DeliveryAttempt};
-use crate::jobs::{Job, JobStore, Next, Write};
+use crate::jobs::{Earlier, Job, JobStore, Next, Recorded, Write};
 use crate::metrics as m;
 use crate::schedule::Schedule;
 use leadstream_shared::trace;
@@ -40,9 +48,16 @@ use tracing::Instrument;
 mod waiting;
 use waiting::Waiting;
 
+/// Whether a claimed job is finished with for now, or should be claimed again at once.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    Done,
+    Again,
+}
+
 enum Dispatch {
     Started,
-    /// Already in flight here.
+    /// Already in flight here (marked to run again when it ends, if it was a wake-up).
     Skipped,
     /// No permit free (its endpoint's or the global one): it waits.
     Busy(String),
@@ -63,7 +78,19 @@ pub struct Worker {
     /// Permits one OU may hold at once.
     pub ou_share: usize,
     ous: Mutex<HashMap<String, Arc<Semaphore>>>,
-    in_flight: Mutex<HashSet<String>>,
+    /// Jobs in flight here, each with whether a wake-up came for it meanwhile (it then runs
+    /// again when it ends: the wake-up may have come after its own look at its lane).
+    in_flight: Mutex<HashMap<String, bool>>,
+    /// Jobs that became first in their lane, handed back to the dispatcher.
+    wake_tx: mpsc::UnboundedSender<String>,
+    wake_rx: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
+}
+
+/// What an attempt task hands back when it ends.
+struct Ended {
+    endpoint: String,
+    /// A wake-up came while it ran: dispatch it again.
+    rerun: Option<String>,
 }
 
 /// The builder's inputs (everything but the internal bookkeeping).
@@ -83,6 +110,7 @@ pub struct WorkerParts {
 
 impl Worker {
     pub fn new(p: WorkerParts) -> Arc<Worker> {
+        let (wake_tx, wake_rx) = mpsc::unbounded_channel();
         Arc::new(Worker {
             jobs: p.jobs,
             sender: p.sender,
@@ -96,7 +124,9 @@ impl Worker {
             endpoints: Mutex::new(HashMap::new()),
             ou_share: p.ou_share.max(1),
             ous: Mutex::new(HashMap::new()),
-            in_flight: Mutex::new(HashSet::new()),
+            in_flight: Mutex::new(HashMap::new()),
+            wake_tx,
+            wake_rx: Mutex::new(Some(wake_rx)),
         })
     }
 
@@ -108,16 +138,24 @@ impl Worker {
     ) {
         let mut tasks = JoinSet::new();
         let mut waiting = Waiting::default();
+        let mut wake = match self.wake_rx.lock().ok().and_then(|mut w| w.take()) {
+            Some(w) => w,
+            None => {
+                tracing::error!("notifier dispatcher started twice");
+                return;
+            }
+        };
         let mut tick = tokio::time::interval(self.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let scan = (self.global.available_permits() * 4).max(512);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                Some(key) = fresh.recv() => self.dispatch_or_wait(key, &mut tasks, &mut waiting),
+                Some(key) = fresh.recv() => self.dispatch_or_wait(key, false, &mut tasks, &mut waiting),
+                Some(key) = wake.recv() => self.dispatch_or_wait(key, true, &mut tasks, &mut waiting),
                 _ = tick.tick() => {
                     match self.jobs.due(now_ms(), scan).await {
-                        Ok(keys) => for k in keys { self.dispatch_or_wait(k, &mut tasks, &mut waiting); },
+                        Ok(keys) => for k in keys { self.dispatch_or_wait(k, false, &mut tasks, &mut waiting); },
                         Err(e) => tracing::warn!(error = %e, "cannot read due deliveries; retrying"),
                     }
                     self.prune_endpoints();
@@ -125,8 +163,11 @@ impl Worker {
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                     // A permit was freed: hand it to a job waiting for it, without waiting for
                     // the next poll (the freed endpoint's own queue first).
-                    let endpoint = done.unwrap_or_default();
-                    self.resume_waiting(&endpoint, &mut tasks, &mut waiting);
+                    let Ok(ended) = done else { continue };
+                    if let Some(key) = ended.rerun {
+                        self.dispatch_or_wait(key, true, &mut tasks, &mut waiting);
+                    }
+                    self.resume_waiting(&ended.endpoint, &mut tasks, &mut waiting);
                 }
             }
         }
@@ -134,13 +175,15 @@ impl Worker {
         while tasks.join_next().await.is_some() {}
     }
 
+    /// `woken`: the job just became first in its lane (see [`Dispatch::Skipped`]).
     fn dispatch_or_wait(
         self: &Arc<Self>,
         key: String,
-        tasks: &mut JoinSet<String>,
+        woken: bool,
+        tasks: &mut JoinSet<Ended>,
         waiting: &mut Waiting,
     ) {
-        if let Dispatch::Busy(key) = self.try_dispatch(key, tasks) {
+        if let Dispatch::Busy(key) = self.try_dispatch(key, woken, tasks) {
             waiting.push(key);
         }
     }
@@ -148,7 +191,7 @@ impl Worker {
     fn resume_waiting(
         self: &Arc<Self>,
         endpoint: &str,
-        tasks: &mut JoinSet<String>,
+        tasks: &mut JoinSet<Ended>,
         waiting: &mut Waiting,
     ) {
         let mut order: Vec<String> = vec![endpoint.to_string()];
@@ -162,7 +205,7 @@ impl Worker {
         );
         for ep in order {
             while let Some(key) = waiting.pop(&ep) {
-                match self.try_dispatch(key, tasks) {
+                match self.try_dispatch(key, false, tasks) {
                     Dispatch::Started => {}
                     Dispatch::Skipped => continue,
                     Dispatch::Busy(key) => {
@@ -177,11 +220,17 @@ impl Worker {
         }
     }
 
-    fn try_dispatch(self: &Arc<Self>, key: String, tasks: &mut JoinSet<String>) -> Dispatch {
+    fn try_dispatch(
+        self: &Arc<Self>,
+        key: String,
+        woken: bool,
+        tasks: &mut JoinSet<Ended>,
+    ) -> Dispatch {
         let Ok(mut in_flight) = self.in_flight.lock() else {
             return Dispatch::Skipped;
         };
-        if in_flight.contains(&key) {
+        if let Some(rerun) = in_flight.get_mut(&key) {
+            *rerun |= woken;
             return Dispatch::Skipped;
         }
         let endpoint = delivery_job_endpoint(&key).to_string();
@@ -214,17 +263,21 @@ impl Worker {
         let Ok(permit) = self.global.clone().try_acquire_owned() else {
             return Dispatch::Busy(key);
         };
-        in_flight.insert(key.clone());
+        in_flight.insert(key.clone(), false);
         metrics::gauge!(m::IN_FLIGHT).increment(1.0);
         let me = self.clone();
         tasks.spawn(async move {
             me.run_job(&key, (ep_permit, permit)).await;
             drop(ou_permit);
-            if let Ok(mut f) = me.in_flight.lock() {
-                f.remove(&key);
-            }
+            let rerun = match me.in_flight.lock() {
+                Ok(mut f) => f.remove(&key).unwrap_or(false),
+                Err(_) => false,
+            };
             metrics::gauge!(m::IN_FLIGHT).decrement(1.0);
-            endpoint
+            Ended {
+                endpoint,
+                rerun: rerun.then_some(key),
+            }
         });
         Dispatch::Started
     }
@@ -247,36 +300,58 @@ impl Worker {
     }
 
     async fn try_run_job(&self, key: &str) -> Result<(), StoreError> {
-        let token = new_id("lease");
-        let Some(job) = self.jobs.claim(key, &token, self.lease_ms).await? else {
-            return Ok(());
-        };
-        let span = delivery_span(&job);
-        self.run_claimed(key, &token, job).instrument(span).await
+        // A job parked behind an earlier one that ended meanwhile is taken again at once; a
+        // few rounds at most (each needs the lane to change under it).
+        for _ in 0..4 {
+            let token = new_id("lease");
+            let Some(job) = self.jobs.claim(key, &token, self.lease_ms).await? else {
+                return Ok(());
+            };
+            let span = delivery_span(&job);
+            if self.run_claimed(key, &token, job).instrument(span).await? == Step::Done {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Wake the job now first in a lane (see [`Recorded::next_in_lane`]).
+    fn wake(&self, recorded: &Recorded) {
+        if let Some(next) = &recorded.next_in_lane {
+            let _ = self.wake_tx.send(next.clone());
+        }
     }
 
     /// One step of a claimed job: the attempt, or the DLQ send of a dead one.
-    async fn run_claimed(&self, key: &str, token: &str, mut job: Job) -> Result<(), StoreError> {
+    async fn run_claimed(&self, key: &str, token: &str, mut job: Job) -> Result<Step, StoreError> {
         let now = now_ms();
         match job.state {
             State::Dead { reason } if !job.dlq_sent => {
-                return self.finish_dead(key, token, &mut job, reason).await;
+                self.finish_dead(key, token, &mut job, reason).await?;
+                return Ok(Step::Done);
             }
             ref s if s.is_final() => {
-                self.jobs
+                let r = self
+                    .jobs
                     .record(self.write(key, token, &job, Next::Done))
                     .await?;
-                return Ok(());
+                self.wake(&r);
+                return Ok(Step::Done);
             }
-            // Not due yet (a stale entry or an early fresh hand-off): leave it.
+            // Not due yet (a stale entry, or woken early): due again at its retry time.
             State::Failed { retry_at_ms } if retry_at_ms > now + 50 => {
-                return self.jobs.release(key, token).await;
+                self.jobs.park(key, token, retry_at_ms).await?;
+                return Ok(Step::Done);
             }
             _ => {}
         }
 
+        let gate = self.jobs.gate(&job).await?;
+        if let Some(earlier) = gate.behind {
+            return self.wait_behind(key, token, &job, earlier).await;
+        }
         let ep = job.endpoint();
-        let report = if self.jobs.is_disabled(&job).await? {
+        let report = if gate.disabled {
             None
         } else {
             Some(self.sender.attempt(&job.fired, &ep).await)
@@ -319,7 +394,7 @@ impl Worker {
             // Kept due until its DLQ record is acknowledged.
             State::Dead { .. } => Next::At(now),
         };
-        let held = self
+        let recorded = self
             .jobs
             .record(Write {
                 attempt: Some(&attempt),
@@ -327,21 +402,59 @@ impl Worker {
                 ..self.write(key, token, &job, next)
             })
             .await?;
-        if !held {
+        self.wake(&recorded);
+        if !recorded.held {
             metrics::counter!(m::LEASE_LOST).increment(1);
             tracing::warn!(
                 job = key,
                 "an attempt outlived its lease; its result was recorded anyway"
             );
-            return Ok(());
+            return Ok(Step::Done);
         }
         if let State::Dead { reason } = state {
             let token = new_id("lease");
             if self.jobs.claim(key, &token, self.lease_ms).await?.is_some() {
-                return self.finish_dead(key, &token, &mut job, reason).await;
+                self.finish_dead(key, &token, &mut job, reason).await?;
             }
         }
-        Ok(())
+        Ok(Step::Done)
+    }
+
+    /// The claimed `job` is behind `earlier` in its lane: park it until `earlier` can have
+    /// ended (the write that makes `earlier` final wakes it sooner). An `earlier` that is gone
+    /// or final was left in the lane (e.g. it expired): it is taken out and the job goes on.
+    async fn wait_behind(
+        &self,
+        key: &str,
+        token: &str,
+        job: &Job,
+        earlier: Earlier,
+    ) -> Result<Step, StoreError> {
+        let now = now_ms();
+        let lease = i64::try_from(self.lease_ms).unwrap_or(i64::MAX);
+        let until = match self.jobs.load(&earlier.key).await? {
+            Some(e) if holds_its_lane(&e) => {
+                let from = match e.state {
+                    State::Failed { retry_at_ms } => retry_at_ms.max(now),
+                    _ => now,
+                };
+                from.saturating_add(lease)
+            }
+            _ => {
+                self.jobs.leave_lane(job, &earlier).await?;
+                self.jobs.release(key, token).await?;
+                return Ok(Step::Again);
+            }
+        };
+        metrics::counter!(m::WAITED_IN_LANE).increment(1);
+        tracing::debug!(job = key, behind = %earlier.key, "waits for an earlier delivery of its lead");
+        self.jobs.park(key, token, until).await?;
+        // The earlier job may have ended between the gate and the park, its wake-up finding our
+        // lease: look once more now that the lease is given back.
+        if self.jobs.lane_head(job).await?.as_deref() == Some(key) {
+            return Ok(Step::Again);
+        }
+        Ok(Step::Done)
     }
 
     /// A write of the job's state that records no attempt.
@@ -409,9 +522,11 @@ impl Worker {
                     "delivery failed for good; sent to the DLQ"
                 );
                 job.dlq_sent = true;
-                self.jobs
+                let r = self
+                    .jobs
                     .record(self.write(key, token, job, Next::Done))
                     .await?;
+                self.wake(&r);
             }
             Err(e) => {
                 tracing::warn!(fired_id = %job.fired.fired_id, error = %e, "DLQ not acknowledged; will retry");
@@ -474,6 +589,15 @@ impl Worker {
                 status = ?a.status_code, error = a.error.as_deref().unwrap_or(""),
                 next_attempt_at_ms = ?a.next_attempt_at_ms, outcome = a.status.as_str(), "delivery attempt failed");
         }
+    }
+}
+
+/// Whether a job still holds back the later jobs of its lane: not final, or dead with its DLQ
+/// record not yet acknowledged.
+fn holds_its_lane(job: &Job) -> bool {
+    match job.state {
+        State::Dead { .. } => !job.dlq_sent,
+        ref s => !s.is_final(),
     }
 }
 

@@ -166,6 +166,13 @@ impl Keys {
         self.notifier_global("notifier:due")
     }
 
+    /// Sorted set: the unfinished delivery jobs of one lead to one endpoint, by the offset of
+    /// their fired record: only the first is attempted, so one lead's deliveries to one endpoint
+    /// are made in firing order. A job leaves it when it is final.
+    pub fn delivery_lane(&self, ou: &str, lead_id: &str, endpoint_id: &str) -> String {
+        self.notifier_ou(ou, &format!("notifier:lane:{endpoint_id}:{lead_id}"))
+    }
+
     /// String: present once a 410 Gone disabled the endpoint for the trigger.
     pub fn delivery_disabled(&self, ou: &str, trigger_id: &str, endpoint_id: &str) -> String {
         self.notifier_ou(ou, &format!("notifier:disabled:{trigger_id}:{endpoint_id}"))
@@ -560,6 +567,7 @@ mod tests {
         for k in [
             c.delivery_lease(&job),
             c.delivery_disabled("ou_b", "t", "y"),
+            c.delivery_lane("ou_b", "ld_1", "y"),
             c.delivery_attempt("ou_b", "att_1"),
             c.delivery_index("ou_b", "all"),
             c.delivery_job("ou_a", "x", "y"),

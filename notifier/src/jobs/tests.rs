@@ -55,7 +55,7 @@ async fn jobs_round(js: JobStore) {
         gone_at_ms: Some(1001),
     };
     assert!(!js.is_disabled(&done).await.unwrap());
-    assert!(js.record(w).await.unwrap());
+    assert!(js.record(w).await.unwrap().held);
     assert!(!js.is_leased(k).await.unwrap());
     assert!(js.is_disabled(&done).await.unwrap());
     assert_eq!(js.load(k).await.unwrap(), Some(done.clone()));
@@ -84,7 +84,100 @@ async fn jobs_round(js: JobStore) {
     let again = js.claim(k, "c", 10_000).await.unwrap().unwrap();
     assert!(again.state.is_final());
     // A stale holder's write still lands but reports the lost lease.
-    assert!(!js.record(w).await.unwrap());
+    assert!(!js.record(w).await.unwrap().held);
+}
+
+/// One lead's jobs to one endpoint go one at a time, in offset order; another lead's do not
+/// wait, and neither does a job in no lane.
+#[tokio::test]
+async fn a_lane_lets_only_its_earliest_job_go() {
+    lane_round(store(MemoryKv::new(), Keys::new("t"))).await;
+    lane_round(store(MemoryKv::cluster_strict(), Keys::for_cluster("t"))).await;
+}
+
+async fn lane_round(js: JobStore) {
+    let ep = Endpoint::new(Channel::Webhook, "https://h.example.com/x");
+    let fired = |n: usize, lead: &str| {
+        let mut f = milestone();
+        f.fired_id = format!("fir_{lead}_{n}");
+        f.lead_id = lead.into();
+        f
+    };
+    // Enqueued out of offset order: the lane orders by offset all the same.
+    let second = Job::new(&fired(2, "ld_1"), &ep, 0, 9, 1000);
+    let first = Job::new(&fired(1, "ld_1"), &ep, 0, 8, 1000);
+    let other = Job::new(&fired(3, "ld_2"), &ep, 0, 10, 1000);
+    js.enqueue(&[second.clone(), first.clone(), other.clone()], 1000)
+        .await
+        .unwrap();
+    let go = |disabled| Gate {
+        disabled,
+        behind: None,
+    };
+    assert_eq!(js.gate(&first).await.unwrap(), go(false));
+    assert_eq!(js.gate(&other).await.unwrap(), go(false));
+    let behind = js.gate(&second).await.unwrap().behind.unwrap();
+    assert_eq!(behind.key, js.key_of(&first));
+    assert_eq!(
+        js.lane_head(&second).await.unwrap(),
+        Some(js.key_of(&first))
+    );
+
+    // A retry keeps the first in its lane.
+    let k = js.key_of(&first);
+    js.claim(&k, "a", 10_000).await.unwrap().unwrap();
+    let mut retrying = first.clone();
+    retrying.state = State::Failed { retry_at_ms: 5000 };
+    let w = Write {
+        job_key: &k,
+        token: "a",
+        job: &retrying,
+        next: Next::At(5000),
+        attempt: None,
+        gone_at_ms: None,
+    };
+    assert_eq!(
+        js.record(w).await.unwrap(),
+        Recorded {
+            held: true,
+            next_in_lane: None
+        }
+    );
+    assert!(js.gate(&second).await.unwrap().behind.is_some());
+
+    // Final: it leaves the lane, and the write names the next job.
+    js.claim(&k, "b", 10_000).await.unwrap().unwrap();
+    let mut done = first.clone();
+    done.state = State::Succeeded { at_ms: 5001 };
+    let r = js
+        .record(Write {
+            token: "b",
+            job: &done,
+            next: Next::Done,
+            ..w
+        })
+        .await
+        .unwrap();
+    assert_eq!(r.next_in_lane, Some(js.key_of(&second)));
+    assert_eq!(js.gate(&second).await.unwrap(), go(false));
+
+    // A stale member (its job expired) is taken out by whoever finds it.
+    let third = Job::new(&fired(4, "ld_1"), &ep, 0, 11, 1000);
+    js.enqueue(std::slice::from_ref(&third), 1000)
+        .await
+        .unwrap();
+    let stale = js.gate(&third).await.unwrap().behind.unwrap();
+    assert_eq!(stale.key, js.key_of(&second));
+    js.leave_lane(&third, &stale).await.unwrap();
+    assert_eq!(js.gate(&third).await.unwrap(), go(false));
+
+    // Parked: due again at the given time, lease given back.
+    let k3 = js.key_of(&third);
+    js.claim(&k3, "c", 10_000).await.unwrap().unwrap();
+    js.park(&k3, "c", 7000).await.unwrap();
+    assert!(!js.is_leased(&k3).await.unwrap());
+    assert!(!js.due(6999, 10).await.unwrap().contains(&k3));
+    assert!(js.due(7000, 10).await.unwrap().contains(&k3));
 }
 
 /// A job gone from the store on a claim leaves the due set.

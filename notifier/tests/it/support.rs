@@ -80,6 +80,8 @@ pub struct Script {
 struct RxState {
     log: Vec<Received>,
     scripts: HashMap<String, Script>,
+    /// Scripts for one webhook-id, ahead of its path's.
+    id_scripts: HashMap<String, Script>,
     seen: HashMap<String, usize>,
     /// While set, handlers wait; answers for requests from an older epoch are 503.
     paused: bool,
@@ -119,6 +121,15 @@ impl Receiver {
             .unwrap()
             .scripts
             .insert(path.to_string(), s);
+    }
+
+    /// How requests carrying webhook-id `id` are answered (ahead of the path's script).
+    pub fn script_id(&self, id: &str, s: Script) {
+        self.state
+            .lock()
+            .unwrap()
+            .id_scripts
+            .insert(id.to_string(), s);
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -190,7 +201,7 @@ async fn handle(
         let n = s.seen.entry(format!("{path}|{id}")).or_insert(0);
         *n += 1;
         let n = *n;
-        match s.scripts.get(&path) {
+        match s.id_scripts.get(&id).or_else(|| s.scripts.get(&path)) {
             Some(sc) if n <= sc.fail_first => sc.fail_status,
             _ => 200,
         }

@@ -355,9 +355,14 @@ async fn a_slow_endpoint_does_not_hold_back_others() {
         }
     });
     let (stop, handle) = env.spawn_notifier();
+    // Ten leads: one lead's deliveries to an endpoint go one at a time, in firing order.
     for i in 0..10 {
-        env.produce(&fired(i, "ld_slow", webhook(slow_url.clone())))
-            .await;
+        env.produce(&fired(
+            i,
+            &format!("ld_slow_{i}"),
+            webhook(slow_url.clone()),
+        ))
+        .await;
     }
     eventually(
         Duration::from_secs(30),
@@ -376,12 +381,15 @@ async fn a_slow_endpoint_does_not_hold_back_others() {
     // The condition, not a stopwatch: every fast delivery was made while the slow endpoint's
     // attempts were still hanging (none has timed out, so none is in the log yet), and no more
     // than ENDPOINT_CONCURRENCY connections were ever opened to it.
-    let slow_log = env
+    let slow_log: Vec<_> = env
         .deliveries(DeliveryQuery {
-            lead_id: Some("ld_slow".into()),
+            limit: Some(500),
             ..Default::default()
         })
-        .await;
+        .await
+        .into_iter()
+        .filter(|a| a.lead_id.starts_with("ld_slow"))
+        .collect();
     assert!(
         slow_log.is_empty(),
         "fast deliveries waited until slow attempts ended: {slow_log:?}"
@@ -402,12 +410,13 @@ async fn a_slow_endpoint_does_not_hold_back_others() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_ous_hanging_endpoints_hold_only_its_share_of_the_permits() {
-    // Eight permits in all, one per endpoint: an OU's share is the default quarter, two.
+    // Eight permits in all: an OU's share is the default quarter, two. Each endpoint may have
+    // four attempts in flight, so nothing but the delivery order keeps OU B's webhooks in line.
     let env = Env::new(
         "wh_fair",
         &[
             ("LEADSTREAM_NOTIFIER_MAX_IN_FLIGHT", "8"),
-            ("LEADSTREAM_NOTIFIER_ENDPOINT_CONCURRENCY", "1"),
+            ("LEADSTREAM_NOTIFIER_ENDPOINT_CONCURRENCY", "4"),
             ("LEADSTREAM_WEBHOOK_TIMEOUT", "120s"),
         ],
     )
@@ -435,20 +444,58 @@ async fn one_ous_hanging_endpoints_hold_only_its_share_of_the_permits() {
         held.lock().unwrap().len() >= 2
     })
     .await;
-    // OU B's webhooks are delivered while A's requests still hang (their timeout is 120 s).
-    for i in 0..3 {
-        let mut f = fired(100 + i, "ld_b", webhook(rx.url("/b")));
+    // OU B's webhooks are delivered while A's requests still hang (their timeout is 120 s):
+    // five of lead ld_b, the first answered 503 twice (retried after 100 ms, then 200 ms), and
+    // one of lead ld_c fired just after ld_b's first, to the same endpoint.
+    let b = |n: usize, lead: &str| {
+        let mut f = fired(n, lead, webhook(rx.url("/b")));
         f.ou_id = "unit_b".into();
-        env.produce(&f).await;
+        f
+    };
+    let ld_b: Vec<_> = (0..5).map(|i| b(100 + i, "ld_b")).collect();
+    let ld_c = b(200, "ld_c");
+    rx.script_id(
+        &ld_b[0].fired_id,
+        Script {
+            fail_first: 2,
+            fail_status: 503,
+        },
+    );
+    env.produce(&ld_b[0]).await;
+    env.produce(&ld_c).await;
+    for f in &ld_b[1..] {
+        env.produce(f).await;
     }
-    eventually(Duration::from_secs(30), "OU B's three webhooks", || {
-        rx.on("/b").iter().filter(|r| r.status == 200).count() == 3
+    eventually(Duration::from_secs(30), "OU B's six webhooks", || {
+        rx.on("/b").iter().filter(|r| r.status == 200).count() == 6
     })
     .await;
     assert_eq!(
         held.lock().unwrap().len(),
         2,
         "OU A holds no more than its share"
+    );
+    // One lead's webhooks to one endpoint arrive in the order they fired, the retried first
+    // one included; another lead's does not wait for that retry.
+    let delivered: Vec<String> = rx
+        .on("/b")
+        .iter()
+        .filter(|r| r.status == 200)
+        .map(|r| r.header("webhook-id"))
+        .collect();
+    let of_ld_b: Vec<&String> = delivered
+        .iter()
+        .filter(|id| **id != ld_c.fired_id)
+        .collect();
+    let fired_order: Vec<&String> = ld_b.iter().map(|f| &f.fired_id).collect();
+    assert_eq!(
+        of_ld_b, fired_order,
+        "ld_b's webhooks arrive in firing order"
+    );
+    assert_eq!(
+        delivered.first(),
+        Some(&ld_c.fired_id),
+        "ld_c's webhook is not held back by ld_b's retry"
     );
 
     // Let A's attempts fail now instead of at their timeout, then stop.
