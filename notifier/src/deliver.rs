@@ -45,7 +45,12 @@ pub struct Sender {
     secrets: Arc<dyn Secrets>,
     timeout: Duration,
     email_guard: Arc<EmailGuard>,
+    /// Idle keep-alive connections kept per host.
+    idle_per_host: usize,
 }
+
+/// Idle keep-alive connections kept per host unless [`Sender::with_idle_per_host`] says more.
+const IDLE_PER_HOST: usize = 16;
 
 impl Sender {
     pub fn new(
@@ -55,7 +60,7 @@ impl Sender {
         secrets: Arc<dyn Secrets>,
     ) -> Result<Sender, reqwest::Error> {
         let policy = Arc::new(policy);
-        let http = client(&policy, timeout).build()?;
+        let http = client(&policy, timeout, IDLE_PER_HOST).build()?;
         Ok(Sender {
             http,
             policy,
@@ -63,7 +68,17 @@ impl Sender {
             secrets,
             timeout,
             email_guard: Arc::new(EmailGuard::new(&[], 0)),
+            idle_per_host: IDLE_PER_HOST,
         })
+    }
+
+    /// Keep up to `n` idle connections per host (at least the default 16): the notifier keeps
+    /// as many as one endpoint may have attempts in flight, so a busy endpoint's connections
+    /// are reused instead of closed and opened again after every burst.
+    pub fn with_idle_per_host(mut self, n: usize) -> Result<Sender, reqwest::Error> {
+        self.idle_per_host = n.max(IDLE_PER_HOST);
+        self.http = client(&self.policy, self.timeout, self.idle_per_host).build()?;
+        Ok(self)
     }
 
     /// Check every email against `guard` (allowed domains, per-OU rate) before sending.
@@ -121,7 +136,7 @@ impl Sender {
         // addresses and never resolves the name again.
         let http = match target.pinned {
             None => self.http.clone(),
-            Some((host, addrs)) => match client(&self.policy, self.timeout)
+            Some((host, addrs)) => match client(&self.policy, self.timeout, self.idle_per_host)
                 .resolve_to_addrs(&host, &addrs)
                 .build()
             {
@@ -188,12 +203,14 @@ impl Sender {
         let internal = resp
             .remote_addr()
             .is_some_and(|a| forbidden_class(a.ip()).is_some());
-        let body = if internal {
-            None
-        } else {
-            read_prefix(resp).await
-        };
-        (Outcome::from_http(status, retry_after), false, body)
+        // Read either way: a response whose body is left unread does not give its connection
+        // back to the pool, and the next attempt would open a new one.
+        let body = read_prefix(resp).await;
+        (
+            Outcome::from_http(status, retry_after),
+            false,
+            if internal { None } else { body },
+        )
     }
 
     fn send_error(&self, e: reqwest::Error) -> (Outcome, bool, Option<String>) {
@@ -221,14 +238,14 @@ impl Sender {
 }
 
 /// The HTTP client's settings (see the module header).
-fn client(policy: &Arc<Policy>, timeout: Duration) -> reqwest::ClientBuilder {
+fn client(policy: &Arc<Policy>, timeout: Duration, idle_per_host: usize) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .dns_resolver(Arc::new(GuardedResolver::new(policy.clone())))
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
-        .pool_max_idle_per_host(16)
+        .pool_max_idle_per_host(idle_per_host)
         .user_agent(concat!("leadstream-notifier/", env!("CARGO_PKG_VERSION")))
 }
 

@@ -77,6 +77,7 @@ pub async fn run_with(
         }
     };
     let sender = Sender::new(cfg.policy.clone(), cfg.http_timeout, mailer, secrets)
+        .and_then(|s| s.with_idle_per_host(cfg.endpoint_concurrency))
         .context("cannot build the HTTP client")?
         .with_email_guard(EmailGuard::new(
             &cfg.email.allowed_domains,
