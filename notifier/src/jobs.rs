@@ -39,6 +39,8 @@
 
 mod replay;
 
+use std::collections::HashMap;
+
 use leadstream_domain::fired::TriggerFired;
 use leadstream_shared::keys::Keys;
 use leadstream_shared::store::{exec_one, Cmd, Guard, Kv, Reply, Store, StoreError};
@@ -149,6 +151,19 @@ pub struct Write<'a> {
     pub gone_at_ms: Option<i64>,
 }
 
+/// The commands of one job write under its lease, ready to be written alone or with others
+/// ([`JobStore::prepare`], [`JobStore::record_all`]).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    lease: String,
+    token: Vec<u8>,
+    cmds: Vec<Cmd>,
+    /// Where in `cmds` the lane's new first job is read (a final write).
+    lane_reply: Option<usize>,
+    ou: String,
+    endpoint_id: String,
+}
+
 /// What [`JobStore::record`] came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recorded {
@@ -252,29 +267,46 @@ impl JobStore {
         }
     }
 
+    /// The commands that create `j` (under `key`), due at `now_ms`, in its lane.
+    fn create(&self, key: &str, j: &Job, now_ms: i64) -> [Cmd; 4] {
+        let lane = self.lane(j);
+        [
+            self.set_job(key, j),
+            self.due_at(key, now_ms),
+            Cmd::ZAdd {
+                key: lane.clone(),
+                score: j.source_offset as f64,
+                member: j.fired.fired_id.as_bytes().to_vec(),
+            },
+            Cmd::PExpire {
+                key: lane,
+                ttl_ms: self.retention_ms,
+            },
+        ]
+    }
+
     /// Create the jobs that do not exist yet, make them due now and put them in their lanes.
-    /// Answers, per job, whether it was created (false: a duplicate). Each job is one atomic
-    /// guarded write; they run concurrently, pipelined on one connection in the order given
-    /// (a lane is ordered by offset whatever the order of its writes).
+    /// Answers, per job, whether it was created (false: a duplicate). A batch in which no job
+    /// exists yet (the usual case) is one atomic guarded write; otherwise each job is one,
+    /// pipelined on one connection in the order given (a lane is ordered by offset whatever the
+    /// order of its writes).
     pub async fn enqueue(&self, jobs: &[Job], now_ms: i64) -> Result<Vec<bool>, StoreError> {
-        let writes = jobs.iter().map(|j| {
-            let key = self.key_of(j);
-            let lane = self.lane(j);
+        let keys: Vec<String> = jobs.iter().map(|j| self.key_of(j)).collect();
+        if jobs.len() > 1 {
+            let guards = keys.iter().map(|k| Guard::Absent(k.clone())).collect();
+            let cmds = jobs
+                .iter()
+                .zip(&keys)
+                .flat_map(|(j, k)| self.create(k, j, now_ms))
+                .collect();
+            if self.kv().exec_guarded(guards, cmds).await?.is_some() {
+                return Ok(vec![true; jobs.len()]);
+            }
+        }
+        let writes = jobs.iter().zip(&keys).map(|(j, key)| {
             self.kv().exec_guarded(
                 vec![Guard::Absent(key.clone())],
-                vec![
-                    self.set_job(&key, j),
-                    self.due_at(&key, now_ms),
-                    Cmd::ZAdd {
-                        key: lane.clone(),
-                        score: j.source_offset as f64,
-                        member: j.fired.fired_id.as_bytes().to_vec(),
-                    },
-                    Cmd::PExpire {
-                        key: lane,
-                        ttl_ms: self.retention_ms,
-                    },
-                ],
+                self.create(key, j, now_ms).to_vec(),
             )
         });
         futures::future::try_join_all(writes)
@@ -415,6 +447,11 @@ impl JobStore {
     /// everything but the lease release is written anyway so no attempt goes unrecorded, and
     /// [`Recorded::held`] is false. A final job answers the job now first in its lane.
     pub async fn record(&self, w: Write<'_>) -> Result<Recorded, StoreError> {
+        self.record_one(self.prepare(w)).await
+    }
+
+    /// The commands of one [`JobStore::record`], for [`JobStore::record_all`].
+    pub fn prepare(&self, w: Write<'_>) -> Prepared {
         let Write {
             job_key,
             token,
@@ -423,7 +460,6 @@ impl JobStore {
             attempt,
             gone_at_ms,
         } = w;
-        let lease = self.keys.delivery_lease(job_key);
         let mut cmds = vec![self.set_job(job_key, job)];
         cmds.push(match next {
             Next::At(t) => self.due_at(job_key, t),
@@ -449,25 +485,112 @@ impl JobStore {
                 ttl_ms: None,
             });
         }
-        let mut guarded = cmds.clone();
-        guarded.push(Cmd::Del { key: lease.clone() });
+        Prepared {
+            lease: self.keys.delivery_lease(job_key),
+            token: token.as_bytes().to_vec(),
+            cmds,
+            lane_reply,
+            ou: job.fired.ou_id.clone(),
+            endpoint_id: job.endpoint_id.clone(),
+        }
+    }
+
+    /// The job named by a lane reply.
+    fn next_in_lane(&self, p: &Prepared, reply: Option<Reply>) -> Option<String> {
+        reply
+            .and_then(first_member)
+            .map(|f| self.key(&p.ou, &f, &p.endpoint_id))
+    }
+
+    async fn record_one(&self, p: Prepared) -> Result<Recorded, StoreError> {
+        let mut guarded = p.cmds.clone();
+        guarded.push(Cmd::Del {
+            key: p.lease.clone(),
+        });
         let replies = self
             .kv()
             .exec_guarded(
-                vec![Guard::Equals(lease, token.as_bytes().to_vec())],
+                vec![Guard::Equals(p.lease.clone(), p.token.clone())],
                 guarded,
             )
             .await?;
         let held = replies.is_some();
         let replies = match replies {
             Some(r) => r,
-            None => self.kv().exec(cmds).await?,
+            None => self.kv().exec(p.cmds.clone()).await?,
         };
-        let next_in_lane = lane_reply
-            .and_then(|i| replies.into_iter().nth(i))
-            .and_then(first_member)
-            .map(|f| self.key(&job.fired.ou_id, &f, &job.endpoint_id));
-        Ok(Recorded { held, next_in_lane })
+        let reply = p.lane_reply.and_then(|i| replies.into_iter().nth(i));
+        Ok(Recorded {
+            held,
+            next_in_lane: self.next_in_lane(&p, reply),
+        })
+    }
+
+    /// Several [`JobStore::record`]s in one atomic write when every lease is still held (the
+    /// usual case; an index of the delivery log that several attempts share is trimmed and
+    /// given its expiry once, after all of them are added), else one by one. Answers in order.
+    pub async fn record_all(&self, ps: Vec<Prepared>) -> Result<Vec<Recorded>, StoreError> {
+        if ps.len() == 1 {
+            let p = ps.into_iter().next().expect("one write");
+            return Ok(vec![self.record_one(p).await?]);
+        }
+        // A trim or an expiry of a key is kept only at its last occurrence.
+        let mut last: HashMap<(u8, &str), (usize, usize)> = HashMap::new();
+        for (i, p) in ps.iter().enumerate() {
+            for (j, c) in p.cmds.iter().enumerate() {
+                match c {
+                    Cmd::ZRemRangeByRank { key, .. } => last.insert((0, key.as_str()), (i, j)),
+                    Cmd::PExpire { key, .. } => last.insert((1, key.as_str()), (i, j)),
+                    _ => None,
+                };
+            }
+        }
+        let mut guards = Vec::with_capacity(ps.len());
+        let mut cmds = Vec::new();
+        let mut lane_at = Vec::with_capacity(ps.len());
+        for (i, p) in ps.iter().enumerate() {
+            guards.push(Guard::Equals(p.lease.clone(), p.token.clone()));
+            let mut at = None;
+            for (j, c) in p.cmds.iter().enumerate() {
+                let kept = match c {
+                    Cmd::ZRemRangeByRank { key, .. } => {
+                        last.get(&(0, key.as_str())) == Some(&(i, j))
+                    }
+                    Cmd::PExpire { key, .. } => last.get(&(1, key.as_str())) == Some(&(i, j)),
+                    _ => true,
+                };
+                if kept {
+                    if p.lane_reply == Some(j) {
+                        at = Some(cmds.len());
+                    }
+                    cmds.push(c.clone());
+                }
+            }
+            cmds.push(Cmd::Del {
+                key: p.lease.clone(),
+            });
+            lane_at.push(at);
+        }
+        match self.kv().exec_guarded(guards, cmds).await? {
+            Some(mut replies) => Ok(ps
+                .iter()
+                .zip(lane_at)
+                .map(|(p, at)| {
+                    let reply = at.map(|i| std::mem::replace(&mut replies[i], Reply::Nil));
+                    Recorded {
+                        held: true,
+                        next_in_lane: self.next_in_lane(p, reply),
+                    }
+                })
+                .collect()),
+            None => {
+                let mut out = Vec::with_capacity(ps.len());
+                for p in ps {
+                    out.push(self.record_one(p).await?);
+                }
+                Ok(out)
+            }
+        }
     }
 
     /// The job stored under `job_key`, if any.

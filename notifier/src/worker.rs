@@ -32,14 +32,14 @@ use leadstream_shared::ids::{new_id, now_ms};
 use leadstream_shared::kafka::{Publisher, Topics};
 use leadstream_shared::keys::{delivery_job_endpoint, delivery_job_ou};
 use leadstream_shared::store::StoreError;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::attempt::{transition, DeadReason, Outcome, State};
 use crate::deliver::{AttemptReport, Sender};
 use crate::delivery::{AttemptStatus, DeliveryAttempt};
-use crate::jobs::{Earlier, Job, JobStore, Next, Recorded, Write};
+use crate::jobs::{Earlier, Job, JobStore, Next, Prepared, Recorded, Write};
 use crate::metrics as m;
 use crate::schedule::Schedule;
 use leadstream_shared::trace;
@@ -84,7 +84,16 @@ pub struct Worker {
     /// Jobs that became first in their lane, handed back to the dispatcher.
     wake_tx: mpsc::UnboundedSender<String>,
     wake_rx: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
+    /// Job writes for the recorder ([`Worker::record`]).
+    records_tx: mpsc::UnboundedSender<ToRecord>,
+    records_rx: Mutex<Option<mpsc::UnboundedReceiver<ToRecord>>>,
 }
+
+/// A job write and where its result goes.
+type ToRecord = (Prepared, oneshot::Sender<Result<Recorded, String>>);
+
+/// Most job writes the recorder puts in one atomic write.
+const RECORD_BATCH: usize = 128;
 
 /// What an attempt task hands back when it ends.
 struct Ended {
@@ -111,6 +120,7 @@ pub struct WorkerParts {
 impl Worker {
     pub fn new(p: WorkerParts) -> Arc<Worker> {
         let (wake_tx, wake_rx) = mpsc::unbounded_channel();
+        let (records_tx, records_rx) = mpsc::unbounded_channel();
         Arc::new(Worker {
             jobs: p.jobs,
             sender: p.sender,
@@ -127,6 +137,8 @@ impl Worker {
             in_flight: Mutex::new(HashMap::new()),
             wake_tx,
             wake_rx: Mutex::new(Some(wake_rx)),
+            records_tx,
+            records_rx: Mutex::new(Some(records_rx)),
         })
     }
 
@@ -138,13 +150,15 @@ impl Worker {
     ) {
         let mut tasks = JoinSet::new();
         let mut waiting = Waiting::default();
-        let mut wake = match self.wake_rx.lock().ok().and_then(|mut w| w.take()) {
-            Some(w) => w,
-            None => {
-                tracing::error!("notifier dispatcher started twice");
-                return;
-            }
+        let taken = (
+            self.wake_rx.lock().ok().and_then(|mut w| w.take()),
+            self.records_rx.lock().ok().and_then(|mut r| r.take()),
+        );
+        let (Some(mut wake), Some(records)) = taken else {
+            tracing::error!("notifier dispatcher started twice");
+            return;
         };
+        let recorder = tokio::spawn(record_batches(self.jobs.clone(), records));
         let mut tick = tokio::time::interval(self.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let scan = (self.global.available_permits() * 4).max(512);
@@ -173,6 +187,22 @@ impl Worker {
         }
         tracing::info!(in_flight = tasks.len(), "notifier dispatcher draining");
         while tasks.join_next().await.is_some() {}
+        // Every attempt has had its write answered.
+        recorder.abort();
+    }
+
+    /// [`JobStore::record`] through the recorder, which writes the jobs that finish together in
+    /// one atomic write (group commit): the write is made before this returns, as before.
+    async fn record(&self, w: Write<'_>) -> Result<Recorded, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        if self.records_tx.send((self.jobs.prepare(w), tx)).is_err() {
+            return self.jobs.record(w).await;
+        }
+        match rx.await {
+            Ok(r) => r.map_err(StoreError::Unavailable),
+            // The recorder is gone (shutdown): write it here.
+            Err(_) => self.jobs.record(w).await,
+        }
     }
 
     /// `woken`: the job just became first in its lane (see [`Dispatch::Skipped`]).
@@ -332,7 +362,6 @@ impl Worker {
             }
             ref s if s.is_final() => {
                 let r = self
-                    .jobs
                     .record(self.write(key, token, &job, Next::Done))
                     .await?;
                 self.wake(&r);
@@ -395,7 +424,6 @@ impl Worker {
             State::Dead { .. } => Next::At(now),
         };
         let recorded = self
-            .jobs
             .record(Write {
                 attempt: Some(&attempt),
                 gone_at_ms: gone.then_some(now),
@@ -522,16 +550,13 @@ impl Worker {
                     "delivery failed for good; sent to the DLQ"
                 );
                 job.dlq_sent = true;
-                let r = self
-                    .jobs
-                    .record(self.write(key, token, job, Next::Done))
-                    .await?;
+                let r = self.record(self.write(key, token, job, Next::Done)).await?;
                 self.wake(&r);
             }
             Err(e) => {
                 tracing::warn!(fired_id = %job.fired.fired_id, error = %e, "DLQ not acknowledged; will retry");
                 let w = self.write(key, token, job, Next::At(now_ms() + 5000));
-                self.jobs.record(w).await?;
+                self.record(w).await?;
             }
         }
         Ok(())
@@ -576,18 +601,42 @@ impl Worker {
             metrics::histogram!(m::ATTEMPT_SECONDS, "channel" => ch)
                 .record(r.latency.as_secs_f64());
         }
-        let ep = job.endpoint().display();
+        let ep = &a.target;
         if a.status == AttemptStatus::Succeeded {
             metrics::counter!(m::SUCCEEDED, "channel" => ch).increment(1);
             let lag = (a.at_ms - job.fired.fired_at_ms).max(0) as f64 / 1000.0;
             metrics::histogram!(m::FIRED_TO_DELIVERED_SECONDS, "channel" => ch).record(lag);
-            tracing::info!(fired_id = %a.fired_id, ou = %a.ou_id, endpoint = %ep, attempt = a.attempt,
+            // Debug: every delivery is in the delivery log and the metrics already, and a line
+            // per delivery at info costs a formatted write per webhook at full speed.
+            tracing::debug!(fired_id = %a.fired_id, ou = %a.ou_id, endpoint = %ep, attempt = a.attempt,
                 status = ?a.status_code, latency_ms = a.latency_ms, "delivered");
         } else {
             metrics::counter!(m::FAILED, "channel" => ch).increment(1);
             tracing::info!(fired_id = %a.fired_id, ou = %a.ou_id, endpoint = %ep, attempt = a.attempt,
                 status = ?a.status_code, error = a.error.as_deref().unwrap_or(""),
                 next_attempt_at_ms = ?a.next_attempt_at_ms, outcome = a.status.as_str(), "delivery attempt failed");
+        }
+    }
+}
+
+/// The recorder: takes every job write waiting (up to [`RECORD_BATCH`]) and writes them in one
+/// [`JobStore::record_all`], one batch at a time.
+async fn record_batches(jobs: JobStore, mut writes: mpsc::UnboundedReceiver<ToRecord>) {
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    while writes.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        let (prepared, answers): (Vec<Prepared>, Vec<_>) = batch.drain(..).unzip();
+        match jobs.record_all(prepared).await {
+            Ok(recorded) => {
+                for (a, r) in answers.into_iter().zip(recorded) {
+                    let _ = a.send(Ok(r));
+                }
+            }
+            Err(e) => {
+                let e = e.to_string();
+                for a in answers {
+                    let _ = a.send(Err(e.clone()));
+                }
+            }
         }
     }
 }
