@@ -17,7 +17,8 @@ pub const HTTP_DURATION: &str = "leadstream_gateway_http_request_duration_second
 pub const EVENTS_ACKED: &str = "leadstream_gateway_events_acked_total";
 /// Counter: events that failed to publish. Labels: `origin`, `retryable` (`true`/`false`).
 pub const PRODUCE_ERRORS: &str = "leadstream_gateway_produce_errors_total";
-/// Histogram, seconds: enqueue → broker ack. No labels.
+/// Histogram, seconds: enqueue → broker ack of a request's events (the last ack of a batch).
+/// No labels.
 pub const PRODUCE_LATENCY: &str = "leadstream_gateway_produce_latency_seconds";
 /// Counter: answers replayed from an idempotency / dedupe record. Labels: `origin`.
 pub const DUPLICATES: &str = "leadstream_gateway_duplicates_total";

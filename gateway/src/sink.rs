@@ -25,8 +25,14 @@ pub struct Record {
 
 #[async_trait::async_trait]
 pub trait EventSink: Send + Sync + 'static {
-    /// Publish one record and resolve once the broker acknowledged it.
-    async fn publish(&self, record: &Record) -> Result<Delivered, PublishError>;
+    /// Publish records that share one set of headers and resolve once the broker acknowledged
+    /// (or refused) every one: one result per record, in order. A single event is a batch of
+    /// one.
+    async fn publish_batch(
+        &self,
+        records: &[(String, Vec<u8>)],
+        headers: &[(&'static str, Vec<u8>)],
+    ) -> Vec<Result<Delivered, PublishError>>;
 
     /// Wait for everything in flight (shutdown).
     fn flush(&self, _timeout: Duration) {}
@@ -41,7 +47,7 @@ pub trait EventSink: Send + Sync + 'static {
 /// How long a partition count read from the broker is trusted.
 const PARTITIONS_TTL: Duration = Duration::from_secs(30);
 
-/// After this many failed publishes in a row, and no more often than every two deadlines, the
+/// After this many failed publishes in a row (a request's batch counts once), and no more often than every two deadlines, the
 /// producer is replaced by a new one (see [`KafkaSink`]).
 const REBUILD_AFTER_FAILURES: u32 = 3;
 
@@ -119,29 +125,35 @@ impl KafkaSink {
 
 #[async_trait::async_trait]
 impl EventSink for KafkaSink {
-    async fn publish(&self, r: &Record) -> Result<Delivered, PublishError> {
+    async fn publish_batch(
+        &self,
+        records: &[(String, Vec<u8>)],
+        headers: &[(&'static str, Vec<u8>)],
+    ) -> Vec<Result<Delivered, PublishError>> {
         let Some(publisher) = self.publisher() else {
-            return Err(PublishError::Unavailable("producer lock poisoned".into()));
+            return records
+                .iter()
+                .map(|_| Err(PublishError::Unavailable("producer lock poisoned".into())))
+                .collect();
         };
-        let headers: Vec<(&str, &[u8])> =
-            r.headers.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+        let headers: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, v.as_slice())).collect();
         let started = Instant::now();
         // librdkafka enforces message.timeout.ms itself; this outer deadline (a little longer)
-        // only guards against a send future that never resolves.
-        let send = publisher.send(&self.topic, &r.key, &r.payload, &headers);
-        let out = match tokio::time::timeout(self.deadline + Duration::from_millis(500), send).await
-        {
-            Ok(res) => res,
-            Err(_) => Err(PublishError::Unavailable(format!(
-                "no broker acknowledgement within {:?}",
-                self.deadline
-            ))),
-        };
+        // only guards against an acknowledgement that never comes.
+        let deadline = tokio::time::Instant::now() + self.deadline + Duration::from_millis(500);
+        let out = publisher
+            .send_all(
+                &self.topic,
+                records.iter().map(|(k, p)| (k.as_str(), p.as_slice())),
+                &headers,
+                deadline,
+            )
+            .await;
         metrics::histogram!(m::PRODUCE_LATENCY).record(started.elapsed().as_secs_f64());
-        match &out {
-            Ok(_) => self.failures.store(0, Ordering::SeqCst),
-            Err(e) if e.is_retryable() => self.after_failure(&publisher),
-            Err(_) => {}
+        if out.iter().any(|r| r.is_ok()) {
+            self.failures.store(0, Ordering::SeqCst);
+        } else if out.iter().any(|r| matches!(r, Err(e) if e.is_retryable())) {
+            self.after_failure(&publisher);
         }
         out
     }
@@ -203,18 +215,34 @@ impl MemorySink {
 
 #[async_trait::async_trait]
 impl EventSink for MemorySink {
-    async fn publish(&self, r: &Record) -> Result<Delivered, PublishError> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(PublishError::Unavailable("memory sink is failing".into()));
-        }
-        let mut records = self
-            .records
-            .lock()
-            .map_err(|_| PublishError::Unavailable("memory sink poisoned".into()))?;
-        records.push(r.clone());
-        Ok(Delivered {
-            partition: 0,
-            offset: records.len() as i64 - 1,
-        })
+    async fn publish_batch(
+        &self,
+        records: &[(String, Vec<u8>)],
+        headers: &[(&'static str, Vec<u8>)],
+    ) -> Vec<Result<Delivered, PublishError>> {
+        let failing = self.failing.load(Ordering::SeqCst);
+        let Ok(mut stored) = self.records.lock() else {
+            return records
+                .iter()
+                .map(|_| Err(PublishError::Unavailable("memory sink poisoned".into())))
+                .collect();
+        };
+        records
+            .iter()
+            .map(|(key, payload)| {
+                if failing {
+                    return Err(PublishError::Unavailable("memory sink is failing".into()));
+                }
+                stored.push(Record {
+                    key: key.clone(),
+                    payload: payload.clone(),
+                    headers: headers.to_vec(),
+                });
+                Ok(Delivered {
+                    partition: 0,
+                    offset: stored.len() as i64 - 1,
+                })
+            })
+            .collect()
     }
 }

@@ -210,7 +210,114 @@ fn opt(v: &Option<String>) -> Value {
     }
 }
 
+/// Encode an event as single-object Avro of the current schema.
+///
+/// The hot path of every ingest route: the body is written straight from the typed event in the
+/// schema's field order (Avro's binary encoding: zig-zag varint longs, length-prefixed strings,
+/// union branch indexes, array blocks), with no intermediate `apache_avro::Value` tree and one
+/// allocation besides the metadata's JSON. A test checks it byte for byte against
+/// apache-avro's encoder of the same schema, and the interop test against fastavro.
 pub fn encode_event(e: &EngagementEvent) -> Result<Vec<u8>, AvroError> {
+    let mut out = Vec::with_capacity(encoded_event_capacity(e));
+    encode_event_into(e, &mut out)?;
+    Ok(out)
+}
+
+/// [`encode_event`] appending to `out` (which may hold other records: a batch's buffer).
+pub fn encode_event_into(e: &EngagementEvent, out: &mut Vec<u8>) -> Result<(), AvroError> {
+    out.extend_from_slice(&EVENT_CODEC.header);
+    write::string(out, &e.event_id);
+    write::string(out, &e.org_id);
+    write::string(out, &e.ou_id);
+    write::opt_string(out, e.lead_id.as_deref());
+    if !e.aliases.is_empty() {
+        write::long(out, e.aliases.len() as i64);
+        for a in &e.aliases {
+            write::string(out, a.kind.as_str());
+            write::string(out, &a.value);
+        }
+    }
+    write::long(out, 0);
+    write::opt_string(out, e.source.as_deref());
+    write::opt_string(out, e.producer_event_id.as_deref());
+    write::string(out, &e.event_type);
+    write::long(out, e.event_time_ms);
+    write::long(out, e.received_at_ms);
+    // The metadata's JSON text is written once, in place, and its length prefix put in front.
+    let at = out.len();
+    serde_json::to_writer(&mut *out, &e.metadata).map_err(|err| AvroError::Field {
+        field: "metadata_json".into(),
+        message: err.to_string(),
+    })?;
+    let len = out.len() - at;
+    let mut prefix = [0u8; 10];
+    let n = write::long_bytes(len as i64, &mut prefix);
+    out.splice(at..at, prefix[..n].iter().copied());
+    write::string(out, e.origin.as_str());
+    write::opt_string(out, e.environment.as_deref());
+    write::opt_string(out, e.severity.as_deref());
+    Ok(())
+}
+
+/// A close upper estimate of an event's encoded size (one allocation in the usual case).
+fn encoded_event_capacity(e: &EngagementEvent) -> usize {
+    let strings = e.event_id.len()
+        + e.org_id.len()
+        + e.ou_id.len()
+        + e.lead_id.as_ref().map_or(0, String::len)
+        + e.aliases.iter().map(|a| a.value.len() + 16).sum::<usize>()
+        + e.source.as_ref().map_or(0, String::len)
+        + e.producer_event_id.as_ref().map_or(0, String::len)
+        + e.event_type.len()
+        + e.environment.as_ref().map_or(0, String::len)
+        + e.severity.as_ref().map_or(0, String::len);
+    // Header, length prefixes, longs, and the metadata (JSON text is rarely over 64 bytes per
+    // entry in practice; a larger object only costs a reallocation).
+    10 + strings + 14 * 5 + 20 + 64 * (e.metadata.len() + 1)
+}
+
+/// Avro's binary encoding of the primitive types the event schema uses.
+mod write {
+    /// Zig-zag varint of a long into `buf`; the number of bytes written.
+    pub fn long_bytes(v: i64, buf: &mut [u8; 10]) -> usize {
+        let mut z = ((v << 1) ^ (v >> 63)) as u64;
+        let mut i = 0;
+        while z >= 0x80 {
+            buf[i] = (z as u8) | 0x80;
+            z >>= 7;
+            i += 1;
+        }
+        buf[i] = z as u8;
+        i + 1
+    }
+
+    pub fn long(out: &mut Vec<u8>, v: i64) {
+        let mut buf = [0u8; 10];
+        let n = long_bytes(v, &mut buf);
+        out.extend_from_slice(&buf[..n]);
+    }
+
+    pub fn string(out: &mut Vec<u8>, s: &str) {
+        long(out, s.len() as i64);
+        out.extend_from_slice(s.as_bytes());
+    }
+
+    /// `["null", "string"]`: branch 0 is null, branch 1 a string.
+    pub fn opt_string(out: &mut Vec<u8>, s: Option<&str>) {
+        match s {
+            None => long(out, 0),
+            Some(s) => {
+                long(out, 1);
+                string(out, s);
+            }
+        }
+    }
+}
+
+/// The same record through apache-avro's generic `Value` encoder: the reference the direct
+/// encoder is checked against.
+#[cfg(test)]
+fn encode_event_generic(e: &EngagementEvent) -> Result<Vec<u8>, AvroError> {
     let aliases = e
         .aliases
         .iter()
