@@ -8,7 +8,10 @@
 //! - `BENCH_SECONDS`: measured seconds per level (default 2), after 1 s of warm-up;
 //! - `BENCH_BATCH_SIZE`: events per `/import` and CDP batch request (default 1000);
 //! - `BENCH_PARTITIONS`: partitions of the events topic (default 4);
-//! - `BENCH_CEILING_RECORDS`: records the bare producer sends (default 300000).
+//! - `BENCH_CEILING_RECORDS`: records the bare producer sends (default 300000);
+//! - `BENCH_LEVELS`: comma list of concurrencies instead of each scenario's default sweep;
+//! - `BENCH_PERF_DIR`: record the gateway process with `perf record -g` during each measured
+//!   level, into that directory (`perf report -i DIR/import-8.data`).
 //!
 //! Every level runs against a fresh tansu broker and a fresh gateway process (tansu 0.6 with
 //! memory storage slows down after a few hundred thousand records in one process, which would
@@ -207,6 +210,27 @@ struct Level {
     failed: u64,
     stored: i64,
     sent_events: u64,
+    /// The gateway process's CPU time (user + system) per event sent, in microseconds.
+    cpu_us_per_event: f64,
+}
+
+/// CPU seconds (user + system) a process has used so far, from `/proc/PID/stat`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // The fields after the command name (which may contain spaces) follow its ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line: 11 and 12 after the name and state.
+    let hz = 100.0;
+    (ticks(11) + ticks(12)) / hz
 }
 
 fn duration_ms(text: &str) -> Option<f64> {
@@ -329,11 +353,30 @@ async fn run_level(
         .await
         .expect("warm-up");
     let before = stored_records(&brokers, &format!("{TOPIC_PREFIX}.events.v1"));
+    let profiler = std::env::var("BENCH_PERF_DIR").ok().map(|dir| {
+        Command::new("perf")
+            .args(["record", "-q", "-F", "499", "-g", "-p"])
+            .arg(gw.child.id().to_string())
+            .arg("-o")
+            .arg(std::path::Path::new(&dir).join(format!("{}-{concurrency}.data", sc.name)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run perf record")
+    });
     let lua_path = lua.to_path_buf();
+    let cpu_before = cpu_seconds(gw.child.id());
     let (rps, p50, p99, failed, requests) =
         tokio::task::spawn_blocking(move || wrk(&url, &lua_path, concurrency, seconds))
             .await
             .expect("wrk");
+    let cpu = cpu_seconds(gw.child.id()) - cpu_before;
+    if let Some(mut p) = profiler {
+        let _ = Command::new("kill")
+            .args(["-INT", &p.id().to_string()])
+            .status();
+        let _ = p.wait();
+    }
     // Let the last acknowledged records settle, then count what the broker holds.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let after = stored_records(&brokers, &format!("{TOPIC_PREFIX}.events.v1"));
@@ -348,6 +391,7 @@ async fn run_level(
         failed,
         stored: after - before,
         sent_events: requests * sc.events as u64,
+        cpu_us_per_event: cpu * 1e6 / (requests * sc.events as u64).max(1) as f64,
     }
 }
 
@@ -561,17 +605,22 @@ async fn main() {
             .expect("write the wrk script");
         let mut levels: Vec<Level> = Vec::new();
         let mut flat = 0;
-        for &c in sc.levels {
+        let chosen: Vec<usize> = match std::env::var("BENCH_LEVELS") {
+            Ok(v) => v.split(',').filter_map(|c| c.trim().parse().ok()).collect(),
+            Err(_) => sc.levels.to_vec(),
+        };
+        for c in chosen {
             let l = run_level(&sc, &lua, c, seconds, partitions).await;
             println!(
-                "{:9} {:22} concurrency {:4}: {:9.0} req/s {:9.0} events/s  p50 {:7.2} ms  p99 {:7.2} ms  failed {}  stored {} of {} sent",
-                sc.name, sc.path, c, l.requests_per_s, l.events_per_s, l.p50_ms, l.p99_ms, l.failed, l.stored, l.sent_events
+                "{:9} {:22} concurrency {:4}: {:9.0} req/s {:9.0} events/s  p50 {:7.2} ms  p99 {:7.2} ms  failed {}  stored {} of {} sent  gateway CPU {:.1} µs/event",
+                sc.name, sc.path, c, l.requests_per_s, l.events_per_s, l.p50_ms, l.p99_ms, l.failed, l.stored, l.sent_events, l.cpu_us_per_event
             );
             perf(
                 json!({"name": format!("sweep_{}", sc.name), "path": sc.path, "concurrency": c,
                         "events_per_request": sc.events, "requests_per_s": l.requests_per_s,
                         "events_per_s": l.events_per_s, "p50_ms": l.p50_ms, "p99_ms": l.p99_ms,
-                        "failed": l.failed, "stored": l.stored, "sent_events": l.sent_events}),
+                        "failed": l.failed, "stored": l.stored, "sent_events": l.sent_events,
+                        "gateway_cpu_us_per_event": l.cpu_us_per_event}),
             );
             let best = levels.iter().map(|l| l.events_per_s).fold(0.0, f64::max);
             flat = if l.events_per_s < best * 1.03 {

@@ -12,21 +12,20 @@ use leadstream_domain::event::Origin;
 use super::{lead_or_alias, Draft, Fields, PayloadError};
 
 /// Parse one `/ingest` body.
-pub fn parse(obj: &Map<String, Value>) -> Result<Draft, PayloadError> {
+pub fn parse(obj: Map<String, Value>) -> Result<Draft, PayloadError> {
     parse_with(obj, Origin::Ingest)
 }
 
 /// Parse one bulk-import item: seed 000's fields plus an optional `event_id` (the producer's
 /// id, used for dedupe downstream). Historical events keep their `timestamp`.
-pub fn import_item(obj: &Map<String, Value>) -> Result<Draft, PayloadError> {
-    let mut draft = parse_with(obj, Origin::Import)?;
-    draft.producer_event_id = Fields::new(obj).opt_str("event_id")?.map(str::to_string);
-    draft.source = Fields::new(obj).opt_str("source")?.map(str::to_string);
-    Ok(draft)
+pub fn import_item(obj: Map<String, Value>) -> Result<Draft, PayloadError> {
+    parse_with(obj, Origin::Import)
 }
 
-fn parse_with(obj: &Map<String, Value>, origin: Origin) -> Result<Draft, PayloadError> {
-    let f = Fields::new(obj);
+/// The body is taken by value so that `metadata`, often most of an event, is moved into the
+/// draft instead of copied.
+fn parse_with(mut obj: Map<String, Value>, origin: Origin) -> Result<Draft, PayloadError> {
+    let f = Fields::new(&obj);
     let event_type = f.req_str("event_type")?.trim().to_string();
     let (lead_id, aliases) = lead_or_alias(&f)?;
     if lead_id.is_none() && aliases.is_empty() {
@@ -35,12 +34,23 @@ fn parse_with(obj: &Map<String, Value>, origin: Origin) -> Result<Draft, Payload
         ));
     }
     let event_time_ms = f.opt_timestamp("timestamp")?;
-    let metadata = f.opt_object("metadata")?;
+    f.opt_object_ref("metadata")?;
+    let (producer_event_id, source) = match origin {
+        Origin::Import => (
+            f.opt_str("event_id")?.map(str::to_string),
+            f.opt_str("source")?.map(str::to_string),
+        ),
+        _ => (None, None),
+    };
+    let metadata = match obj.remove("metadata") {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
     Ok(Draft {
         lead_id,
         aliases,
-        source: None,
-        producer_event_id: None,
+        source,
+        producer_event_id,
         event_type,
         event_time_ms,
         metadata,
@@ -57,7 +67,7 @@ mod tests {
     use leadstream_domain::event::AliasKind;
 
     fn parse_str(s: &str) -> Result<Draft, PayloadError> {
-        parse(&parse_object(s.as_bytes())?)
+        parse(parse_object(s.as_bytes())?)
     }
 
     #[test]

@@ -166,6 +166,21 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// [`Fields::opt_object`]'s check without the copy (the caller moves the object out).
+    pub fn opt_object_ref(
+        &self,
+        name: &str,
+    ) -> Result<Option<&'a Map<String, Value>>, PayloadError> {
+        match self.obj.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(m)) => Ok(Some(m)),
+            Some(other) => Err(self.invalid(
+                name,
+                format!("must be a JSON object, got {}", type_name(other)),
+            )),
+        }
+    }
+
     /// An object field that must be present.
     pub fn req_object(&self, name: &str) -> Result<&'a Map<String, Value>, PayloadError> {
         match self.obj.get(name) {

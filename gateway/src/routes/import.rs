@@ -49,7 +49,7 @@ pub async fn import(
                 .into_iter()
                 .map(|raw| {
                     raw.and_then(|text| parse_object(text.as_bytes()))
-                        .and_then(|obj| leadvibe::import_item(&obj))
+                        .and_then(leadvibe::import_item)
                 })
                 .collect::<Vec<_>>()
         })

@@ -40,7 +40,7 @@ pub async fn ingest(
     charge_events(&st, &ctx, 1)?;
     let (_, bytes) = read_body(&headers, body, Accept::Json, single_limits(&st)).await?;
     let obj = parse_object(&bytes).map_err(invalid_400)?;
-    let draft = leadvibe::parse(&obj).map_err(invalid_400)?;
+    let draft = leadvibe::parse(obj).map_err(invalid_400)?;
     let event = draft.into_event(&ctx.tenant, ids::now_ms());
     let event = publish_one(&st, &headers, event).await?;
     let body = json!({
