@@ -191,14 +191,23 @@ async fn read_wire(
             what: "request body",
         });
     }
-    let collected = tokio::time::timeout(
-        limits.read_timeout,
-        Limited::new(body, wire_limit).collect(),
-    )
+    // Collected into one buffer sized by Content-Length when it is given (and within the
+    // limit), so a large body is not regrown and copied chunk by chunk.
+    let capacity = bytes_hint(headers).map_or(0, |n| (n as usize).min(wire_limit));
+    let collected = tokio::time::timeout(limits.read_timeout, async move {
+        let mut body = Limited::new(body, wire_limit);
+        let mut buf: Vec<u8> = Vec::with_capacity(capacity);
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame?.into_data() {
+                buf.extend_from_slice(&data);
+            }
+        }
+        Ok::<_, axum::BoxError>(Bytes::from(buf))
+    })
     .await
     .map_err(|_| ApiError::RequestTimeout(limits.read_timeout))?;
     match collected {
-        Ok(collected) => Ok(collected.to_bytes()),
+        Ok(bytes) => Ok(bytes),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::PayloadTooLarge {
             limit: wire_limit,
             what: "request body",

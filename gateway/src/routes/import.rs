@@ -26,7 +26,7 @@ use crate::body::{read_batch_body, Accept};
 use crate::error::ApiError;
 use crate::metrics as m;
 use crate::payload::import::split_import;
-use crate::payload::{leadvibe, parse_object};
+use crate::payload::leadvibe;
 use crate::publish::traceparent;
 use crate::state::AppState;
 
@@ -47,10 +47,7 @@ pub async fn import(
         split_import(format, &bytes, max, max_event).map(|items| {
             items
                 .into_iter()
-                .map(|raw| {
-                    raw.and_then(|text| parse_object(text.as_bytes()))
-                        .and_then(leadvibe::import_item)
-                })
+                .map(|raw| raw.and_then(leadvibe::import_item_bytes))
                 .collect::<Vec<_>>()
         })
     })

@@ -26,7 +26,7 @@ use crate::body::{read_body, Accept};
 use crate::dedupe::{fingerprint, Outcome};
 use crate::error::ApiError;
 use crate::metrics as m;
-use crate::payload::{into_object, lariba, leadvibe, parse_object};
+use crate::payload::{into_object, lariba, leadvibe};
 use crate::publish::store_unavailable;
 use crate::state::AppState;
 
@@ -39,8 +39,7 @@ pub async fn ingest(
     let ctx = ingest_ctx(&st, &headers).await?;
     charge_events(&st, &ctx, 1)?;
     let (_, bytes) = read_body(&headers, body, Accept::Json, single_limits(&st)).await?;
-    let obj = parse_object(&bytes).map_err(invalid_400)?;
-    let draft = leadvibe::parse(obj).map_err(invalid_400)?;
+    let draft = leadvibe::parse_bytes(&bytes).map_err(invalid_400)?;
     let event = draft.into_event(&ctx.tenant, ids::now_ms());
     let event = publish_one(&st, &headers, event).await?;
     let body = json!({
