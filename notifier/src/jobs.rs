@@ -447,7 +447,10 @@ impl JobStore {
     /// everything but the lease release is written anyway so no attempt goes unrecorded, and
     /// [`Recorded::held`] is false. A final job answers the job now first in its lane.
     pub async fn record(&self, w: Write<'_>) -> Result<Recorded, StoreError> {
-        self.record_one(self.prepare(w)).await
+        match self.record_all(vec![self.prepare(w)]).await? {
+            Some(mut done) if done.len() == 1 => Ok(done.remove(0)),
+            _ => self.record_unguarded(w).await,
+        }
     }
 
     /// The commands of one [`JobStore::record`], for [`JobStore::record_all`].
@@ -496,101 +499,100 @@ impl JobStore {
     }
 
     /// The job named by a lane reply.
-    fn next_in_lane(&self, p: &Prepared, reply: Option<Reply>) -> Option<String> {
+    fn next_in_lane(&self, ou: &str, endpoint_id: &str, reply: Option<Reply>) -> Option<String> {
         reply
             .and_then(first_member)
-            .map(|f| self.key(&p.ou, &f, &p.endpoint_id))
+            .map(|f| self.key(ou, &f, endpoint_id))
     }
 
-    async fn record_one(&self, p: Prepared) -> Result<Recorded, StoreError> {
-        let mut guarded = p.cmds.clone();
-        guarded.push(Cmd::Del {
-            key: p.lease.clone(),
-        });
-        let replies = self
-            .kv()
-            .exec_guarded(
-                vec![Guard::Equals(p.lease.clone(), p.token.clone())],
-                guarded,
-            )
-            .await?;
-        let held = replies.is_some();
-        let replies = match replies {
-            Some(r) => r,
-            None => self.kv().exec(p.cmds.clone()).await?,
-        };
+    /// A write whose lease was lost: everything but the lease release, so no attempt goes
+    /// unrecorded.
+    async fn record_unguarded(&self, w: Write<'_>) -> Result<Recorded, StoreError> {
+        let p = self.prepare(w);
+        let replies = self.kv().exec(p.cmds).await?;
         let reply = p.lane_reply.and_then(|i| replies.into_iter().nth(i));
         Ok(Recorded {
-            held,
-            next_in_lane: self.next_in_lane(&p, reply),
+            held: false,
+            next_in_lane: self.next_in_lane(&p.ou, &p.endpoint_id, reply),
         })
     }
 
-    /// Several [`JobStore::record`]s in one atomic write when every lease is still held (the
-    /// usual case; an index of the delivery log that several attempts share is trimmed and
-    /// given its expiry once, after all of them are added), else one by one. Answers in order.
-    pub async fn record_all(&self, ps: Vec<Prepared>) -> Result<Vec<Recorded>, StoreError> {
-        if ps.len() == 1 {
-            let p = ps.into_iter().next().expect("one write");
-            return Ok(vec![self.record_one(p).await?]);
-        }
+    /// Several prepared [`JobStore::record`]s in one atomic write, if every lease is still held
+    /// (an index of the delivery log that several attempts share is trimmed and given its
+    /// expiry once, after all of them are added). `None` when a lease was lost: nothing was
+    /// written, and each write is to be made alone ([`JobStore::record`]). Answers in order.
+    pub async fn record_all(&self, ps: Vec<Prepared>) -> Result<Option<Vec<Recorded>>, StoreError> {
         // A trim or an expiry of a key is kept only at its last occurrence.
-        let mut last: HashMap<(u8, &str), (usize, usize)> = HashMap::new();
-        for (i, p) in ps.iter().enumerate() {
-            for (j, c) in p.cmds.iter().enumerate() {
-                match c {
-                    Cmd::ZRemRangeByRank { key, .. } => last.insert((0, key.as_str()), (i, j)),
-                    Cmd::PExpire { key, .. } => last.insert((1, key.as_str()), (i, j)),
-                    _ => None,
-                };
-            }
-        }
-        let mut guards = Vec::with_capacity(ps.len());
-        let mut cmds = Vec::new();
-        let mut lane_at = Vec::with_capacity(ps.len());
-        for (i, p) in ps.iter().enumerate() {
-            guards.push(Guard::Equals(p.lease.clone(), p.token.clone()));
-            let mut at = None;
-            for (j, c) in p.cmds.iter().enumerate() {
-                let kept = match c {
-                    Cmd::ZRemRangeByRank { key, .. } => {
-                        last.get(&(0, key.as_str())) == Some(&(i, j))
-                    }
-                    Cmd::PExpire { key, .. } => last.get(&(1, key.as_str())) == Some(&(i, j)),
-                    _ => true,
-                };
-                if kept {
-                    if p.lane_reply == Some(j) {
-                        at = Some(cmds.len());
-                    }
-                    cmds.push(c.clone());
+        let kept: Vec<Vec<bool>> = {
+            let mut last: HashMap<(u8, &str), (usize, usize)> = HashMap::new();
+            for (i, p) in ps.iter().enumerate() {
+                for (j, c) in p.cmds.iter().enumerate() {
+                    match c {
+                        Cmd::ZRemRangeByRank { key, .. } => last.insert((0, key.as_str()), (i, j)),
+                        Cmd::PExpire { key, .. } => last.insert((1, key.as_str()), (i, j)),
+                        _ => None,
+                    };
                 }
             }
-            cmds.push(Cmd::Del {
-                key: p.lease.clone(),
-            });
-            lane_at.push(at);
+            ps.iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    p.cmds
+                        .iter()
+                        .enumerate()
+                        .map(|(j, c)| match c {
+                            Cmd::ZRemRangeByRank { key, .. } => {
+                                last.get(&(0, key.as_str())) == Some(&(i, j))
+                            }
+                            Cmd::PExpire { key, .. } => {
+                                last.get(&(1, key.as_str())) == Some(&(i, j))
+                            }
+                            _ => true,
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        let mut guards = Vec::with_capacity(ps.len());
+        let mut cmds = Vec::with_capacity(ps.iter().map(|p| p.cmds.len() + 1).sum());
+        let mut lanes = Vec::with_capacity(ps.len());
+        for (p, kept) in ps.into_iter().zip(kept) {
+            let Prepared {
+                lease,
+                token,
+                cmds: own,
+                lane_reply,
+                ou,
+                endpoint_id,
+            } = p;
+            let mut at = None;
+            for (j, (c, keep)) in own.into_iter().zip(kept).enumerate() {
+                if keep {
+                    if lane_reply == Some(j) {
+                        at = Some(cmds.len());
+                    }
+                    cmds.push(c);
+                }
+            }
+            cmds.push(Cmd::Del { key: lease.clone() });
+            guards.push(Guard::Equals(lease, token));
+            lanes.push((at, ou, endpoint_id));
         }
-        match self.kv().exec_guarded(guards, cmds).await? {
-            Some(mut replies) => Ok(ps
-                .iter()
-                .zip(lane_at)
-                .map(|(p, at)| {
+        let Some(mut replies) = self.kv().exec_guarded(guards, cmds).await? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            lanes
+                .into_iter()
+                .map(|(at, ou, endpoint_id)| {
                     let reply = at.map(|i| std::mem::replace(&mut replies[i], Reply::Nil));
                     Recorded {
                         held: true,
-                        next_in_lane: self.next_in_lane(p, reply),
+                        next_in_lane: self.next_in_lane(&ou, &endpoint_id, reply),
                     }
                 })
-                .collect()),
-            None => {
-                let mut out = Vec::with_capacity(ps.len());
-                for p in ps {
-                    out.push(self.record_one(p).await?);
-                }
-                Ok(out)
-            }
-        }
+                .collect(),
+        ))
     }
 
     /// The job stored under `job_key`, if any.

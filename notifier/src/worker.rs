@@ -89,8 +89,9 @@ pub struct Worker {
     records_rx: Mutex<Option<mpsc::UnboundedReceiver<ToRecord>>>,
 }
 
-/// A job write and where its result goes.
-type ToRecord = (Prepared, oneshot::Sender<Result<Recorded, String>>);
+/// A job write and where its result goes: `Ok(None)` when it is to be written alone (a lease
+/// of its batch was lost).
+type ToRecord = (Prepared, oneshot::Sender<Result<Option<Recorded>, String>>);
 
 /// Most job writes the recorder puts in one atomic write.
 const RECORD_BATCH: usize = 128;
@@ -199,9 +200,10 @@ impl Worker {
             return self.jobs.record(w).await;
         }
         match rx.await {
-            Ok(r) => r.map_err(StoreError::Unavailable),
-            // The recorder is gone (shutdown): write it here.
-            Err(_) => self.jobs.record(w).await,
+            Ok(Ok(Some(r))) => Ok(r),
+            Ok(Err(e)) => Err(StoreError::Unavailable(e)),
+            // Alone (a lease of its batch was lost), or the recorder is gone (shutdown).
+            Ok(Ok(None)) | Err(_) => self.jobs.record(w).await,
         }
     }
 
@@ -626,9 +628,14 @@ async fn record_batches(jobs: JobStore, mut writes: mpsc::UnboundedReceiver<ToRe
     while writes.recv_many(&mut batch, RECORD_BATCH).await > 0 {
         let (prepared, answers): (Vec<Prepared>, Vec<_>) = batch.drain(..).unzip();
         match jobs.record_all(prepared).await {
-            Ok(recorded) => {
+            Ok(Some(recorded)) => {
                 for (a, r) in answers.into_iter().zip(recorded) {
-                    let _ = a.send(Ok(r));
+                    let _ = a.send(Ok(Some(r)));
+                }
+            }
+            Ok(None) => {
+                for a in answers {
+                    let _ = a.send(Ok(None));
                 }
             }
             Err(e) => {
