@@ -17,6 +17,10 @@
 //! the attempt record → for a dead job, the DLQ record, then the job leaves the due set and its
 //! lane.
 //!
+//! Writes of attempt results go through one recorder task that puts every write waiting (up to
+//! 128) in one atomic write, each under its own lease check (group commit); an attempt returns
+//! only once its write is made, so a 2xx is on record before its job leaves the due set.
+//!
 //! Order: one lead's deliveries to one endpoint are made in firing order. A job behind an earlier
 //! one of its lane is not attempted: it is parked (due again when the earlier one can have ended:
 //! its retry time, or now, plus the lease) and woken at once by the write that makes the earlier
