@@ -137,6 +137,63 @@ impl Claims {
         }
     }
 
+    /// [`Claims::claim`] for many keys at once: one pipelined round trip of `SET NX` claims
+    /// every key that is free (the usual case: new producer ids); only the keys that already
+    /// exist (a duplicate, a request in flight, a stale claim) take the one-by-one path.
+    /// Results in the order of `wanted` (`(key, event_id)` pairs).
+    pub async fn claim_many(&self, wanted: &[(&str, &str)]) -> Vec<Result<Outcome, StoreError>> {
+        let now = ids::now_ms();
+        let ttl_ms = self.stale_after.as_millis() as u64 * 2;
+        let pendings: Vec<Vec<u8>> = wanted
+            .iter()
+            .map(|(_, event_id)| {
+                encode(&Record::Pending {
+                    at_ms: now,
+                    event_id: event_id.to_string(),
+                })
+            })
+            .collect();
+        let cmds = wanted
+            .iter()
+            .zip(&pendings)
+            .map(|((key, _), pending)| Cmd::SetNx {
+                key: key.to_string(),
+                value: pending.clone(),
+                ttl_ms: Some(ttl_ms),
+            })
+            .collect();
+        // When the pipeline fails, no claim is known to be held: every key reports the error
+        // (a claim that did land expires with its TTL, like a crashed request's).
+        let failed = |message: String| -> Vec<Result<Outcome, StoreError>> {
+            wanted
+                .iter()
+                .map(|_| Err(StoreError::Unavailable(message.clone())))
+                .collect()
+        };
+        let replies = match self.store.exec(cmds).await {
+            Ok(r) if r.len() == wanted.len() => r,
+            Ok(r) => {
+                return failed(format!(
+                    "{} answers to a pipeline of {} claims",
+                    r.len(),
+                    wanted.len()
+                ))
+            }
+            Err(e) => return failed(e.to_string()),
+        };
+        let mut out = Vec::with_capacity(wanted.len());
+        for (((key, event_id), pending), reply) in wanted.iter().zip(pendings).zip(replies) {
+            out.push(match reply {
+                leadstream_shared::store::Reply::Int(1) => Ok(Outcome::Claimed(Claim {
+                    key: key.to_string(),
+                    pending,
+                })),
+                _ => self.claim(key, event_id).await,
+            });
+        }
+        out
+    }
+
     /// The broker acknowledged: record the answer. If the claim was retaken meanwhile (this
     /// request outlived the stale deadline) and is still absent, the answer is recorded anyway.
     pub async fn finish(&self, claim: &Claim, event_id: &str, fp: &str) -> Result<(), StoreError> {

@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 
 use leadstream_domain::event::EngagementEvent;
 use leadstream_shared::ids;
+use leadstream_shared::store::StoreError;
 
 use super::{
     batch_error, batch_limits, charge_events, ingest_ctx, invalid_422, single_limits, Ctx,
@@ -287,13 +288,23 @@ async fn process(
              fact needs a new externalEventId",
         )
     };
-    let outcomes = join_all(events.iter().zip(&claim_keys).map(|(e, key)| async move {
-        match key {
-            Some(k) => st.claims.claim(k, &e.event_id).await.map(Some),
+    // One pipelined round trip claims every new producer id of the request.
+    let wanted: Vec<(&str, &str)> = events
+        .iter()
+        .zip(&claim_keys)
+        .filter_map(|(e, key)| Some((key.as_deref()?, e.event_id.as_str())))
+        .collect();
+    let mut claimed = st.claims.claim_many(&wanted).await.into_iter();
+    let outcomes: Vec<Result<Option<Outcome>, _>> = claim_keys
+        .iter()
+        .map(|key| match key {
+            Some(_) => claimed
+                .next()
+                .unwrap_or_else(|| Err(StoreError::Corrupt("missing claim result".into())))
+                .map(Some),
             None => Ok(None),
-        }
-    }))
-    .await;
+        })
+        .collect();
     let mut claims: Vec<Option<Claim>> = vec![None; n];
     let mut store_error = None;
     for (i, o) in outcomes.into_iter().enumerate() {
