@@ -28,6 +28,7 @@ use tracing::Instrument;
 use crate::endpoint::Endpoint;
 use crate::jobs::{Job, JobStore};
 use crate::metrics as m;
+use crate::worker::Fresh;
 
 /// Most records handled per batch.
 const BATCH_MAX: usize = 500;
@@ -41,8 +42,8 @@ pub struct Ingest {
     pub jobs: JobStore,
     pub topics: Topics,
     pub publisher: Publisher,
-    /// New job keys, handed to the dispatcher for an immediate first attempt.
-    pub fresh: mpsc::Sender<String>,
+    /// New jobs, handed to the dispatcher for an immediate first attempt.
+    pub fresh: mpsc::Sender<Fresh>,
 }
 
 impl Ingest {
@@ -142,13 +143,13 @@ impl Ingest {
         if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Async) {
             tracing::debug!(error = %e, "offset commit");
         }
-        for (job, created) in new_jobs.iter().zip(created) {
+        for (job, created) in new_jobs.into_iter().zip(created) {
             let ch = job.channel.as_str();
             if created {
                 metrics::counter!(m::DELIVERIES_CREATED, "channel" => ch).increment(1);
-                let key = self.jobs.key_of(job);
+                let key = self.jobs.key_of(&job);
                 // A full hand-off queue is fine: the poller finds the job in the due set.
-                let _ = self.fresh.try_send(key);
+                let _ = self.fresh.try_send(Fresh { key, job });
             } else {
                 metrics::counter!(m::DELIVERIES_DUPLICATE, "channel" => ch).increment(1);
                 tracing::debug!(fired_id = %job.fired.fired_id, endpoint = %job.endpoint_id, "already known; skipped");

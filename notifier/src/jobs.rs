@@ -341,21 +341,47 @@ impl JobStore {
         token: &str,
         lease_ms: u64,
     ) -> Result<Option<Job>, StoreError> {
-        let lease = self.keys.delivery_lease(job_key);
-        let mut r = self
-            .kv()
-            .exec(vec![
-                Cmd::SetNx {
-                    key: lease.clone(),
-                    value: token.as_bytes().to_vec(),
-                    ttl_ms: Some(lease_ms),
-                },
-                Cmd::Get {
-                    key: job_key.to_string(),
-                },
-            ])
+        Ok(self
+            .claim_with(job_key, token, lease_ms, None)
             .await?
-            .into_iter();
+            .map(|(job, _)| job))
+    }
+
+    /// [`JobStore::claim`] and [`JobStore::gate`] in one round trip, for a job whose lane and
+    /// trigger are known before it is loaded (`hint`: the job as the consumer just created it).
+    /// The gate is answered only when the loaded job is that same job.
+    pub async fn claim_gated(
+        &self,
+        job_key: &str,
+        token: &str,
+        lease_ms: u64,
+        hint: &Job,
+    ) -> Result<Option<(Job, Option<Gate>)>, StoreError> {
+        self.claim_with(job_key, token, lease_ms, Some(hint)).await
+    }
+
+    async fn claim_with(
+        &self,
+        job_key: &str,
+        token: &str,
+        lease_ms: u64,
+        hint: Option<&Job>,
+    ) -> Result<Option<(Job, Option<Gate>)>, StoreError> {
+        let lease = self.keys.delivery_lease(job_key);
+        let mut cmds = vec![
+            Cmd::SetNx {
+                key: lease.clone(),
+                value: token.as_bytes().to_vec(),
+                ttl_ms: Some(lease_ms),
+            },
+            Cmd::Get {
+                key: job_key.to_string(),
+            },
+        ];
+        if let Some(h) = hint {
+            cmds.extend(self.gate_cmds(h));
+        }
+        let mut r = self.kv().exec(cmds).await?.into_iter();
         let won = r.next().map(|x| x.as_int() == 1).unwrap_or(false);
         if !won {
             return Ok(None);
@@ -369,7 +395,41 @@ impl JobStore {
                 return Ok(None);
             }
         };
-        Ok(Some(job))
+        let gate = hint
+            .filter(|h| {
+                h.fired.fired_id == job.fired.fired_id
+                    && h.endpoint_id == job.endpoint_id
+                    && h.fired.lead_id == job.fired.lead_id
+                    && h.fired.trigger_id == job.fired.trigger_id
+                    && h.source_offset == job.source_offset
+            })
+            .map(|_| self.gate_of(&job, r.next(), r.next()));
+        Ok(Some((job, gate)))
+    }
+
+    /// The commands of a [`JobStore::gate`]: the 410 mark, the lane's first job up to `job`.
+    fn gate_cmds(&self, job: &Job) -> [Cmd; 2] {
+        [
+            Cmd::Exists {
+                key: self.disabled_key(job),
+            },
+            Self::lane_first(self.lane(job), job.source_offset as f64),
+        ]
+    }
+
+    /// The gate from the replies of [`JobStore::gate_cmds`].
+    fn gate_of(&self, job: &Job, disabled: Option<Reply>, first: Option<Reply>) -> Gate {
+        let behind = first
+            .and_then(first_member)
+            .filter(|f| *f != job.fired.fired_id)
+            .map(|fired_id| Earlier {
+                key: self.key(&job.fired.ou_id, &fired_id, &job.endpoint_id),
+                fired_id,
+            });
+        Gate {
+            disabled: disabled.is_some_and(|x| x.as_int() > 0),
+            behind,
+        }
     }
 
     /// Whether the claimed `job` may be attempted now: its endpoint's 410 mark, and the first
@@ -379,24 +439,10 @@ impl JobStore {
     pub async fn gate(&self, job: &Job) -> Result<Gate, StoreError> {
         let mut r = self
             .kv()
-            .exec(vec![
-                Cmd::Exists {
-                    key: self.disabled_key(job),
-                },
-                Self::lane_first(self.lane(job), job.source_offset as f64),
-            ])
+            .exec(self.gate_cmds(job).to_vec())
             .await?
             .into_iter();
-        let disabled = r.next().is_some_and(|x| x.as_int() > 0);
-        let behind = r
-            .next()
-            .and_then(first_member)
-            .filter(|f| *f != job.fired.fired_id)
-            .map(|fired_id| Earlier {
-                key: self.key(&job.fired.ou_id, &fired_id, &job.endpoint_id),
-                fired_id,
-            });
-        Ok(Gate { disabled, behind })
+        Ok(self.gate_of(job, r.next(), r.next()))
     }
 
     /// Take `stale` out of `job`'s lane: a job that expired or is final but was left in it.

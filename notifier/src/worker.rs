@@ -43,7 +43,7 @@ use tokio_util::sync::CancellationToken;
 use crate::attempt::{transition, DeadReason, Outcome, State};
 use crate::deliver::{AttemptReport, Sender};
 use crate::delivery::{AttemptStatus, DeliveryAttempt};
-use crate::jobs::{Earlier, Job, JobStore, Next, Prepared, Recorded, Write};
+use crate::jobs::{Earlier, Gate, Job, JobStore, Next, Prepared, Recorded, Write};
 use crate::metrics as m;
 use crate::schedule::Schedule;
 use leadstream_shared::trace;
@@ -100,6 +100,13 @@ type ToRecord = (Prepared, oneshot::Sender<Result<Option<Recorded>, String>>);
 /// Most job writes the recorder puts in one atomic write.
 const RECORD_BATCH: usize = 128;
 
+/// A job the consumer just created, handed over for its first attempt (its lane and trigger are
+/// known, so the claim and the gate go in one round trip: [`JobStore::claim_gated`]).
+pub struct Fresh {
+    pub key: String,
+    pub job: Job,
+}
+
 /// What an attempt task hands back when it ends.
 struct Ended {
     endpoint: String,
@@ -150,7 +157,7 @@ impl Worker {
     /// Run until `shutdown`, then let in-flight attempts finish (each is bounded by its timeout).
     pub async fn run(
         self: Arc<Self>,
-        mut fresh: mpsc::Receiver<String>,
+        mut fresh: mpsc::Receiver<Fresh>,
         shutdown: CancellationToken,
     ) {
         let mut tasks = JoinSet::new();
@@ -170,7 +177,11 @@ impl Worker {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                Some(key) = fresh.recv() => self.dispatch_or_wait(key, false, &mut tasks, &mut waiting),
+                Some(f) = fresh.recv() => {
+                    if let Dispatch::Busy(key) = self.try_dispatch(f.key, false, Some(f.job), &mut tasks) {
+                        waiting.push(key);
+                    }
+                }
                 Some(key) = wake.recv() => self.dispatch_or_wait(key, true, &mut tasks, &mut waiting),
                 _ = tick.tick() => {
                     match self.jobs.due(now_ms(), scan).await {
@@ -219,7 +230,7 @@ impl Worker {
         tasks: &mut JoinSet<Ended>,
         waiting: &mut Waiting,
     ) {
-        if let Dispatch::Busy(key) = self.try_dispatch(key, woken, tasks) {
+        if let Dispatch::Busy(key) = self.try_dispatch(key, woken, None, tasks) {
             waiting.push(key);
         }
     }
@@ -241,7 +252,7 @@ impl Worker {
         );
         for ep in order {
             while let Some(key) = waiting.pop(&ep) {
-                match self.try_dispatch(key, false, tasks) {
+                match self.try_dispatch(key, false, None, tasks) {
                     Dispatch::Started => {}
                     Dispatch::Skipped => continue,
                     Dispatch::Busy(key) => {
@@ -256,10 +267,12 @@ impl Worker {
         }
     }
 
+    /// `hint`: the job as the consumer created it (see [`Fresh`]).
     fn try_dispatch(
         self: &Arc<Self>,
         key: String,
         woken: bool,
+        hint: Option<Job>,
         tasks: &mut JoinSet<Ended>,
     ) -> Dispatch {
         let Ok(mut in_flight) = self.in_flight.lock() else {
@@ -303,7 +316,7 @@ impl Worker {
         metrics::gauge!(m::IN_FLIGHT).increment(1.0);
         let me = self.clone();
         tasks.spawn(async move {
-            me.run_job(&key, (ep_permit, permit)).await;
+            me.run_job(&key, hint, (ep_permit, permit)).await;
             drop(ou_permit);
             let rerun = match me.in_flight.lock() {
                 Ok(mut f) => f.remove(&key).unwrap_or(false),
@@ -328,23 +341,45 @@ impl Worker {
         }
     }
 
-    async fn run_job(&self, key: &str, _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit)) {
-        if let Err(e) = self.try_run_job(key).await {
+    async fn run_job(
+        &self,
+        key: &str,
+        hint: Option<Job>,
+        _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+    ) {
+        if let Err(e) = self.try_run_job(key, hint).await {
             // The job stays due; the lease expires and the next poll takes it again.
             tracing::warn!(job = key, error = %e, "store unavailable during a delivery; will retry");
         }
     }
 
-    async fn try_run_job(&self, key: &str) -> Result<(), StoreError> {
+    async fn try_run_job(&self, key: &str, mut hint: Option<Job>) -> Result<(), StoreError> {
         // A job parked behind an earlier one that ended meanwhile is taken again at once; a
         // few rounds at most (each needs the lane to change under it).
         for _ in 0..4 {
             let token = new_id("lease");
-            let Some(job) = self.jobs.claim(key, &token, self.lease_ms).await? else {
+            let claimed = match hint.take() {
+                Some(h) => {
+                    self.jobs
+                        .claim_gated(key, &token, self.lease_ms, &h)
+                        .await?
+                }
+                None => self
+                    .jobs
+                    .claim(key, &token, self.lease_ms)
+                    .await?
+                    .map(|job| (job, None)),
+            };
+            let Some((job, gate)) = claimed else {
                 return Ok(());
             };
             let span = delivery_span(&job);
-            if self.run_claimed(key, &token, job).instrument(span).await? == Step::Done {
+            if self
+                .run_claimed(key, &token, job, gate)
+                .instrument(span)
+                .await?
+                == Step::Done
+            {
                 return Ok(());
             }
         }
@@ -359,7 +394,14 @@ impl Worker {
     }
 
     /// One step of a claimed job: the attempt, or the DLQ send of a dead one.
-    async fn run_claimed(&self, key: &str, token: &str, mut job: Job) -> Result<Step, StoreError> {
+    /// `gate`: already read with the claim (else read here).
+    async fn run_claimed(
+        &self,
+        key: &str,
+        token: &str,
+        mut job: Job,
+        gate: Option<Gate>,
+    ) -> Result<Step, StoreError> {
         let now = now_ms();
         match job.state {
             State::Dead { reason } if !job.dlq_sent => {
@@ -381,7 +423,10 @@ impl Worker {
             _ => {}
         }
 
-        let gate = self.jobs.gate(&job).await?;
+        let gate = match gate {
+            Some(g) => g,
+            None => self.jobs.gate(&job).await?,
+        };
         if let Some(earlier) = gate.behind {
             return self.wait_behind(key, token, &job, earlier).await;
         }
