@@ -37,6 +37,9 @@ pub enum Record {
 pub struct Claim {
     key: String,
     pending: Vec<u8>,
+    /// When the claim was written (this gateway's clock): until it turns stale no other request
+    /// may take it over, so [`Claims::finish_many`] can record the answer without a guard.
+    at_ms: i64,
 }
 
 /// The outcome of trying to claim a producer id.
@@ -98,6 +101,7 @@ impl Claims {
                 return Ok(Outcome::Claimed(Claim {
                     key: key.to_string(),
                     pending,
+                    at_ms: now,
                 }));
             }
             let current = leadstream_shared::store::exec_one(
@@ -130,6 +134,7 @@ impl Claims {
                         return Ok(Outcome::Claimed(Claim {
                             key: key.to_string(),
                             pending,
+                            at_ms: now,
                         }));
                     }
                 }
@@ -187,6 +192,7 @@ impl Claims {
                 leadstream_shared::store::Reply::Int(1) => Ok(Outcome::Claimed(Claim {
                     key: key.to_string(),
                     pending,
+                    at_ms: now,
                 })),
                 _ => self.claim(key, event_id).await,
             });
@@ -216,6 +222,45 @@ impl Claims {
             self.store.exec_guarded(vec![absent], vec![done]).await?;
         }
         Ok(())
+    }
+
+    /// [`Claims::finish`] for many claims: the claims that are still fresh (more than a second
+    /// before they could be presumed dead, so no other request can have taken them over, and
+    /// only this request deletes them) get their answer in one pipelined round trip; an older
+    /// one takes the guarded path. Results in order.
+    pub async fn finish_many(&self, done: &[(&Claim, &str, &str)]) -> Vec<Result<(), StoreError>> {
+        let fresh_until = self.stale_after.as_millis() as i64 - 1_000;
+        let now = ids::now_ms();
+        let (fresh, old): (Vec<usize>, Vec<usize>) =
+            (0..done.len()).partition(|&i| now - done[i].0.at_ms < fresh_until);
+        let mut out: Vec<Result<(), StoreError>> = done.iter().map(|_| Ok(())).collect();
+        if !fresh.is_empty() {
+            let cmds = fresh
+                .iter()
+                .map(|&i| {
+                    let (claim, event_id, fp) = done[i];
+                    Cmd::Set {
+                        key: claim.key.clone(),
+                        value: encode(&Record::Done {
+                            event_id: event_id.to_string(),
+                            fp: fp.to_string(),
+                        }),
+                        ttl_ms: Some(self.done_ttl.as_millis() as u64),
+                    }
+                })
+                .collect();
+            if let Err(e) = self.store.exec(cmds).await {
+                let message = e.to_string();
+                for &i in &fresh {
+                    out[i] = Err(StoreError::Unavailable(message.clone()));
+                }
+            }
+        }
+        for i in old {
+            let (claim, event_id, fp) = done[i];
+            out[i] = self.finish(claim, event_id, fp).await;
+        }
+        out
     }
 
     /// Publishing failed: give the id back so a retry publishes it (only if still ours).
@@ -273,6 +318,36 @@ mod tests {
                 assert_eq!(fp, "fp");
             }
             other => panic!("expected done, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn claim_many_then_finish_many_records_every_answer() {
+        let c = claims(100);
+        let k1 = c.key("ou", "cdp", &["src", "a"]);
+        let k2 = c.key("ou", "cdp", &["src", "b"]);
+        // b is already done: claim_many reports it, claims only a.
+        let Outcome::Claimed(b) = c.claim(&k2, "evt_b").await.unwrap() else {
+            panic!()
+        };
+        c.finish(&b, "evt_b", "fp_b").await.unwrap();
+        let got = c.claim_many(&[(&k1, "evt_a"), (&k2, "evt_b2")]).await;
+        let Ok(Outcome::Claimed(a)) = &got[0] else {
+            panic!("a is new: {:?}", got[0])
+        };
+        assert!(matches!(&got[1], Ok(Outcome::Done { event_id, .. }) if event_id == "evt_b"));
+        // A fresh claim and one old enough to need the guarded path both end done.
+        let mut old = a.clone();
+        old.at_ms -= 10_000_000;
+        for claim in [a, &old] {
+            let r = c.finish_many(&[(claim, "evt_a", "fp_a")]).await;
+            assert!(r[0].is_ok());
+            match c.claim(&k1, "evt_x").await.unwrap() {
+                Outcome::Done { event_id, fp } => {
+                    assert_eq!((event_id.as_str(), fp.as_str()), ("evt_a", "fp_a"))
+                }
+                other => panic!("expected done, got {other:?}"),
+            }
         }
     }
 

@@ -353,30 +353,38 @@ async fn process(
             return Err(e);
         }
     };
-    let finishing = sent_idx.iter().zip(&to_send).zip(published).map(|((i, e), res)| {
-        let claim = claims[*i].clone();
-        let fp = &fps[*i];
-        async move {
-            let Some(claim) = claim else {
-                return (*i, ItemResult::error("internal", "missing claim"));
-            };
-            match res {
-                Ok(_) => {
-                    if let Err(err) = st.claims.finish(&claim, &e.event_id, fp).await {
-                        tracing::warn!(error = %err, event_id = %e.event_id, "dedupe record not completed");
-                    }
-                    (*i, ItemResult::Accepted(e.event_id.clone()))
-                }
-                Err(err) => {
-                    let _ = st.claims.release(&claim).await;
-                    (*i, ItemResult::error(err.code(), err.to_string()))
-                }
+    // Published ones record their answer (one pipelined round trip for fresh claims); failed
+    // ones give their id back so a retry publishes it.
+    let mut done: Vec<(&Claim, &str, &str)> = Vec::new();
+    let mut done_idx: Vec<usize> = Vec::new();
+    let mut releases = Vec::new();
+    for ((i, e), res) in sent_idx.iter().zip(&to_send).zip(published) {
+        let Some(claim) = claims[*i].as_ref() else {
+            results[*i] = Some(ItemResult::error("internal", "missing claim"));
+            continue;
+        };
+        match res {
+            Ok(_) => {
+                done.push((claim, e.event_id.as_str(), fps[*i].as_str()));
+                done_idx.push(*i);
+                results[*i] = Some(ItemResult::Accepted(e.event_id.clone()));
+            }
+            Err(err) => {
+                releases.push(claim);
+                results[*i] = Some(ItemResult::error(err.code(), err.to_string()));
             }
         }
-    });
-    for (i, r) in join_all(finishing).await {
-        results[i] = Some(r);
     }
+    for ((i, r), (_, event_id, _)) in done_idx
+        .iter()
+        .zip(st.claims.finish_many(&done).await)
+        .zip(&done)
+    {
+        if let Err(err) = r {
+            tracing::warn!(error = %err, event_id = %event_id, item = i, "dedupe record not completed");
+        }
+    }
+    join_all(releases.into_iter().map(|c| st.claims.release(c))).await;
     let results: Vec<ItemResult> = (0..n)
         .map(|i| {
             let own = results[i].clone();
