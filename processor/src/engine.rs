@@ -33,8 +33,15 @@
 //! next assigned). Fired ids are deterministic, so a firing produced twice (crash after the
 //! produce, before the outbox was cleared) is delivered once: the notifier is idempotent on the
 //! id, and the history entry, a function of the fired record, is added once.
+//!
+//! A write that fails without an answer (the connection broke, Redis died after its
+//! `appendfsync` but before replying) may have landed. The engine then forgets the partition,
+//! and the retry reads it cold: when the write landed, its records are replays and recompute
+//! nothing, so a cold read also reads the partition's outbox and reports what it holds with the
+//! batch. Otherwise those firings would wait in the outbox, neither produced nor in the history,
+//! until the partition is next assigned.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -54,6 +61,8 @@ use leadstream_shared::store::{Cmd, Guard, Reply, Store, StoreError};
 
 mod batch;
 mod legacy;
+#[cfg(test)]
+mod tests;
 
 use batch::{compute, Batch, Read, ReadPlan, WritePlan};
 
@@ -134,6 +143,10 @@ struct Partition {
     legacy_marks_until: i64,
     /// First write since an upgrade: record `legacy_marks_until` with it.
     upgrading: bool,
+    /// What the outbox held when the partition was read cold: firings of an earlier write that
+    /// were not acknowledged by the fired topic (that write's answer may have been lost), to be
+    /// reported with the batch being applied.
+    unpublished: Vec<(i32, TriggerFired)>,
 }
 
 pub struct Engine {
@@ -230,16 +243,10 @@ impl Engine {
                 },
             ])
             .await?;
-        let mut out = Vec::new();
-        for (id, bytes) in replies.into_iter().flat_map(Reply::into_pairs) {
-            match leadstream_shared::avro::decode_fired(&bytes) {
-                Ok(f) => out.push((partition, f)),
-                Err(e) => {
-                    tracing::error!(partition, id, error = %e, "unreadable outbox entry skipped")
-                }
-            }
-        }
-        Ok(out)
+        Ok(decode_outbox(
+            partition,
+            replies.into_iter().flat_map(Reply::into_pairs).collect(),
+        ))
     }
 
     /// After the firings were acknowledged by the fired topic: add them to the OUs' histories
@@ -301,6 +308,10 @@ impl Engine {
                 Err(e) => failed = failed.or(Some(e)),
             }
         }
+        // A firing reported twice (held as pending and read again from a partition's outbox)
+        // is produced once.
+        let mut ids = HashSet::new();
+        out.fired.retain(|(_, f)| ids.insert(f.fired_id.clone()));
         if failed.is_none() && rewound.is_empty() {
             return Ok(out);
         }
@@ -359,7 +370,7 @@ impl Engine {
 
         // 2. Compute.
         let start = part.applied;
-        let batch = compute(
+        let mut batch = compute(
             inputs,
             &plan.digests,
             read,
@@ -368,6 +379,10 @@ impl Engine {
             self.settings.sequence_cap,
             now,
         );
+        // Firings an earlier write left in the outbox come first: they fired first.
+        let mut fired = std::mem::take(&mut part.unpublished);
+        fired.append(&mut batch.out.fired);
+        batch.out.fired = fired;
         if batch.next == start {
             // Only replays: nothing to write.
             return Ok(Some((batch.out, part)));
@@ -398,7 +413,7 @@ impl Engine {
 
     /// What a batch needs from the store: the OUs' config versions, the lead states not in
     /// memory, whether each event's dedupe digest was seen, and — for a partition not in memory
-    /// (`cold`) — its applied offset.
+    /// (`cold`) — its applied offset and its outbox.
     fn read_plan<'a>(
         &self,
         inputs: &'a [Input],
@@ -453,6 +468,7 @@ impl Engine {
                 key: self.keys.legacy_applied(&self.settings.topic, p),
             });
             cmds.push(Cmd::Get { key: pk.legacy() });
+            cmds.push(Cmd::HGetAll { key: pk.outbox() });
         }
         cmds.extend(plan.ous.iter().map(|ou| Cmd::Get {
             key: self.keys.config_version(ou),
@@ -474,6 +490,8 @@ impl Engine {
             let stored = replies.next().and_then(Reply::into_bytes);
             let old = replies.next().and_then(Reply::into_bytes);
             let marks_until = replies.next().and_then(Reply::into_bytes);
+            let outbox = replies.next().map(Reply::into_pairs).unwrap_or_default();
+            part.unpublished = decode_outbox(p, outbox);
             part.applied = stored
                 .as_deref()
                 .or(old.as_deref())
@@ -652,6 +670,21 @@ impl Engine {
         }
         Ok(out)
     }
+}
+
+/// An outbox's entries (fired id → Avro fired record) as the firings of `partition`; an
+/// unreadable entry is skipped, loudly.
+fn decode_outbox(partition: i32, entries: Vec<(String, Vec<u8>)>) -> Vec<(i32, TriggerFired)> {
+    let mut out = Vec::with_capacity(entries.len());
+    for (id, bytes) in entries {
+        match leadstream_shared::avro::decode_fired(&bytes) {
+            Ok(f) => out.push((partition, f)),
+            Err(e) => {
+                tracing::error!(partition, id, error = %e, "unreadable outbox entry skipped")
+            }
+        }
+    }
+    out
 }
 
 fn parse_i64(b: &[u8]) -> Option<i64> {
