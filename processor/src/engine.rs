@@ -492,6 +492,13 @@ impl Engine {
             let marks_until = replies.next().and_then(Reply::into_bytes);
             let outbox = replies.next().map(Reply::into_pairs).unwrap_or_default();
             part.unpublished = decode_outbox(p, outbox);
+            if !part.unpublished.is_empty() {
+                tracing::info!(
+                    partition = p,
+                    count = part.unpublished.len(),
+                    "firings an earlier write left in the outbox are reported with this batch"
+                );
+            }
             part.applied = stored
                 .as_deref()
                 .or(old.as_deref())
