@@ -191,14 +191,23 @@ async fn history(
 ) -> (BTreeSet<String>, BTreeSet<String>) {
     let want_m: usize = oracle.values().map(|e| e.crossings).sum();
     let want_s: usize = oracle.values().map(|e| e.sequences).sum();
-    // History is written with the lead state (one atomic write): no wait needed, but a page
-    // may fail while a scenario's fault is still healing.
-    let (m, s) = wait_until(Duration::from_secs(30), "history readable", || async {
-        let m = api.history("/milestone-events", "milestone_events").await?;
-        let s = api.history("/sequence-events", "sequence_events").await?;
-        Some((m, s))
-    })
-    .await;
+    // A firing enters the history once the fired topic acknowledged it, after the lead state
+    // that made it was written: the history may trail the scores read above by that produce.
+    // Wait (bounded) for it to reach the oracle's counts, then compare exactly. A page may also
+    // fail while a scenario's fault is still healing.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let (m, s) = loop {
+        let (m, s) = wait_until(Duration::from_secs(30), "history readable", || async {
+            let m = api.history("/milestone-events", "milestone_events").await?;
+            let s = api.history("/sequence-events", "sequence_events").await?;
+            Some((m, s))
+        })
+        .await;
+        if (m.len() >= want_m && s.len() >= want_s) || tokio::time::Instant::now() >= deadline {
+            break (m, s);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     let per_lead = |entries: &[Value]| {
         let mut ids: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for e in entries {

@@ -4,8 +4,9 @@
 //! Per batch: decode (poison records go to the events DLQ with the reason) → resolve alias-only
 //! records, re-producing those whose lead belongs to another partition (and keyless records,
 //! keyed by their lead) → [`Engine::apply`]
-//! (state, dedupe, history and the outbox, atomically) → produce the outbox to the fired topic
-//! and wait for the acks → clear the outbox → commit the offsets (explicitly: see [`Ctx`]).
+//! (state, dedupe and the outbox, atomically) → produce the outbox to the fired topic and wait
+//! for the acks → record the firings in the history and clear the outbox → commit the offsets
+//! (explicitly: see [`Ctx`]).
 //! When partitions are assigned, their outboxes are produced first (firings a crashed owner
 //! recorded but never got acknowledged). On SIGTERM: finish the batch, commit, leave the group.
 
