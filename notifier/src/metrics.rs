@@ -22,6 +22,9 @@ pub const ATTEMPT_SECONDS: &str = "leadstream_notifier_attempt_seconds";
 pub const FIRED_TO_DELIVERED_SECONDS: &str = "leadstream_notifier_fired_to_delivered_seconds";
 /// Records written after a lease was lost (an attempt outlived its lease). Labels: none.
 pub const LEASE_LOST: &str = "leadstream_notifier_lease_lost_total";
+/// Writes of an attempt's result retried because the store was unavailable (the delivery is
+/// not repeated while the lease lasts). Labels: none.
+pub const RECORD_RETRIES: &str = "leadstream_notifier_record_retries_total";
 /// Jobs parked because an earlier delivery of the same lead to the same endpoint was not final
 /// yet (deliveries in firing order). Labels: none.
 pub const WAITED_IN_LANE: &str = "leadstream_notifier_waited_in_lane_total";

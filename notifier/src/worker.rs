@@ -29,7 +29,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use leadstream_shared::avro::{encode_dead_letter, encode_fired, DeadLetter};
 use leadstream_shared::ids::{new_id, now_ms};
@@ -474,13 +474,29 @@ impl Worker {
             // Kept due until its DLQ record is acknowledged.
             State::Dead { .. } => Next::At(now),
         };
-        let recorded = self
-            .record(Write {
+        // An attempt was made (the endpoint may have answered 2xx): its result must be recorded,
+        // not dropped and the job delivered again because the store blinked. While the store is
+        // unavailable the write is retried, within the lease (past it another notifier may take
+        // the job, and the write's lease check says so).
+        let record_until = Instant::now() + Duration::from_millis(self.lease_ms);
+        let mut pause = Duration::from_millis(50);
+        let recorded = loop {
+            let w = Write {
                 attempt: Some(&attempt),
                 gone_at_ms: gone.then_some(now),
                 ..self.write(key, token, &job, next)
-            })
-            .await?;
+            };
+            match self.record(w).await {
+                Ok(r) => break r,
+                Err(e) if report.is_some() && Instant::now() + pause < record_until => {
+                    metrics::counter!(m::RECORD_RETRIES).increment(1);
+                    tracing::warn!(job = key, error = %e, "recording an attempt failed; retrying the write, not the delivery");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => return Err(e),
+            }
+        };
         self.wake(&recorded);
         if !recorded.held {
             metrics::counter!(m::LEASE_LOST).increment(1);
