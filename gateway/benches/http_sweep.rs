@@ -69,23 +69,29 @@ struct Scenario {
 fn scenarios(batch: usize) -> Vec<Scenario> {
     let single_lua = format!(
         r#"
+function init(args)
+  key = args[2]
+end
 local n = 0
 function request()
   n = n + 1
   local body = string.format('{{"lead_id":"ld_sweep%d","event_type":"page_view","timestamp":"2025-09-15T14:30:00Z","metadata":{{"path":"/pricing/enterprise","utm_source":"google","utm_campaign":"q3-launch","referrer":"https://www.example.com/blog/post"}}}}', n % 10000)
-  return wrk.format("POST", "/ingest", {{["Authorization"]="Bearer {ADMIN}", ["Content-Type"]="application/json"}}, body)
+  return wrk.format("POST", "/ingest", {{["Authorization"]="Bearer " .. key, ["Content-Type"]="application/json"}}, body)
 end
 "#
     );
     let import_lua = format!(
         r#"
+function init(args)
+  key = args[2]
+end
 local lines = {{}}
 for i = 1, {batch} do
   lines[i] = string.format('{{"lead_id":"ld_sweep%d","event_type":"page_view","timestamp":"2025-09-15T14:30:00Z","metadata":{{"path":"/pricing/enterprise","utm_source":"google","utm_campaign":"q3-launch","referrer":"https://www.example.com/blog/post"}}}}', i % 10000)
 end
 local body = table.concat(lines, "\n") .. "\n"
 function request()
-  return wrk.format("POST", "/import", {{["Authorization"]="Bearer {ADMIN}", ["Content-Type"]="application/x-ndjson"}}, body)
+  return wrk.format("POST", "/import", {{["Authorization"]="Bearer " .. key, ["Content-Type"]="application/x-ndjson"}}, body)
 end
 "#
     );
@@ -102,6 +108,7 @@ end
 local run = "0"
 function init(args)
   run = args[1] or "0"
+  key = args[2]
 end
 local n = 0
 local parts = {{}}
@@ -111,7 +118,7 @@ function request()
     parts[i] = string.format('{{"source":"bench.pos","externalEventId":"%s-t%d-r%d-i%d","eventType":"page_view","occurredAt":"2025-09-15T14:30:00Z","identity":{{"externalUserId":"cust_%d"}},"properties":{{"path":"/pricing/enterprise","utm_source":"google","utm_campaign":"q3-launch"}}}}', run, tid or 0, n, i, i % 10000)
   end
   local body = '{{"items":[' .. table.concat(parts, ",") .. ']}}'
-  return wrk.format("POST", "/v1/cdp/events/batch", {{["Authorization"]="Bearer {ADMIN}", ["Content-Type"]="application/json"}}, body)
+  return wrk.format("POST", "/v1/cdp/events/batch", {{["Authorization"]="Bearer " .. key, ["Content-Type"]="application/json"}}, body)
 end
 "#
     );
@@ -198,6 +205,21 @@ impl GatewayProcess {
 }
 
 impl GatewayProcess {
+    /// The credential producers use: an ingest key bound to one OU (a key that may use several
+    /// OUs costs a Redis lookup of its remembered active OU per request; see the README).
+    async fn ingest_key(&self) -> String {
+        let resp = reqwest::Client::new()
+            .post(format!("{}/api-keys", self.base))
+            .bearer_auth(ADMIN)
+            .json(&json!({"name": "sweep", "scopes": ["ingest"], "ou_ids": ["unit_default"]}))
+            .send()
+            .await
+            .expect("create the ingest key");
+        assert_eq!(resp.status(), 201, "creating the ingest key");
+        let body: serde_json::Value = resp.json().await.expect("key body");
+        body["key"].as_str().expect("key secret").to_string()
+    }
+
     /// CDP items are accepted only for event types of the OU's contract.
     async fn register_cdp_event_type(&self) {
         let resp = reqwest::Client::new()
@@ -267,6 +289,7 @@ fn duration_ms(text: &str) -> Option<f64> {
 
 /// Run wrk at `concurrency` for `seconds`; (requests/s, p50 ms, p99 ms, non-2xx + errors, requests).
 fn wrk(
+    key: &str,
     url: &str,
     lua: &std::path::Path,
     concurrency: usize,
@@ -290,6 +313,7 @@ fn wrk(
         .arg(url)
         .arg("--")
         .arg(unique("run"))
+        .arg(key)
         .output()
         .expect("run wrk (install it: apt-get install wrk)");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -368,12 +392,13 @@ async fn run_level(
     let mut gw = GatewayProcess::start(&brokers, partitions);
     gw.wait_ready().await;
     gw.register_cdp_event_type().await;
+    let key = gw.ingest_key().await;
     let url = format!("{}{}", gw.base, sc.path);
     // Warm-up: connections, metadata, the producer id, caches.
-    let warm = (url.clone(), lua.to_path_buf());
+    let warm = (url.clone(), lua.to_path_buf(), key.clone());
     // (A warm-up in which no request completed is not an error: the first requests of a cold
     // gateway can take longer than it.)
-    tokio::task::spawn_blocking(move || wrk(&warm.0, &warm.1, concurrency, 1))
+    tokio::task::spawn_blocking(move || wrk(&warm.2, &warm.0, &warm.1, concurrency, 1))
         .await
         .expect("warm-up");
     let before = stored_records(&brokers, &format!("{TOPIC_PREFIX}.events.v1"));
@@ -391,7 +416,7 @@ async fn run_level(
     let lua_path = lua.to_path_buf();
     let cpu_before = cpu_seconds(gw.child.id());
     let (rps, p50, p99, failed, requests) =
-        tokio::task::spawn_blocking(move || wrk(&url, &lua_path, concurrency, seconds))
+        tokio::task::spawn_blocking(move || wrk(&key, &url, &lua_path, concurrency, seconds))
             .await
             .expect("wrk");
     let cpu = cpu_seconds(gw.child.id()) - cpu_before;
@@ -516,6 +541,7 @@ async fn paced_single(rate: f64, seconds: usize, partitions: usize) -> (f64, f64
         .expect("broker");
     let mut gw = GatewayProcess::start(&broker.addr(), partitions);
     gw.wait_ready().await;
+    let key = gw.ingest_key().await;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(1024)
         .build()
@@ -524,6 +550,7 @@ async fn paced_single(rate: f64, seconds: usize, partitions: usize) -> (f64, f64
     let send = |i: usize| {
         let client = client.clone();
         let url = url.clone();
+        let key = key.clone();
         let body = serde_json::to_vec(&json!({
             "lead_id": format!("ld_sweep{}", i % 10_000), "event_type": "page_view",
             "timestamp": "2025-09-15T14:30:00Z",
@@ -535,7 +562,7 @@ async fn paced_single(rate: f64, seconds: usize, partitions: usize) -> (f64, f64
             let t = Instant::now();
             let ok = client
                 .post(&url)
-                .bearer_auth(ADMIN)
+                .bearer_auth(&key)
                 .header("content-type", "application/json")
                 .body(body)
                 .send()
