@@ -127,13 +127,30 @@ async fn restore(
     let () = pipe.query_async(conn).await.expect("RESTORE");
 }
 
+/// The keys under `base`, by `SCAN` (not `KEYS`: the shared test Redis may hold millions of
+/// other tests' keys, and one `KEYS` over them outlived the client's timeout under load).
 async fn keys_of(conn: &mut redis::aio::MultiplexedConnection, base: &str) -> Vec<String> {
-    let mut keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{base}:*"))
-        .query_async(conn)
-        .await
-        .expect("KEYS");
+    let mut keys: Vec<String> = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{base}:*"))
+            .arg("COUNT")
+            .arg(10_000)
+            .query_async(conn)
+            .await
+            .expect("SCAN");
+        keys.extend(batch);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    // SCAN may return a key twice.
     keys.sort();
+    keys.dedup();
     keys
 }
 
