@@ -37,24 +37,15 @@ use rdkafka::ClientConfig;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use leadstream_domain::event::{EngagementEvent, Origin};
 use leadstream_shared::avro::encode_event;
 use leadstream_shared::kafka::{ensure_topics, KafkaSettings};
 use leadstream_testkit::{free_port, redis_url, unique, Broker};
 
+mod common;
+use common::{env_usize, perf, sample_event};
+
 const ADMIN: &str = "bench-bootstrap-admin-key-0123456789";
 const TOPIC_PREFIX: &str = "sweep";
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn perf(v: serde_json::Value) {
-    println!("PERF {v}");
-}
 
 /// One way of sending events over HTTP.
 struct Scenario {
@@ -76,7 +67,7 @@ end
 local n = 0
 function request()
   n = n + 1
-  local body = string.format('{{"lead_id":"ld_sweep%d","event_type":"page_view","timestamp":"2025-09-15T14:30:00Z","metadata":{{"path":"/pricing/enterprise","utm_source":"google","utm_campaign":"q3-launch","referrer":"https://www.example.com/blog/post"}}}}', n % 10000)
+  local body = string.format('{{"lead_id":"ld_bench%d","event_type":"page_view","timestamp":"2025-09-15T14:30:00Z","metadata":{{"path":"/pricing/enterprise","utm_source":"google","utm_campaign":"q3-launch","referrer":"https://www.example.com/blog/post"}}}}', n % 10000)
   return wrk.format("POST", "/ingest", {{["Authorization"]="Bearer " .. key, ["Content-Type"]="application/json"}}, body)
 end
 "#
@@ -88,7 +79,7 @@ function init(args)
 end
 local lines = {{}}
 for i = 1, {batch} do
-  lines[i] = string.format('{{"lead_id":"ld_sweep%d","event_type":"page_view","timestamp":"2025-09-15T14:30:00Z","metadata":{{"path":"/pricing/enterprise","utm_source":"google","utm_campaign":"q3-launch","referrer":"https://www.example.com/blog/post"}}}}', i % 10000)
+  lines[i] = string.format('{{"lead_id":"ld_bench%d","event_type":"page_view","timestamp":"2025-09-15T14:30:00Z","metadata":{{"path":"/pricing/enterprise","utm_source":"google","utm_campaign":"q3-launch","referrer":"https://www.example.com/blog/post"}}}}', i % 10000)
 end
 local body = table.concat(lines, "\n") .. "\n"
 function request()
@@ -513,27 +504,6 @@ async fn ceiling(records: usize, partitions: usize) -> (f64, usize) {
     (rate, ok)
 }
 
-fn sample_event(i: usize) -> EngagementEvent {
-    let metadata = json!({"path": "/pricing/enterprise", "utm_source": "google",
-        "utm_campaign": "q3-launch", "referrer": "https://www.example.com/blog/post"});
-    EngagementEvent {
-        event_id: format!("evt_{i:026}"),
-        org_id: "org_default".into(),
-        ou_id: "unit_default".into(),
-        lead_id: Some(format!("ld_sweep{}", i % 10_000)),
-        aliases: vec![],
-        source: None,
-        producer_event_id: None,
-        event_type: "page_view".into(),
-        event_time_ms: 1_757_946_600_000,
-        received_at_ms: 1_757_946_600_000,
-        metadata: metadata.as_object().cloned().unwrap_or_default(),
-        origin: Origin::Import,
-        environment: None,
-        severity: None,
-    }
-}
-
 /// Open loop from this process: `rate` single events/s for `seconds` against a fresh broker and
 /// gateway; (p50 ms, p99 ms, failed, sent).
 async fn paced_single(rate: f64, seconds: usize, partitions: usize) -> (f64, f64, usize, usize) {
@@ -553,7 +523,7 @@ async fn paced_single(rate: f64, seconds: usize, partitions: usize) -> (f64, f64
         let url = url.clone();
         let key = key.clone();
         let body = serde_json::to_vec(&json!({
-            "lead_id": format!("ld_sweep{}", i % 10_000), "event_type": "page_view",
+            "lead_id": format!("ld_bench{}", i % 10_000), "event_type": "page_view",
             "timestamp": "2025-09-15T14:30:00Z",
             "metadata": {"path": "/pricing/enterprise", "utm_source": "google",
                          "utm_campaign": "q3-launch", "referrer": "https://www.example.com/blog/post"}

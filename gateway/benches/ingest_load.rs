@@ -18,24 +18,14 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use leadstream_domain::event::{EngagementEvent, Origin};
 use leadstream_gateway::GatewayConfig;
 use leadstream_shared::avro::encode_event;
 use leadstream_testkit::{redis_url, unique, Broker};
 
+mod common;
+use common::{env_usize, perf, sample_event};
+
 const ADMIN: &str = "bench-bootstrap-admin-key-0123456789";
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// A machine-readable result line for `scripts/perf-report`.
-fn perf(v: serde_json::Value) {
-    println!("PERF {v}");
-}
 
 fn pct(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -128,26 +118,6 @@ async fn paced_phase(
     }
     lat.sort();
     (lat, failed)
-}
-
-fn sample_event(i: usize) -> EngagementEvent {
-    let b = event_body(i);
-    EngagementEvent {
-        event_id: format!("evt_{i:026}"),
-        org_id: "org_default".into(),
-        ou_id: "unit_default".into(),
-        lead_id: Some(format!("ld_bench{}", i % 10_000)),
-        aliases: vec![],
-        source: None,
-        producer_event_id: None,
-        event_type: "page_view".into(),
-        event_time_ms: 1_757_946_600_000,
-        received_at_ms: 1_757_946_600_000,
-        metadata: b["metadata"].as_object().cloned().unwrap_or_default(),
-        origin: Origin::Import,
-        environment: None,
-        severity: None,
-    }
 }
 
 #[tokio::main(flavor = "multi_thread")]

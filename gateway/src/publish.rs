@@ -100,32 +100,30 @@ impl Pipeline {
                 .collect(),
             None => vec![(trace::TRACEPARENT, traceparent.as_bytes().to_vec())],
         };
+        // Records in event order, without the events that could not be encoded: the sink's
+        // results line up with the `Ok` slots.
         let mut records = Vec::with_capacity(events.len());
-        let mut slots: Vec<Result<usize, PublishFailure>> = Vec::with_capacity(events.len());
-        for e in events {
-            slots.push(match avro::encode_event(e) {
-                Ok(payload) => {
-                    records.push((e.kafka_key(), payload));
-                    Ok(records.len() - 1)
-                }
-                Err(err) => Err(PublishFailure::Encode(err.to_string())),
-            });
-        }
+        let slots: Vec<Result<(), PublishFailure>> = events
+            .iter()
+            .map(|e| {
+                let payload =
+                    avro::encode_event(e).map_err(|err| PublishFailure::Encode(err.to_string()))?;
+                records.push((e.kafka_key(), payload));
+                Ok(())
+            })
+            .collect();
         let mut sent = self
             .sink
             .publish_batch(&records, &headers)
             .await
-            .into_iter()
-            .map(Some)
-            .collect::<Vec<_>>();
+            .into_iter();
         let mut acked = OriginCounts::default();
         let results: Vec<_> = events
             .iter()
             .zip(slots)
             .map(|(e, slot)| {
-                let res = slot.and_then(|i| {
-                    sent.get_mut(i)
-                        .and_then(Option::take)
+                let res = slot.and_then(|()| {
+                    sent.next()
                         .unwrap_or_else(|| {
                             Err(leadstream_shared::kafka::PublishError::Unavailable(
                                 "the sink returned fewer results than records".into(),
