@@ -59,19 +59,18 @@ struct Scenario {
 }
 
 fn scenarios(batch: usize) -> Vec<Scenario> {
-    let single_lua = format!(
-        r#"
+    let single_lua = r#"
 function init(args)
   key = args[2]
 end
 local n = 0
 function request()
   n = n + 1
-  local body = string.format('{{"lead_id":"ld_bench%d","event_type":"page_view","timestamp":"2025-09-15T14:30:00Z","metadata":{{"path":"/pricing/enterprise","utm_source":"google","utm_campaign":"q3-launch","referrer":"https://www.example.com/blog/post"}}}}', n % 10000)
-  return wrk.format("POST", "/ingest", {{["Authorization"]="Bearer " .. key, ["Content-Type"]="application/json"}}, body)
+  local body = string.format('{"lead_id":"ld_bench%d","event_type":"page_view","timestamp":"2025-09-15T14:30:00Z","metadata":{"path":"/pricing/enterprise","utm_source":"google","utm_campaign":"q3-launch","referrer":"https://www.example.com/blog/post"}}', n % 10000)
+  return wrk.format("POST", "/ingest", {["Authorization"]="Bearer " .. key, ["Content-Type"]="application/json"}, body)
 end
 "#
-    );
+    .to_string();
     let import_lua = format!(
         r#"
 function init(args)
