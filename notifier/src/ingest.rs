@@ -239,7 +239,8 @@ async fn watch_dlq_size(publisher: Publisher, topic: String, shutdown: Cancellat
         }
         let (p, t) = (publisher.clone(), topic.clone());
         let size = tokio::task::spawn_blocking(move || {
-            let client = p.producer().client();
+            let producer = p.producer();
+            let client = producer.client();
             let timeout = Duration::from_secs(5);
             let md = client.fetch_metadata(Some(&t), timeout).ok()?;
             let partitions = md.topics().first()?.partitions().len() as i32;

@@ -10,8 +10,9 @@
 //! statistics (queues, broker RTT, consumer lag) as metrics: [`stats`].
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -386,12 +387,39 @@ fn classify(e: KafkaError) -> PublishError {
 
 /// Sends records and resolves once the broker acknowledged them (acks=all). Counts acks and
 /// errors per topic ([`stats::PRODUCED`], [`stats::PRODUCE_ERRORS`]) and reports librdkafka
-/// statistics.
+/// statistics. Clones share one producer.
+///
+/// It heals itself. librdkafka reconnects by itself when a broker comes back with its state, but
+/// an idempotent producer can be left unusable: a fatal error (e.g. `ProducerFenced` answered
+/// after its in-flight requests timed out during an outage, seen with the tansu broker frozen
+/// for 6 s), or a producer id and sequence numbers a broker that came back *without* its state
+/// no longer knows, so every send times out. So after a fatal error at once, and after
+/// [`REPLACE_AFTER_FAILURES`] publishes in a row that all failed as retryable (and no more
+/// often than every two message timeouts), the producer is replaced by a new one (a new
+/// producer id; [`stats::PRODUCER_REPLACED`]). Records still in the old one fail and are
+/// retried by their callers (a request's client after its 503, the processor's and notifier's
+/// retry loops), so nothing acknowledged is lost and nothing is written twice beyond what
+/// idempotent ids absorb.
 #[derive(Clone)]
 pub struct Publisher {
-    producer: FutureProducer<StatsContext>,
-    counters: Arc<RwLock<HashMap<String, TopicCounters>>>,
+    inner: Arc<PublisherInner>,
 }
+
+struct PublisherInner {
+    settings: KafkaSettings,
+    message_timeout: Duration,
+    /// The producer in use and its generation (bumped by each replacement).
+    current: RwLock<(u64, FutureProducer<StatsContext>)>,
+    /// Publishes in a row that failed (retryable), for the producer of `current`.
+    failures: AtomicU32,
+    /// When the producer was last built; serialises replacements.
+    built_at: Mutex<Instant>,
+    counters: RwLock<HashMap<String, TopicCounters>>,
+}
+
+/// After this many publishes in a row that failed as retryable (a batch counts once), the
+/// producer is replaced (see [`Publisher`]).
+pub const REPLACE_AFTER_FAILURES: u32 = 3;
 
 /// The counters of one topic, resolved once so a send does not build label sets.
 #[derive(Clone)]
@@ -417,26 +445,126 @@ impl Publisher {
         settings: &KafkaSettings,
         message_timeout: Duration,
     ) -> Result<Publisher, KafkaSetupError> {
+        let producer = Self::build(settings, message_timeout)?;
+        Ok(Publisher {
+            inner: Arc::new(PublisherInner {
+                settings: settings.clone(),
+                message_timeout,
+                current: RwLock::new((0, producer)),
+                failures: AtomicU32::new(0),
+                built_at: Mutex::new(Instant::now()),
+                counters: RwLock::default(),
+            }),
+        })
+    }
+
+    fn build(
+        settings: &KafkaSettings,
+        message_timeout: Duration,
+    ) -> Result<FutureProducer<StatsContext>, KafkaSetupError> {
         let mut cfg = settings.producer_config(message_timeout);
-        let producer = settings
+        settings
             .with_stats(&mut cfg)
             .create_with_context(StatsContext)
             .map_err(|source| KafkaSetupError::Client {
                 brokers: settings.brokers.clone(),
                 source,
-            })?;
-        Ok(Publisher {
-            producer,
-            counters: Arc::default(),
-        })
+            })
     }
 
-    pub fn producer(&self) -> &FutureProducer<StatsContext> {
-        &self.producer
+    /// The producer in use now (a handle: librdkafka's producer is reference-counted).
+    pub fn producer(&self) -> FutureProducer<StatsContext> {
+        self.current().1
+    }
+
+    fn current(&self) -> (u64, FutureProducer<StatsContext>) {
+        let cur = self
+            .inner
+            .current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (cur.0, cur.1.clone())
+    }
+
+    /// How many times the producer was replaced so far.
+    pub fn generation(&self) -> u64 {
+        self.current().0
+    }
+
+    /// Account for one publish (a send or a batch) made with producer `generation`: any ack
+    /// clears the failure count; a publish that only failed as retryable adds one, and the
+    /// producer is replaced when it is fatally failed or the count reached
+    /// [`REPLACE_AFTER_FAILURES`] (see [`Publisher`]).
+    fn observe<'a>(
+        &self,
+        generation: u64,
+        used: &FutureProducer<StatsContext>,
+        results: impl IntoIterator<Item = &'a Result<Delivered, PublishError>>,
+    ) {
+        let (mut acked, mut retryable) = (false, false);
+        for r in results {
+            match r {
+                Ok(_) => acked = true,
+                Err(e) if e.is_retryable() => retryable = true,
+                Err(_) => {}
+            }
+        }
+        if acked {
+            self.inner.failures.store(0, Ordering::Relaxed);
+            return;
+        }
+        // Not counted: failures of a producer already replaced.
+        if !retryable || self.generation() != generation {
+            return;
+        }
+        let failures = self.inner.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        let fatal = used.client().fatal_error();
+        if fatal.is_none() && failures < REPLACE_AFTER_FAILURES {
+            return;
+        }
+        let mut built_at = self
+            .inner
+            .built_at
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Another publish of the same producer replaced it meanwhile.
+        if self.generation() != generation {
+            return;
+        }
+        if fatal.is_none() && built_at.elapsed() < self.inner.message_timeout * 2 {
+            return;
+        }
+        let fresh = match Self::build(&self.inner.settings, self.inner.message_timeout) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot build a new Kafka producer");
+                return;
+            }
+        };
+        let old = {
+            let mut cur = self
+                .inner
+                .current
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            std::mem::replace(&mut *cur, (generation + 1, fresh))
+        };
+        // The last handle's drop waits for the old queue: never on a runtime thread.
+        std::thread::spawn(move || drop(old));
+        *built_at = Instant::now();
+        self.inner.failures.store(0, Ordering::Relaxed);
+        metrics::counter!(stats::PRODUCER_REPLACED, "fatal" => fatal.is_some().to_string())
+            .increment(1);
+        tracing::warn!(
+            ?fatal,
+            failures,
+            "replaced the Kafka producer: it failed fatally or every publish failed"
+        );
     }
 
     fn counters(&self, topic: &str) -> TopicCounters {
         if let Some(c) = self
+            .inner
             .counters
             .read()
             .ok()
@@ -445,7 +573,7 @@ impl Publisher {
             return c;
         }
         let c = TopicCounters::new(topic);
-        if let Ok(mut m) = self.counters.write() {
+        if let Ok(mut m) = self.inner.counters.write() {
             m.insert(topic.to_string(), c.clone());
         }
         c
@@ -472,7 +600,8 @@ impl Publisher {
             record = record.headers(h);
         }
         let counters = self.counters(topic);
-        let out = match self.producer.send_result(record) {
+        let (generation, producer) = self.current();
+        let out = match producer.send_result(record) {
             Err((e, _)) => Err(classify(e)),
             Ok(future) => match future.await {
                 Ok(Ok(d)) => Ok(Delivered {
@@ -488,6 +617,7 @@ impl Publisher {
             Err(e) if e.is_retryable() => counters.retryable.increment(1),
             Err(_) => counters.rejected.increment(1),
         }
+        self.observe(generation, &producer, [&out]);
         out
     }
 
@@ -514,6 +644,7 @@ impl Publisher {
                 },
             )
         });
+        let (generation, producer) = self.current();
         let pending: Vec<_> = records
             .into_iter()
             .map(|(key, payload)| {
@@ -521,9 +652,7 @@ impl Publisher {
                 if let Some(h) = &shared {
                     record = record.headers(h.clone());
                 }
-                self.producer
-                    .send_result(record)
-                    .map_err(|(e, _)| classify(e))
+                producer.send_result(record).map_err(|(e, _)| classify(e))
             })
             .collect();
         let mut out = Vec::with_capacity(pending.len());
@@ -555,12 +684,13 @@ impl Publisher {
         counters.acked.increment(acked);
         counters.retryable.increment(retryable);
         counters.rejected.increment(rejected);
+        self.observe(generation, &producer, &out);
         out
     }
 
     /// Wait until everything enqueued so far is acknowledged (shutdown).
     pub fn flush(&self, timeout: Duration) -> Result<(), PublishError> {
-        self.producer.flush(timeout).map_err(classify)
+        self.producer().flush(timeout).map_err(classify)
     }
 }
 

@@ -37,6 +37,9 @@ pub const REQUEST_TIMEOUTS: &str = "leadstream_kafka_request_timeouts_total";
 pub const PRODUCED: &str = "leadstream_kafka_produced_total";
 /// Counter: records not acknowledged (every producer). Labels: `topic`, `retryable`.
 pub const PRODUCE_ERRORS: &str = "leadstream_kafka_produce_errors_total";
+/// Counter: producers replaced by a new one (a fatal error, or every publish failing; see
+/// [`super::Publisher`]). Labels: `fatal` (`true`, `false`).
+pub const PRODUCER_REPLACED: &str = "leadstream_kafka_producer_replaced_total";
 
 /// The statistics interval unless `LEADSTREAM_KAFKA_CONFIG` sets one.
 pub const DEFAULT_INTERVAL_MS: u32 = 5000;
