@@ -4,13 +4,10 @@
 //! (from the group's position, then from the beginning) delivers nothing more.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, StatusCode};
 use leadstream_domain::fired::{Targets, TriggerFired, TriggerKind};
 use leadstream_notifier::attempt::State;
 use leadstream_notifier::endpoint::Endpoint;
@@ -18,67 +15,26 @@ use leadstream_notifier::jobs::JobStore;
 use leadstream_shared::kafka::{ensure_topics, KafkaSettings, Publisher};
 use leadstream_shared::keys::Keys;
 use leadstream_shared::store::{RedisKv, Store};
-use leadstream_testkit::{leadstream_bin, redis_url, unique, wait_until, Broker, ChildGuard};
+use leadstream_testkit::cli::admin;
+use leadstream_testkit::receiver::{Mode, Receiver};
+use leadstream_testkit::{
+    leadstream_bin, redis_url, unique, wait_for, wait_until, Broker, ChildGuard,
+};
 
-/// A webhook receiver that answers 503 until switched on, then 200; it logs (webhook-id, status).
-#[derive(Clone, Default)]
-struct Receiver {
-    on: Arc<AtomicBool>,
-    log: Arc<Mutex<Vec<(String, u16)>>>,
-}
-
-impl Receiver {
-    async fn start(&self) -> SocketAddr {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let me = self.clone();
-        let app = axum::Router::new().fallback(move |headers: HeaderMap| {
-            let me = me.clone();
-            async move {
-                let id = headers
-                    .get("webhook-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_string();
-                let status = if me.on.load(Ordering::SeqCst) {
-                    200
-                } else {
-                    503
-                };
-                me.log.lock().unwrap().push((id, status));
-                StatusCode::from_u16(status).unwrap()
-            }
-        });
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        addr
-    }
-
-    fn count(&self, id: &str, status: u16) -> usize {
-        let log = self.log.lock().unwrap();
-        log.iter().filter(|(i, s)| i == id && *s == status).count()
-    }
-}
-
-fn admin(vars: &BTreeMap<String, String>, args: &[&str]) -> Output {
-    Command::new(leadstream_bin())
-        .arg("admin")
-        .args(args)
-        .envs(vars)
-        .env("RUST_LOG", "warn")
-        .env("LEADSTREAM_LOG_FORMAT", "text")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run leadstream admin")
+/// Requests carrying webhook-id `id` that the receiver answered with `status`.
+fn count(rx: &Receiver, id: &str, status: u16) -> usize {
+    rx.received()
+        .iter()
+        .filter(|r| r.webhook_id == id && r.status == status)
+        .count()
 }
 
 /// Run an admin command that must succeed; answers its stdout.
 fn admin_ok(vars: &BTreeMap<String, String>, args: &[&str]) -> String {
-    let out = admin(vars, args);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (ok, stdout, stderr) = admin(vars, args);
     assert!(
-        out.status.success(),
-        "leadstream admin {args:?} failed: {}\nstdout: {stdout}",
-        String::from_utf8_lossy(&out.stderr)
+        ok,
+        "leadstream admin {args:?} failed: {stderr}\nstdout: {stdout}"
     );
     stdout
 }
@@ -122,26 +78,11 @@ fn fired(lead: &str, url: String) -> TriggerFired {
 async fn a_dead_delivery_is_replayed_exactly_once() {
     let broker = Broker::start();
     let prefix = unique("admdlq");
-    let vars: BTreeMap<String, String> = [
-        ("LEADSTREAM_KAFKA_BROKERS", broker.addr()),
-        ("LEADSTREAM_KAFKA_TEST_BROKER_QUIRKS", "true".to_string()),
-        ("LEADSTREAM_REDIS_URL", redis_url()),
-        ("LEADSTREAM_TOPIC_PREFIX", prefix.clone()),
-        ("LEADSTREAM_REDIS_PREFIX", prefix.clone()),
-        ("LEADSTREAM_PARTITIONS", "2".into()),
-        ("LEADSTREAM_WEBHOOK_RETRY_SCHEDULE", "100ms,100ms".into()),
-        ("LEADSTREAM_WEBHOOK_ALLOW_PRIVATE", "127.0.0.1/32".into()),
-        ("LEADSTREAM_WEBHOOK_TIMEOUT", "2s".into()),
-        ("LEADSTREAM_NOTIFIER_POLL_INTERVAL", "25ms".into()),
-        ("LEADSTREAM_NOTIFIER_GROUP", format!("{prefix}_notifier")),
-        (
-            "LEADSTREAM_EMAIL_DIR",
-            std::env::temp_dir().join(&prefix).display().to_string(),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let mut vars = leadstream_testkit::vars::notifier(&broker.addr(), &redis_url(), &prefix);
+    vars.insert(
+        "LEADSTREAM_WEBHOOK_RETRY_SCHEDULE".into(),
+        "100ms,100ms".into(),
+    );
     let fired_topic = format!("{prefix}.triggers.fired.v1");
     let dlq_topic = format!("{prefix}.notifications.dlq.v1");
     let kafka = KafkaSettings::new(broker.addr());
@@ -149,8 +90,9 @@ async fn a_dead_delivery_is_replayed_exactly_once() {
         .await
         .expect("topics");
 
-    let rx = Receiver::default();
-    let addr = rx.start().await;
+    // The receiver answers 503 until it is fixed.
+    let rx = Receiver::start().await;
+    rx.set_mode(Mode::Status(503));
     let mut notifier = ChildGuard::spawn(
         Command::new(leadstream_bin())
             .arg("notifier")
@@ -162,7 +104,7 @@ async fn a_dead_delivery_is_replayed_exactly_once() {
     .expect("leadstream notifier");
 
     // One firing whose webhook fails every attempt: it ends in the DLQ.
-    let f = fired("ld_dlq_1", format!("http://{addr}/hook"));
+    let f = fired("ld_dlq_1", rx.url("/hook"));
     let publisher = Publisher::new(&kafka, Duration::from_secs(10)).unwrap();
     let bytes = leadstream_shared::avro::encode_fired(&f).unwrap();
     publisher
@@ -183,7 +125,11 @@ async fn a_dead_delivery_is_replayed_exactly_once() {
         }
     })
     .await;
-    assert_eq!(rx.count(&f.fired_id, 503), 3, "three attempts, all failed");
+    assert_eq!(
+        count(&rx, &f.fired_id, 503),
+        3,
+        "three attempts, all failed"
+    );
     let letters = leadstream_testkit::consume(
         &broker.addr(),
         &dlq_topic,
@@ -200,7 +146,7 @@ async fn a_dead_delivery_is_replayed_exactly_once() {
         .expect("produce garbage");
 
     // A dry run reports the replay and changes nothing (the real run below still replays it).
-    rx.on.store(true, Ordering::SeqCst);
+    rx.set_mode(Mode::Ok);
     let dry = admin_ok(&vars, &["dlq", "replay", "--dry-run"]);
     assert_eq!(
         summary(&dry),
@@ -219,9 +165,8 @@ async fn a_dead_delivery_is_replayed_exactly_once() {
         "replayed=1 skipped=0 undecodable=1 filtered=0"
     );
     assert!(first.contains(&f.fired_id), "{first}");
-    wait_until(Duration::from_secs(30), "the replayed delivery", || {
-        let n = rx.count(&f.fired_id, 200);
-        async move { (n >= 1).then_some(()) }
+    wait_for(Duration::from_secs(30), "the replayed delivery", || {
+        count(&rx, &f.fired_id, 200) >= 1
     })
     .await;
 
@@ -248,7 +193,7 @@ async fn a_dead_delivery_is_replayed_exactly_once() {
 
     // Longer than several poll intervals and the whole retry schedule: nothing more arrives.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(rx.count(&f.fired_id, 200), 1, "delivered exactly once");
+    assert_eq!(count(&rx, &f.fired_id, 200), 1, "delivered exactly once");
     let job = jobs.load(&job_key).await.unwrap().unwrap();
     assert!(matches!(job.state, State::Succeeded { .. }), "{job:?}");
     notifier.kill9();
@@ -279,14 +224,13 @@ async fn bad_input_is_a_precise_error_and_a_failure_exit() {
         ),
     ];
     for (args, needle) in cases {
-        let out = admin(&vars, args);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{args:?} must fail");
+        let (ok, _, stderr) = admin(&vars, args);
+        assert!(!ok, "{args:?} must fail");
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
     let mut no_redis = vars.clone();
     no_redis.remove("LEADSTREAM_REDIS_URL");
-    let out = admin(&no_redis, &["keys", "list"]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("LEADSTREAM_REDIS_URL"));
+    let (ok, _, stderr) = admin(&no_redis, &["keys", "list"]);
+    assert!(!ok);
+    assert!(stderr.contains("LEADSTREAM_REDIS_URL"));
 }

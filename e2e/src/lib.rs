@@ -20,12 +20,11 @@
 
 pub mod api;
 pub mod load;
-pub mod receiver;
 pub mod stack;
 pub mod verify;
 
 pub use api::Api;
-pub use receiver::{Mode, Receiver};
+pub use leadstream_testkit::receiver::{Mode, Receiver};
 pub use stack::{Stack, StackOpts};
 
 /// `LEADSTREAM_E2E_FULL=1`: the long variant of every scenario (more load, longer faults).

@@ -17,7 +17,7 @@ use leadstream_testkit::smtp_sink::SmtpSink;
 use leadstream_testkit::{free_port, leadstream_bin, unique, wait_until, Broker, ChildGuard};
 
 use crate::api::Api;
-use crate::receiver::Receiver;
+use crate::Receiver;
 
 /// The bootstrap admin key every stack's gateway is started with.
 pub const ADMIN_KEY: &str = "e2e-bootstrap-admin-key-0123456789abcdef";
@@ -141,54 +141,51 @@ impl Stack {
             Some(c) => c.url_list(),
             None => redis.url(),
         };
-        let receiver = Receiver::start().await;
+        // Answers slower than the notifier waits reached nobody: late, not delivered.
+        let receiver = Receiver::start_with_client_timeout(WEBHOOK_TIMEOUT).await;
         let smtp = SmtpSink::start().await;
-        let mut env: BTreeMap<String, String> = [
-            ("LEADSTREAM_KAFKA_BROKERS", broker.addr()),
-            ("LEADSTREAM_KAFKA_TEST_BROKER_QUIRKS", "true".to_string()),
-            ("LEADSTREAM_REDIS_URL", redis_url),
-            ("LEADSTREAM_TOPIC_PREFIX", prefix.clone()),
-            ("LEADSTREAM_REDIS_PREFIX", prefix.clone()),
-            ("LEADSTREAM_PARTITIONS", PARTITIONS.to_string()),
-            ("LEADSTREAM_KAFKA_FETCH_WAIT_MAX_MS", "10".into()),
-            // tansu answers a fetch at an offset inside a record batch with the next batch; a
-            // processor resuming from its applied offset mid-batch would have to seek back
-            // (the contiguity guard). One record per batch gives every offset a boundary.
-            ("LEADSTREAM_KAFKA_CONFIG", "batch.num.messages=1".into()),
-            ("LEADSTREAM_LOG_FORMAT", "text".into()),
-            (
-                "RUST_LOG",
-                std::env::var("LEADSTREAM_TEST_CHILD_LOG")
-                    .unwrap_or_else(|_| "info,rdkafka=warn".into()),
-            ),
-            // Gateway.
-            ("LEADSTREAM_BOOTSTRAP_ADMIN_KEY", ADMIN_KEY.into()),
-            ("LEADSTREAM_PRODUCE_TIMEOUT", "2s".into()),
-            ("LEADSTREAM_RETRY_AFTER", "1s".into()),
-            ("LEADSTREAM_SHUTDOWN_DELAY", "0s".into()),
-            ("LEADSTREAM_SHUTDOWN_GRACE", "3s".into()),
-            // Processor.
-            ("LEADSTREAM_PROCESSOR_GROUP", format!("{prefix}-processor")),
-            // Notifier.
-            ("LEADSTREAM_NOTIFIER_GROUP", format!("{prefix}-notifier")),
-            ("LEADSTREAM_WEBHOOK_ALLOW_PRIVATE", "127.0.0.1/32".into()),
-            (
-                "LEADSTREAM_WEBHOOK_RETRY_SCHEDULE",
-                opts.retry_schedule.clone(),
-            ),
-            (
-                "LEADSTREAM_WEBHOOK_TIMEOUT",
-                format!("{}ms", WEBHOOK_TIMEOUT.as_millis()),
-            ),
-            ("LEADSTREAM_SMTP_URL", smtp.url()),
-            ("LEADSTREAM_SMTP_TIMEOUT", "5s".into()),
-            // Load scenarios count every email of every firing of one OU.
-            ("LEADSTREAM_EMAIL_RATE_PER_OU", "0".into()),
-            ("LEADSTREAM_NOTIFIER_POLL_INTERVAL", "50ms".into()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+        let mut env =
+            leadstream_testkit::vars::service(&broker.addr(), &redis_url, &prefix, PARTITIONS);
+        env.extend(
+            [
+                ("LEADSTREAM_KAFKA_FETCH_WAIT_MAX_MS", "10".into()),
+                // tansu answers a fetch at an offset inside a record batch with the next batch; a
+                // processor resuming from its applied offset mid-batch would have to seek back
+                // (the contiguity guard). One record per batch gives every offset a boundary.
+                ("LEADSTREAM_KAFKA_CONFIG", "batch.num.messages=1".into()),
+                ("LEADSTREAM_LOG_FORMAT", "text".into()),
+                (
+                    "RUST_LOG",
+                    std::env::var("LEADSTREAM_TEST_CHILD_LOG")
+                        .unwrap_or_else(|_| "info,rdkafka=warn".into()),
+                ),
+                // Gateway.
+                ("LEADSTREAM_BOOTSTRAP_ADMIN_KEY", ADMIN_KEY.into()),
+                ("LEADSTREAM_PRODUCE_TIMEOUT", "2s".into()),
+                ("LEADSTREAM_RETRY_AFTER", "1s".into()),
+                ("LEADSTREAM_SHUTDOWN_DELAY", "0s".into()),
+                ("LEADSTREAM_SHUTDOWN_GRACE", "3s".into()),
+                // Processor.
+                ("LEADSTREAM_PROCESSOR_GROUP", format!("{prefix}-processor")),
+                // Notifier.
+                ("LEADSTREAM_NOTIFIER_GROUP", format!("{prefix}-notifier")),
+                ("LEADSTREAM_WEBHOOK_ALLOW_PRIVATE", "127.0.0.1/32".into()),
+                (
+                    "LEADSTREAM_WEBHOOK_RETRY_SCHEDULE",
+                    opts.retry_schedule.clone(),
+                ),
+                (
+                    "LEADSTREAM_WEBHOOK_TIMEOUT",
+                    format!("{}ms", WEBHOOK_TIMEOUT.as_millis()),
+                ),
+                ("LEADSTREAM_SMTP_URL", smtp.url()),
+                ("LEADSTREAM_SMTP_TIMEOUT", "5s".into()),
+                // Load scenarios count every email of every firing of one OU.
+                ("LEADSTREAM_EMAIL_RATE_PER_OU", "0".into()),
+                ("LEADSTREAM_NOTIFIER_POLL_INTERVAL", "50ms".into()),
+            ]
+            .map(|(k, v): (&str, String)| (k.to_string(), v)),
+        );
         // `LEADSTREAM_E2E_KAFKA_CONFIG` replaces the services' extra librdkafka properties (empty:
         // none), e.g. to watch the processors cope with multi-record batches on tansu.
         if let Ok(v) = std::env::var("LEADSTREAM_E2E_KAFKA_CONFIG") {

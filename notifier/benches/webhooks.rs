@@ -123,8 +123,6 @@ mod receiver {
     use axum::extract::State;
     use axum::http::HeaderMap;
     use axum::routing::{get, post};
-    use base64::Engine as _;
-    use hmac::Mac as _;
 
     #[derive(Default)]
     struct Rx {
@@ -139,18 +137,9 @@ mod receiver {
         let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
         let sigs = h("webhook-signature")?;
         let (id, ts) = (h("webhook-id")?, h("webhook-timestamp")?);
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).ok()?;
-        mac.update(id.as_bytes());
-        mac.update(b".");
-        mac.update(ts.as_bytes());
-        mac.update(b".");
-        mac.update(body);
-        let expected =
-            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-        Some(
-            sigs.split(' ')
-                .any(|s| s.strip_prefix("v1,") == Some(expected.as_str())),
-        )
+        Some(leadstream_testkit::receiver::verify_key(
+            key, id, ts, body, sigs,
+        ))
     }
 
     async fn hook(State(rx): State<Arc<Rx>>, headers: HeaderMap, body: Bytes) -> &'static str {
@@ -201,9 +190,7 @@ mod receiver {
 
     pub fn main() {
         let secret = std::env::var("BENCH_RECEIVER_SECRET").expect("BENCH_RECEIVER_SECRET");
-        let key = base64::engine::general_purpose::STANDARD
-            .decode(secret.trim_start_matches("whsec_"))
-            .expect("a whsec_ secret");
+        let key = leadstream_testkit::receiver::secret_key(&secret).expect("a whsec_ secret");
         let threads: usize = super::env_or("BENCH_RECEIVER_THREADS", 2);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
@@ -273,32 +260,28 @@ impl Receiver {
         format!("{}/hook", self.base)
     }
 
-    /// (verified requests, bad signatures, unsigned) so far.
-    async fn stats(&self) -> (usize, u64, u64) {
-        let t = self
-            .http
-            .get(format!("{}/_stats", self.base))
+    /// The text the receiver answers to `method` on `path`.
+    async fn ask(&self, method: reqwest::Method, path: &str) -> String {
+        self.http
+            .request(method, format!("{}{path}", self.base))
             .send()
             .await
             .unwrap()
             .text()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// (verified requests, bad signatures, unsigned) so far.
+    async fn stats(&self) -> (usize, u64, u64) {
+        let t = self.ask(reqwest::Method::GET, "/_stats").await;
         let v: Vec<u64> = t.split(' ').map(|x| x.parse().unwrap()).collect();
         (v[0] as usize, v[1], v[2])
     }
 
     /// Every verified (webhook-id, arrival µs) so far; the log starts afresh.
     async fn take(&self) -> Vec<(String, i64)> {
-        let t = self
-            .http
-            .post(format!("{}/_take", self.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let t = self.ask(reqwest::Method::POST, "/_take").await;
         t.lines()
             .filter_map(|l| l.split_once(' '))
             .map(|(id, at)| (id.to_string(), at.parse().unwrap()))
@@ -342,23 +325,25 @@ impl Level {
     async fn new(redis_prefix: &str, c: usize, fetch_wait: u64) -> Level {
         let broker = Broker::start();
         let topic_prefix = unique("nbench");
-        let vars: BTreeMap<String, String> = [
-            ("LEADSTREAM_KAFKA_BROKERS", broker.addr()),
-            ("LEADSTREAM_KAFKA_TEST_BROKER_QUIRKS", "true".to_string()),
-            ("LEADSTREAM_REDIS_URL", redis_url()),
-            ("LEADSTREAM_TOPIC_PREFIX", topic_prefix.clone()),
-            ("LEADSTREAM_REDIS_PREFIX", redis_prefix.to_string()),
-            ("LEADSTREAM_PARTITIONS", PARTITIONS.to_string()),
-            ("LEADSTREAM_KAFKA_FETCH_WAIT_MAX_MS", fetch_wait.to_string()),
-            ("LEADSTREAM_WEBHOOK_ALLOW_PRIVATE", "127.0.0.1/32".into()),
-            ("LEADSTREAM_NOTIFIER_ENDPOINT_CONCURRENCY", c.to_string()),
-            ("LEADSTREAM_NOTIFIER_MAX_IN_FLIGHT", c.to_string()),
-            ("LEADSTREAM_NOTIFIER_OU_SHARE", c.to_string()),
-            ("LEADSTREAM_NOTIFIER_GROUP", format!("{topic_prefix}_n")),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+        // Topics and group per level; the keys (and the OU's signing secret) shared.
+        let mut vars = leadstream_testkit::vars::service(
+            &broker.addr(),
+            &redis_url(),
+            &topic_prefix,
+            PARTITIONS,
+        );
+        vars.extend(
+            [
+                ("LEADSTREAM_REDIS_PREFIX", redis_prefix.to_string()),
+                ("LEADSTREAM_KAFKA_FETCH_WAIT_MAX_MS", fetch_wait.to_string()),
+                ("LEADSTREAM_WEBHOOK_ALLOW_PRIVATE", "127.0.0.1/32".into()),
+                ("LEADSTREAM_NOTIFIER_ENDPOINT_CONCURRENCY", c.to_string()),
+                ("LEADSTREAM_NOTIFIER_MAX_IN_FLIGHT", c.to_string()),
+                ("LEADSTREAM_NOTIFIER_OU_SHARE", c.to_string()),
+                ("LEADSTREAM_NOTIFIER_GROUP", format!("{topic_prefix}_n")),
+            ]
+            .map(|(k, v)| (k.to_string(), v)),
+        );
         let cfg = leadstream_notifier::NotifierConfig::from_source(&vars).expect("config");
         let kafka = KafkaSettings::new(broker.addr());
         ensure_topics(

@@ -7,7 +7,12 @@
 //! - [`redis_url`] and [`unique`]: the shared `redis-server` with a key prefix of the test's own.
 //! - [`redis_cluster::RedisCluster`]: a private Redis Cluster (3 masters, 3 replicas) whose
 //!   masters can be killed.
-//! - [`wait_until`]: wait on a condition with a deadline (never sleep as synchronisation).
+//! - [`wait_until`] and [`wait_for`]: wait on a condition with a deadline (never sleep as
+//!   synchronisation).
+//! - [`receiver::Receiver`]: a real HTTP webhook receiver whose answers a test programs, and
+//!   [`receiver::verify`], Standard Webhooks signatures checked independently of the notifier.
+//! - [`vars`]: the environment variables of services under test; [`cli::admin`]: one
+//!   `leadstream admin` command run.
 //! - [`join_service`]: the end of an in-process service task; a service that failed or
 //!   panicked fails the test.
 //! - [`oracle`]: the independent expectation of a simple workload (score, crossings,
@@ -20,11 +25,14 @@
 //! `.ci/run` installs `tansu` and starts `redis-server`; when either is missing the tests fail
 //! with a message saying so, they never skip.
 
+pub mod cli;
 pub mod oracle;
+pub mod receiver;
 pub mod redis_cluster;
 pub mod redis_server;
 pub mod smtp_sink;
 pub mod tls;
+pub mod vars;
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -214,6 +222,16 @@ where
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// [`wait_until`] for a plain condition: poll `f` until it holds, or panic with `what` after
+/// `timeout`.
+pub async fn wait_for<F: FnMut() -> bool>(timeout: Duration, what: &str, mut f: F) {
+    wait_until(timeout, what, || {
+        let ok = f();
+        async move { ok.then_some(()) }
+    })
+    .await
 }
 
 /// Wait (bounded by `timeout`) for an in-process service task to end after its shutdown token

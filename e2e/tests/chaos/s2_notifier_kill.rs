@@ -10,7 +10,7 @@ use std::time::Duration;
 use leadstream_e2e::load::MILESTONE_PATH;
 use leadstream_e2e::verify::verify;
 use leadstream_e2e::{Mode, Stack, StackOpts};
-use leadstream_testkit::wait_until;
+use leadstream_testkit::wait_for;
 
 use crate::{chaos_load, outage, start_load};
 
@@ -22,9 +22,8 @@ async fn kill_9_of_the_notifier_with_retries_pending_delivers_each_firing_once()
     running.reached(1.0 / 3.0).await;
     stack.receiver.set_mode(Mode::Status(500));
     let rx = stack.receiver.clone();
-    wait_until(Duration::from_secs(60), "failed attempts piling up", || {
-        let failed = rx.statuses(MILESTONE_PATH).get(&500).copied().unwrap_or(0);
-        async move { (failed >= 10).then_some(()) }
+    wait_for(Duration::from_secs(60), "failed attempts piling up", || {
+        rx.statuses(MILESTONE_PATH).get(&500).copied().unwrap_or(0) >= 10
     })
     .await;
     stack.notifier.kill9();

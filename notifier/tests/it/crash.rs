@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use leadstream_domain::fired::Targets;
 use leadstream_shared::delivery::{AttemptStatus, DeliveryQuery};
+use leadstream_testkit::wait_for;
 
 use crate::support::*;
 
@@ -94,13 +95,13 @@ pub async fn kill_9_round(extra: &[(&str, &str)]) -> (Env, usize) {
         env.produce(f).await;
     }
     // Wait until work is under way: some first attempts made, retries scheduled.
-    eventually(Duration::from_secs(60), "first attempts", || {
+    wait_for(Duration::from_secs(60), "first attempts", || {
         rx.on("/hook").len() >= 10
     })
     .await;
     // Hold the receiver's answers until attempts are in flight, then kill -9.
     rx.pause();
-    eventually(Duration::from_secs(30), "attempts held in flight", || {
+    wait_for(Duration::from_secs(30), "attempts held in flight", || {
         rx.held() > 0
     })
     .await;
@@ -136,7 +137,7 @@ pub async fn kill_9_round(extra: &[(&str, &str)]) -> (Env, usize) {
     );
 
     let mut child = spawn_child(&env);
-    eventually(
+    wait_for(
         Duration::from_secs(90),
         "every record delivered to both endpoints",
         || {
@@ -250,7 +251,7 @@ async fn kill_9_while_the_receiver_answers_200_under_load_delivers_each_id_at_le
     let produce = async {
         for chunk in records.chunks(10) {
             let ahead = produced.load(std::sync::atomic::Ordering::SeqCst);
-            eventually(Duration::from_secs(120), "deliveries to keep up", || {
+            wait_for(Duration::from_secs(120), "deliveries to keep up", || {
                 delivered() + AHEAD >= ahead
             })
             .await;
@@ -262,7 +263,7 @@ async fn kill_9_while_the_receiver_answers_200_under_load_delivers_each_id_at_le
     };
     let crash = async {
         let mut child = first;
-        eventually(Duration::from_secs(120), "a third delivered", || {
+        wait_for(Duration::from_secs(120), "a third delivered", || {
             delivered() >= N / 3
         })
         .await;

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use leadstream_domain::fired::Targets;
 use leadstream_shared::delivery::{AttemptStatus, Channel, DeliveryQuery};
+use leadstream_testkit::wait_for;
 use mail_parser::MessageParser;
 
 use crate::support::*;
@@ -34,7 +35,7 @@ async fn email_has_subject_preheader_message_and_both_parts() {
         },
     );
     env.produce(&f).await;
-    eventually(Duration::from_secs(30), "two emails", || {
+    wait_for(Duration::from_secs(30), "two emails", || {
         smtp.messages.lock().unwrap().len() == 2
     })
     .await;

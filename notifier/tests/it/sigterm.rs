@@ -6,16 +6,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::http::HeaderMap;
 use leadstream_domain::fired::TriggerFired;
 use leadstream_notifier::attempt::State;
 use leadstream_notifier::endpoint::Endpoint;
 use leadstream_shared::delivery::{AttemptStatus, Channel, DeliveryQuery};
 use leadstream_shared::kafka::KafkaSettings;
-use leadstream_testkit::{leadstream_bin, ChildGuard};
+use leadstream_testkit::{leadstream_bin, wait_for, ChildGuard};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -25,51 +23,32 @@ use crate::support::*;
 const BEFORE: usize = 40;
 const DURING: usize = 20;
 
-/// A webhook receiver that takes 300–800 ms per answer. `started` is every request that
-/// reached the handler, `answered` every one it answered 200 (recorded as the answer is
-/// returned), both by `webhook-id`.
-#[derive(Clone, Default)]
-struct SlowReceiver {
-    started: Arc<Mutex<Vec<String>>>,
-    answered: Arc<Mutex<Vec<String>>>,
+/// A webhook receiver that takes 300–800 ms per answer (the same for each `webhook-id`).
+async fn slow_receiver() -> Receiver {
+    let rx = Receiver::start().await;
+    rx.set_mode(Mode::SlowPerId {
+        base: Duration::from_millis(300),
+        spread: Duration::from_millis(500),
+    });
+    rx
 }
 
-impl SlowReceiver {
-    async fn start(&self) -> String {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let me = self.clone();
-        let app = axum::Router::new().fallback(move |headers: HeaderMap| {
-            let me = me.clone();
-            async move {
-                let id = headers
-                    .get("webhook-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_string();
-                me.started.lock().unwrap().push(id.clone());
-                // A deterministic 300–800 ms per id.
-                let spread = id.bytes().fold(0u64, |h, b| h.wrapping_mul(31) + b as u64) % 500;
-                tokio::time::sleep(Duration::from_millis(300 + spread)).await;
-                me.answered.lock().unwrap().push(id);
-                "ok"
-            }
-        });
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        format!("http://{addr}/hook")
-    }
+/// Every request that reached the receiver, by `webhook-id`.
+fn started_ids(rx: &Receiver) -> Vec<String> {
+    rx.received().into_iter().map(|r| r.webhook_id).collect()
+}
 
-    fn started(&self) -> Vec<String> {
-        self.started.lock().unwrap().clone()
-    }
+/// Every request it answered (recorded as the answer is returned), by `webhook-id`.
+fn answered_ids(rx: &Receiver) -> Vec<String> {
+    rx.received()
+        .into_iter()
+        .filter(|r| r.answered)
+        .map(|r| r.webhook_id)
+        .collect()
+}
 
-    fn answered(&self) -> Vec<String> {
-        self.answered.lock().unwrap().clone()
-    }
-
-    fn in_flight(&self) -> usize {
-        self.started().len() - self.answered().len()
-    }
+fn in_flight(rx: &Receiver) -> usize {
+    started_ids(rx).len() - answered_ids(rx).len()
 }
 
 fn spawn_notifier(env: &Env) -> ChildGuard {
@@ -115,8 +94,8 @@ async fn sigterm_lets_in_flight_deliveries_finish_and_the_rest_stays_due() {
         ],
     )
     .await;
-    let rx = SlowReceiver::default();
-    let url = rx.start().await;
+    let rx = slow_receiver().await;
+    let url = rx.url("/hook");
     let records: Vec<TriggerFired> = (0..BEFORE + DURING)
         .map(|i| fired(i, &format!("ld_term_{i}"), webhook(url.clone())))
         .collect();
@@ -125,11 +104,11 @@ async fn sigterm_lets_in_flight_deliveries_finish_and_the_rest_stays_due() {
     for f in &records[..BEFORE] {
         env.produce(f).await;
     }
-    eventually(Duration::from_secs(60), "deliveries under way", || {
-        rx.answered().len() >= 6 && rx.in_flight() > 0
+    wait_for(Duration::from_secs(60), "deliveries under way", || {
+        answered_ids(&rx).len() >= 6 && in_flight(&rx) > 0
     })
     .await;
-    let in_flight_at_signal = rx.in_flight();
+    let in_flight_at_signal = in_flight(&rx);
     // More records arrive while the notifier drains (and after it stopped).
     let during = async {
         for f in &records[BEFORE..] {
@@ -147,8 +126,8 @@ async fn sigterm_lets_in_flight_deliveries_finish_and_the_rest_stays_due() {
         );
     }
     // Every attempt the receiver saw got its answer before the process exited.
-    let started = rx.started();
-    let answered = rx.answered();
+    let started = started_ids(&rx);
+    let answered = answered_ids(&rx);
     assert_eq!(
         counts(&started),
         counts(&answered),
@@ -223,13 +202,13 @@ async fn sigterm_lets_in_flight_deliveries_finish_and_the_rest_stays_due() {
     // A new process finishes the work: each record delivered exactly once.
     let mut child = spawn_notifier(&env);
     let all = tokio::time::timeout(Duration::from_secs(90), async {
-        while counts(&rx.answered()).len() < records.len() {
+        while counts(&answered_ids(&rx)).len() < records.len() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
     .await;
     if all.is_err() {
-        let answered = counts(&rx.answered());
+        let answered = counts(&answered_ids(&rx));
         let missing: Vec<usize> = (0..records.len())
             .filter(|i| !answered.contains_key(&records[*i].fired_id))
             .collect();
@@ -245,8 +224,12 @@ async fn sigterm_lets_in_flight_deliveries_finish_and_the_rest_stays_due() {
     }
     let status = terminate(&mut child).await;
     assert!(status.success(), "SIGTERM is a clean exit, got {status}");
-    let answered = counts(&rx.answered());
-    assert_eq!(counts(&rx.started()), answered, "nothing left in flight");
+    let answered = counts(&answered_ids(&rx));
+    assert_eq!(
+        counts(&started_ids(&rx)),
+        answered,
+        "nothing left in flight"
+    );
     for (p, committed, end) in committed_and_ends(&env) {
         assert_eq!(
             committed,

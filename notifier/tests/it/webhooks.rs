@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use leadstream_domain::fired::Targets;
 use leadstream_shared::delivery::{AttemptStatus, DeliveryQuery};
-use leadstream_testkit::{committed_offsets, consume, end_offsets};
+use leadstream_testkit::{committed_offsets, consume, end_offsets, wait_for};
 
 use crate::support::*;
 
@@ -185,7 +185,7 @@ async fn gone_disables_the_endpoint_for_the_trigger_and_dead_letters() {
 
     let first = fired(1, "ld_gone", webhook(rx.url("/gone")));
     env.produce(&first).await;
-    eventually(Duration::from_secs(30), "the 410", || {
+    wait_for(Duration::from_secs(30), "the 410", || {
         rx.on("/gone").len() == 1
     })
     .await;
@@ -305,7 +305,7 @@ async fn slack_and_teams_messages_are_received() {
         },
     );
     env.produce(&f).await;
-    eventually(Duration::from_secs(30), "slack and teams", || {
+    wait_for(Duration::from_secs(30), "slack and teams", || {
         rx.on("/slack").len() == 1 && rx.on("/teams").len() == 1
     })
     .await;
@@ -364,7 +364,7 @@ async fn a_slow_endpoint_does_not_hold_back_others() {
         ))
         .await;
     }
-    eventually(
+    wait_for(
         Duration::from_secs(30),
         "the slow endpoint's slots taken",
         || held.lock().unwrap().len() == 2,
@@ -374,7 +374,7 @@ async fn a_slow_endpoint_does_not_hold_back_others() {
         env.produce(&fired(100 + i, "ld_fast", webhook(rx.url("/fast"))))
             .await;
     }
-    eventually(Duration::from_secs(30), "all fast deliveries", || {
+    wait_for(Duration::from_secs(30), "all fast deliveries", || {
         rx.on("/fast").len() == 10
     })
     .await;
@@ -440,7 +440,7 @@ async fn one_ous_hanging_endpoints_hold_only_its_share_of_the_permits() {
         let f = fired(i, "ld_a", webhook(format!("http://{hang_addr}/a{i}")));
         env.produce(&f).await;
     }
-    eventually(Duration::from_secs(30), "OU A's share in flight", || {
+    wait_for(Duration::from_secs(30), "OU A's share in flight", || {
         held.lock().unwrap().len() >= 2
     })
     .await;
@@ -466,7 +466,7 @@ async fn one_ous_hanging_endpoints_hold_only_its_share_of_the_permits() {
     for f in &ld_b[1..] {
         env.produce(f).await;
     }
-    eventually(Duration::from_secs(30), "OU B's six webhooks", || {
+    wait_for(Duration::from_secs(30), "OU B's six webhooks", || {
         rx.on("/b").iter().filter(|r| r.status == 200).count() == 6
     })
     .await;
