@@ -2,7 +2,6 @@
 //! Redis), checked against what the broker, the catalog and the processor's keys then hold.
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,23 +9,8 @@ use leadstream_shared::catalog::Catalog;
 use leadstream_shared::kafka::{KafkaSettings, Publisher};
 use leadstream_shared::keys::Keys;
 use leadstream_shared::store::{Cmd, RedisKv, Store};
-use leadstream_testkit::{leadstream_bin, redis_url, unique, Broker};
-
-fn admin(vars: &BTreeMap<String, String>, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(leadstream_bin())
-        .arg("admin")
-        .args(args)
-        .envs(vars)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run leadstream admin");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use leadstream_testkit::cli::admin;
+use leadstream_testkit::{redis_url, unique, Broker};
 
 fn vars(pairs: &[(&str, String)]) -> BTreeMap<String, String> {
     pairs
@@ -90,14 +74,7 @@ async fn topics_are_created_once_and_described() {
 async fn lag_shows_the_processors_applied_offsets_in_either_layout() {
     let broker = Broker::start();
     let prefix = unique("admlag");
-    let v = vars(&[
-        ("LEADSTREAM_KAFKA_BROKERS", broker.addr()),
-        ("LEADSTREAM_KAFKA_TEST_BROKER_QUIRKS", "true".to_string()),
-        ("LEADSTREAM_TOPIC_PREFIX", prefix.clone()),
-        ("LEADSTREAM_REDIS_URL", redis_url()),
-        ("LEADSTREAM_REDIS_PREFIX", prefix.clone()),
-        ("LEADSTREAM_PARTITIONS", "3".into()),
-    ]);
+    let v = leadstream_testkit::vars::service(&broker.addr(), &redis_url(), &prefix, 3);
     let (ok, _, err) = admin(&v, &["topics"]);
     assert!(ok, "{err}");
     let events = format!("{prefix}.events.v1");
@@ -135,16 +112,19 @@ async fn lag_shows_the_processors_applied_offsets_in_either_layout() {
         .await
         .unwrap();
 
-    let (ok, out, err) = admin(
-        &v,
-        &[
-            "lag",
-            "--group",
-            "leadstream-processor",
-            "--topic",
-            "events",
-        ],
-    );
+    let lag = || {
+        admin(
+            &v,
+            &[
+                "lag",
+                "--group",
+                "leadstream-processor",
+                "--topic",
+                "events",
+            ],
+        )
+    };
+    let (ok, out, err) = lag();
     assert!(ok, "{err}");
     for (p, applied) in [(0, 1), (1, 2), (2, 0)] {
         let h = high[&p];
@@ -159,16 +139,7 @@ async fn lag_shows_the_processors_applied_offsets_in_either_layout() {
         }])
         .await
         .unwrap();
-    let (ok, out, err) = admin(
-        &v,
-        &[
-            "lag",
-            "--group",
-            "leadstream-processor",
-            "--topic",
-            "events",
-        ],
-    );
+    let (ok, out, err) = lag();
     assert!(ok, "{err}");
     let h = high[&2];
     let row = format!("{events}\t2\t{h}\t-\t{h}\t-\t{h}");

@@ -2,7 +2,6 @@
 //! server (catalog, configuration, webhook secrets, a pending delivery, the delivery log) is
 //! copied onto a real Redis Cluster, where the services' cluster layout finds all of it.
 
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use leadstream_domain::fired::{Targets, TriggerFired, TriggerKind};
@@ -13,26 +12,10 @@ use leadstream_shared::catalog::{collections, Catalog, NewApiKey, Scope};
 use leadstream_shared::delivery::{self, AttemptStatus, DeliveryAttempt, DeliveryQuery};
 use leadstream_shared::keys::Keys;
 use leadstream_shared::store::{self, RedisKv, Store};
+use leadstream_testkit::cli::admin;
 use leadstream_testkit::redis_cluster::RedisCluster;
 use leadstream_testkit::redis_server::{Durability, RedisServer};
-use leadstream_testkit::{leadstream_bin, unique};
-
-fn admin(env: &[(&str, &str)], args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(leadstream_bin())
-        .arg("admin")
-        .args(args)
-        .env_remove("LEADSTREAM_REDIS_CLUSTER")
-        .envs(env.iter().copied())
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run leadstream admin");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use leadstream_testkit::unique;
 
 fn fired() -> TriggerFired {
     TriggerFired {
@@ -115,7 +98,7 @@ async fn an_installation_moves_from_one_redis_to_a_cluster() {
     let urls = cluster.url_list();
     let single_url = single.url();
     let (ok, _, err) = admin(
-        &[
+        [
             ("LEADSTREAM_REDIS_URL", single_url.as_str()),
             ("LEADSTREAM_REDIS_PREFIX", prefix.as_str()),
         ],
@@ -130,7 +113,7 @@ async fn an_installation_moves_from_one_redis_to_a_cluster() {
         ("LEADSTREAM_REDIS_PREFIX", prefix.as_str()),
     ];
     for run in 0..2 {
-        let (ok, out, err) = admin(&env, &["redis-to-cluster", "--from", single_url.as_str()]);
+        let (ok, out, err) = admin(env, &["redis-to-cluster", "--from", single_url.as_str()]);
         assert!(ok, "run {run}: {err}");
         assert!(out.contains("1 pending deliveries re-pointed"), "{out}");
     }

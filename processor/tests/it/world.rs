@@ -43,18 +43,11 @@ impl World {
     pub async fn with_redis(name: &str, redis: &str) -> World {
         let broker = Broker::start();
         let prefix = unique(name);
-        let env: BTreeMap<String, String> = [
-            ("LEADSTREAM_KAFKA_BROKERS", broker.addr()),
-            ("LEADSTREAM_KAFKA_TEST_BROKER_QUIRKS", "true".to_string()),
-            ("LEADSTREAM_REDIS_URL", redis.to_string()),
-            ("LEADSTREAM_TOPIC_PREFIX", prefix.clone()),
-            ("LEADSTREAM_REDIS_PREFIX", prefix.clone()),
-            ("LEADSTREAM_PARTITIONS", PARTITIONS.to_string()),
-            ("LEADSTREAM_PROCESSOR_GROUP", format!("{prefix}-processor")),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+        let mut env = leadstream_testkit::vars::service(&broker.addr(), redis, &prefix, PARTITIONS);
+        env.insert(
+            "LEADSTREAM_PROCESSOR_GROUP".into(),
+            format!("{prefix}-processor"),
+        );
         let topics = Topics::from_prefix(&prefix);
         let mut settings = KafkaSettings::new(broker.addr());
         // The tansu broker answers a fetch at an offset inside a record batch with the batch
