@@ -20,7 +20,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -131,18 +130,11 @@ async fn main() {
         let prefix = unique("drainst");
         let keys = Keys::new(prefix.clone());
         common::install_config(&Catalog::new(kv.clone(), keys.clone()), OU, sequences).await;
-        let vars: BTreeMap<String, String> = [
-            ("LEADSTREAM_KAFKA_BROKERS", broker.addr()),
-            ("LEADSTREAM_KAFKA_TEST_BROKER_QUIRKS", "true".to_string()),
-            ("LEADSTREAM_REDIS_URL", redis.clone()),
-            ("LEADSTREAM_TOPIC_PREFIX", topic_prefix.clone()),
-            ("LEADSTREAM_REDIS_PREFIX", prefix.clone()),
-            ("LEADSTREAM_PARTITIONS", partitions.to_string()),
-            ("LEADSTREAM_PROCESSOR_GROUP", unique("drain-group")),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+        // One topic set for every run; keys and group per run.
+        let mut vars =
+            leadstream_testkit::vars::service(&broker.addr(), &redis, &topic_prefix, partitions);
+        vars.insert("LEADSTREAM_REDIS_PREFIX".into(), prefix.clone());
+        vars.insert("LEADSTREAM_PROCESSOR_GROUP".into(), unique("drain-group"));
         let cfg = ProcessorConfig::from_source(&vars).expect("config");
         let group = cfg.group_id.clone();
         // Reads the applied offsets where the processor resumes from them.
