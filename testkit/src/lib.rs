@@ -4,6 +4,9 @@
 //!   free loopback port, one per test, killed when the test ends (and, through the parent-death
 //!   signal, when the test process dies). It can be paused (SIGSTOP: every request hangs, as
 //!   with an unreachable broker), resumed, killed and restarted on the same port.
+//! - [`gateway`]: the real gateway on port 0 beside a broker and Redis of the test's own, and
+//!   HTTP helpers (the gateway's tests and the e2e crate's in-process pipeline tests).
+//! - [`openapi`]: the gateway's OpenAPI document as JSON Schema, for contract tests.
 //! - [`redis_url`] and [`unique`]: the shared `redis-server` with a key prefix of the test's own.
 //! - [`redis_cluster::RedisCluster`]: a private Redis Cluster (3 masters, 3 replicas) whose
 //!   masters can be killed.
@@ -26,6 +29,8 @@
 //! with a message saying so, they never skip.
 
 pub mod cli;
+pub mod gateway;
+pub mod openapi;
 pub mod oracle;
 pub mod receiver;
 pub mod redis_cluster;

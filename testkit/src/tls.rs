@@ -242,3 +242,64 @@ impl TlsRedis {
         format!("rediss://:{password}@127.0.0.1:{}", self.port)
     }
 }
+
+/// The password of [`TlsEndpoints`]' Redis.
+pub const REDIS_PASSWORD: &str = "tls-test-password";
+
+/// Managed Kafka and Redis as a test makes them: [`TlsKafka`] and [`TlsRedis`] (password
+/// [`REDIS_PASSWORD`]) with certificates of one [`TestPki`], in a directory of the test's own
+/// that is removed when this is dropped.
+pub struct TlsEndpoints {
+    pub pki: TestPki,
+    pub kafka: TlsKafka,
+    pub redis: TlsRedis,
+    // Last: the directory goes once the servers using it stopped.
+    _dir: RemovedOnDrop,
+}
+
+/// A directory removed when the test ends.
+struct RemovedOnDrop(PathBuf);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl TlsEndpoints {
+    pub fn start() -> TlsEndpoints {
+        let dir = std::env::temp_dir().join(crate::unique("tls"));
+        let pki = TestPki::create(&dir.join("pki"));
+        let kafka = TlsKafka::start(&pki);
+        let redis = TlsRedis::start(&pki, &dir.join("redis"), REDIS_PASSWORD);
+        TlsEndpoints {
+            pki,
+            kafka,
+            redis,
+            _dir: RemovedOnDrop(dir),
+        }
+    }
+
+    /// The services' variables for these endpoints ([`crate::gateway::gateway_env`] over TLS,
+    /// trusting the test CA), with `changes` applied on top.
+    pub fn env(&self, prefix: &str, changes: &[(&str, String)]) -> crate::gateway::Env {
+        let mut env = crate::gateway::gateway_env(&self.kafka.addr(), &self.redis.url(), prefix);
+        env.insert(
+            "LEADSTREAM_KAFKA_CONFIG".into(),
+            kafka_config(&self.pki.ca()),
+        );
+        env.insert(
+            "LEADSTREAM_REDIS_CA_FILE".into(),
+            self.pki.ca().display().to_string(),
+        );
+        for (k, v) in changes {
+            env.insert(k.to_string(), v.clone());
+        }
+        env
+    }
+}
+
+/// `LEADSTREAM_KAFKA_CONFIG` for TLS to a broker whose certificate `ca` signed.
+pub fn kafka_config(ca: &Path) -> String {
+    format!("security.protocol=SSL,ssl.ca.location={}", ca.display())
+}
