@@ -57,7 +57,7 @@ fn run_seed_commands(app: &App, key: &str) -> Vec<(u16, serde_json::Value)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_000_two_curl_calls_without_a_cookie_jar() {
-    let app = App::start().await;
+    let app = App::start(spawn_gateway).await;
     // A key that names its OU per request: ingest alone is seed 000's 400.
     let resp = app
         .post(
@@ -89,7 +89,7 @@ async fn seed_000_two_curl_calls_without_a_cookie_jar() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn precedence_header_cookie_remembered_binding() {
-    let app = App::start().await;
+    let app = App::start(spawn_gateway).await;
     let mut ous = Vec::new();
     for name in ["North", "South"] {
         let resp = app

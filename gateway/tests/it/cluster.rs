@@ -27,7 +27,7 @@ async fn admin_ingest_and_reads_work_on_a_redis_cluster() {
     // From the test's own thread: the nodes die with the thread that started them.
     let cluster = RedisCluster::start();
     let urls = cluster.url_list();
-    let app = App::with_env(&[("LEADSTREAM_REDIS_URL", urls.as_str())]).await;
+    let app = App::with_env(&[("LEADSTREAM_REDIS_URL", urls.as_str())], spawn_gateway).await;
     let admin = Cred::Bearer(ADMIN);
     assert_eq!(get(&app, "/readyz", Cred::None).await.0, 200);
 

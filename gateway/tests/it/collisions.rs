@@ -45,7 +45,7 @@ async fn pending_claim(app: &App, scope: &str, source: &str, id: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cdp_reuse_with_another_body_is_409_and_in_progress_is_503() {
-    let app = App::with_env(&[("LEADSTREAM_PRODUCE_TIMEOUT", "2s")]).await;
+    let app = App::with_env(&[("LEADSTREAM_PRODUCE_TIMEOUT", "2s")], spawn_gateway).await;
     app.event_type(json!({
         "name": "purchase_completed",
         "required_properties": ["order_id", "amount"],
@@ -153,7 +153,7 @@ async fn cdp_reuse_with_another_body_is_409_and_in_progress_is_503() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotency_key_in_progress_is_503() {
-    let app = App::with_env(&[("LEADSTREAM_PRODUCE_TIMEOUT", "2s")]).await;
+    let app = App::with_env(&[("LEADSTREAM_PRODUCE_TIMEOUT", "2s")], spawn_gateway).await;
     let key = app
         .key(&["ingest"], &["unit_default"], Some("src_demo"))
         .await;

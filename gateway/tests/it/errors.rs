@@ -36,7 +36,7 @@ async fn nothing_published(app: &App) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_json_is_400_on_every_route() {
-    let app = App::start().await;
+    let app = App::start(spawn_gateway).await;
     for path in [
         "/ingest",
         "/v1/events/ingest",
@@ -62,7 +62,7 @@ async fn malformed_json_is_400_on_every_route() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_types_unknown_alias_bad_timestamp_and_metadata_are_named() {
-    let app = App::start().await;
+    let app = App::start(spawn_gateway).await;
     let cases = [
         (
             json!({"lead_id": "ld_1", "event_type": 42}),
@@ -120,7 +120,7 @@ async fn wrong_types_unknown_alias_bad_timestamp_and_metadata_are_named() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_bodies_and_gzip_bombs_are_413() {
-    let app = App::start().await;
+    let app = App::start(spawn_gateway).await;
     let big = "x".repeat(70 * 1024);
     let b = j(json!({"lead_id": "ld_1", "event_type": "a", "metadata": {"blob": big}}));
     expect(
@@ -171,7 +171,7 @@ async fn oversized_bodies_and_gzip_bombs_are_413() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_content_type_is_415() {
-    let app = App::start().await;
+    let app = App::start(spawn_gateway).await;
     let b = j(json!({"lead_id": "ld_1", "event_type": "a"}));
     expect(
         &app,
@@ -219,7 +219,7 @@ async fn wrong_content_type_is_415() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_and_unknown_keys_are_401() {
-    let app = App::start().await;
+    let app = App::start(spawn_gateway).await;
     let b = j(json!({"lead_id": "ld_1", "event_type": "a"}));
     for path in [
         "/ingest",
@@ -297,7 +297,7 @@ async fn missing_and_unknown_keys_are_401() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_scope_ou_or_source_is_403() {
-    let app = App::start().await;
+    let app = App::start(spawn_gateway).await;
     let b = j(json!({"lead_id": "ld_1", "event_type": "a"}));
     let read_only = app.key(&["read"], &["unit_default"], None).await;
     let m = expect(
@@ -380,10 +380,13 @@ async fn wrong_scope_ou_or_source_is_403() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limit_per_key_is_429_with_retry_after() {
-    let app = App::with_env(&[
-        ("LEADSTREAM_RATE_LIMIT_PER_SEC", "1"),
-        ("LEADSTREAM_RATE_LIMIT_BURST", "3"),
-    ])
+    let app = App::with_env(
+        &[
+            ("LEADSTREAM_RATE_LIMIT_PER_SEC", "1"),
+            ("LEADSTREAM_RATE_LIMIT_BURST", "3"),
+        ],
+        spawn_gateway,
+    )
     .await;
     let key = app.key(&["ingest"], &["unit_default"], None).await;
     let other = app.key(&["ingest"], &["unit_default"], None).await;
@@ -431,7 +434,7 @@ async fn rate_limit_per_key_is_429_with_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conflicts_are_409() {
-    let app = App::start().await;
+    let app = App::start(spawn_gateway).await;
     let def = json!({"name": "signup", "required_properties": []});
     app.event_type(def.clone()).await;
     let (s, c, _) = error_of(

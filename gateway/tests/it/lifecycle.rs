@@ -7,7 +7,7 @@ use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_turns_503_when_shutdown_begins_then_the_server_stops() {
-    let mut app = App::with_env(&[("LEADSTREAM_SHUTDOWN_DELAY", "1s")]).await;
+    let mut app = App::with_env(&[("LEADSTREAM_SHUTDOWN_DELAY", "1s")], spawn_gateway).await;
     assert_eq!(app.get("/healthz", Cred::None).await.status(), 200);
     assert_eq!(app.get("/readyz", Cred::None).await.status(), 200);
     let metrics = app.get("/metrics", Cred::None).await;

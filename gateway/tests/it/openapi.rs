@@ -14,14 +14,9 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::common::*;
+use leadstream_testkit::openapi::document;
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
-
-fn document() -> Value {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json"))
-        .expect("gateway/openapi.json");
-    serde_json::from_str(&text).expect("gateway/openapi.json is JSON")
-}
 
 fn documented(doc: &Value) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
@@ -136,7 +131,7 @@ fn every_registered_route_is_documented_and_every_documented_route_registered() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_serves_the_checked_in_document_and_every_documented_route() {
-    let app = App::start().await;
+    let app = App::start(spawn_gateway).await;
     let resp = app.get("/openapi.json", Cred::None).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(

@@ -60,7 +60,7 @@ fn exactly_once(recs: &[Rec], acked: &[String]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frozen_broker_gives_503_then_recovers_exactly_once() {
-    let app = App::with_env(FAST).await;
+    let app = App::with_env(FAST, spawn_gateway).await;
     let key = app.key(&["ingest"], &["unit_default"], None).await;
     let (mut acked, statuses) = send(&app, &key, "before", 20).await;
     assert!(statuses.iter().all(|s| *s == 202), "{statuses:?}");
@@ -99,7 +99,7 @@ async fn frozen_broker_gives_503_then_recovers_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_broker_gives_503_and_a_restarted_one_gets_everything_acked_after() {
-    let mut app = App::with_env(FAST).await;
+    let mut app = App::with_env(FAST, spawn_gateway).await;
     let key = app.key(&["ingest"], &["unit_default"], None).await;
     let (_, statuses) = send(&app, &key, "before", 5).await;
     assert!(statuses.iter().all(|s| *s == 202));

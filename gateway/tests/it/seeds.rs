@@ -13,7 +13,7 @@ use leadstream_shared::ids::parse_rfc3339_ms;
 /// to `unit_default`, the OU the creating call acts in, and ingests at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_created_without_ou_ids_belongs_to_the_creators_ou() {
-    let app = App::start().await;
+    let app = App::start(spawn_gateway).await;
     let key = app.key(&["ingest"], &[], Some("src_lariba")).await;
     let event = json!({"event_id": "evt_demo_001", "event_type": "payment.failed",
         "source_id": "src_lariba", "timestamp": "2026-06-01T10:00:00+0000",
@@ -46,7 +46,7 @@ async fn a_key_created_without_ou_ids_belongs_to_the_creators_ou() {
 /// timestamp) with Basic auth.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_000_examples_land_in_kafka_with_every_field() {
-    let app = App::start().await;
+    let app = App::start(spawn_gateway).await;
     // An org-wide key names its OU per request; without one: seed 000's 400.
     let resp = app
         .post(
@@ -165,7 +165,7 @@ async fn seed_000_examples_land_in_kafka_with_every_field() {
 /// `source_id` is 403.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_001_example_is_stored_once_per_idempotency_key() {
-    let app = App::start().await;
+    let app = App::start(spawn_gateway).await;
     let key = app
         .key(&["ingest"], &["unit_default"], Some("src_demo"))
         .await;
@@ -269,7 +269,7 @@ async fn register_purchase(app: &App) {
 /// example's three outcomes (accepted, duplicate, per-item error) come back in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_002_accepts_dedupes_and_batches() {
-    let app = App::start().await;
+    let app = App::start(spawn_gateway).await;
     register_purchase(&app).await;
     let key = app.key(&["ingest"], &["unit_default"], None).await;
     let resp = app
@@ -344,7 +344,7 @@ async fn seed_002_accepts_dedupes_and_batches() {
 /// Seed 002 validation: unregistered type, missing required property, wrong property type → 422.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_002_contract_violations_are_422() {
-    let app = App::start().await;
+    let app = App::start(spawn_gateway).await;
     register_purchase(&app).await;
     let mut unknown = cdp_seed();
     unknown["eventType"] = json!("refund_issued");
@@ -372,7 +372,7 @@ async fn seed_002_contract_violations_are_422() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bulk_import_ndjson_and_gzip_keep_timestamps() {
     use std::io::Write;
-    let app = App::start().await;
+    let app = App::start(spawn_gateway).await;
     let n = 2000;
     let mut ndjson = String::new();
     for i in 0..n {

@@ -34,8 +34,8 @@ fn attempt(n: u32, ou: &str, fired: &str, lead: &str, status: AttemptStatus) -> 
 
 #[tokio::test]
 async fn deliveries_are_filtered_paged_and_ou_scoped() {
-    let gw = Gw::start().await;
-    let keys = gw.state.keys.clone();
+    let gw = Gw::start(spawn_on_store).await;
+    let keys = gw.keys.clone();
     let mut cmds = Vec::new();
     for a in [
         attempt(1, "unit_default", "fir_a", "ld_1", AttemptStatus::Retrying),
@@ -45,7 +45,7 @@ async fn deliveries_are_filtered_paged_and_ou_scoped() {
     ] {
         cmds.extend(record_cmds(&keys, &a, 3_600_000));
     }
-    gw.state.store.exec(cmds).await.expect("write the log");
+    gw.store.exec(cmds).await.expect("write the log");
 
     let (s, all) = gw.get("/deliveries", ADMIN).await;
     assert_eq!(s, 200, "{all}");

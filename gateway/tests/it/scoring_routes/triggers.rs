@@ -1,4 +1,5 @@
-//! Milestone triggers (seed 003): CRUD, activation, 400s naming the field, simulate.
+//! Milestone triggers (seed 003): CRUD, activation, 400s naming the field. (Simulate against the
+//! lead state the processor's engine wrote: `e2e/tests/pipeline/scoring_routes/triggers.rs`.)
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -7,7 +8,7 @@ use super::*;
 
 #[tokio::test]
 async fn triggers_follow_seed_003_with_crud_and_activation() {
-    let gw = Gw::start().await;
+    let gw = Gw::start(spawn_on_store).await;
     let t = gw.create("/triggers", seed_003()).await;
     let id = t["id"].as_str().unwrap().to_string();
     assert!(id.starts_with("trg_"));
@@ -70,7 +71,7 @@ async fn triggers_follow_seed_003_with_crud_and_activation() {
 
 #[tokio::test]
 async fn invalid_bodies_are_400_naming_the_field() {
-    let gw = Gw::start().await;
+    let gw = Gw::start(spawn_on_store).await;
     let field = |b: &Value| {
         b["error"]["fields"][0]["field"]
             .as_str()
@@ -173,139 +174,5 @@ async fn invalid_bodies_are_400_naming_the_field() {
         gw.get("/triggers", ADMIN).await.1,
         json!({"triggers": []}),
         "nothing was stored"
-    );
-}
-
-#[tokio::test]
-async fn trigger_simulate_uses_the_lead_state_or_given_scores() {
-    let gw = Gw::start().await;
-    gw.create("/rulesets", engagement_ruleset()).await;
-    let mut body = seed_003();
-    body["score_threshold"] = json!(60);
-    let fired = gw.create("/triggers", body).await;
-    let mut body = seed_003();
-    body["score_threshold"] = json!(100);
-    let high = gw.create("/triggers", body).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    gw.process(vec![
-        ev(
-            "e1",
-            "ld_1",
-            "page_view",
-            "2025-01-15T10:00:00Z",
-            json!({"path": "/pricing"}),
-        ),
-        ev(
-            "e2",
-            "ld_1",
-            "demo_request",
-            "2025-01-15T10:05:00Z",
-            json!({}),
-        ),
-    ])
-    .await;
-    let demo = json!({"id": "evt-789", "event_type": "demo_request", "metadata": {"source": "website"},
-        "created_at": "2025-01-15T10:35:00Z"});
-    // Already fired at 60 for this lead: disarmed, whatever the next event.
-    let (s, r) = gw
-        .post(
-            &format!("/triggers/{}/simulate", fired["id"].as_str().unwrap()),
-            ADMIN,
-            json!({"lead_id": "ld_1", "event": demo}),
-        )
-        .await;
-    assert_eq!(
-        (s, r["would_fire"].clone(), r["score_before"].clone()),
-        (200, json!(false), json!(60)),
-        "{r}"
-    );
-    assert!(r["reason"].as_str().unwrap().contains("already"), "{r}");
-    // Threshold 100: 60 -> 110 on a demo_request crosses it.
-    let (_, r) = gw
-        .post(
-            &format!("/triggers/{high}/simulate"),
-            ADMIN,
-            json!({"lead_id": "ld_1", "event": demo}),
-        )
-        .await;
-    assert_eq!(
-        (r["would_fire"].clone(), r["score_after"].clone()),
-        (json!(true), json!(110)),
-        "{r}"
-    );
-    assert_eq!(r["contributions"][0]["points"], 50);
-    assert_eq!(
-        r["payload"],
-        json!({"trigger": {"id": high, "name": "Hot Lead Alert", "type": "milestone"},
-        "event": {"id": "evt-789", "lead_id": "ld_1", "event_type": "demo_request",
-            "metadata": {"source": "website"}, "created_at": "2025-01-15T10:35:00Z"},
-        "score": 110})
-    );
-    assert_eq!(
-        r["targets"]["webhook_url"],
-        "https://hooks.example.com/leadvibe"
-    );
-    // Given scores, and the event type rule.
-    let path = format!("/triggers/{high}/simulate");
-    let (_, r) = gw
-        .post(
-            &path,
-            ADMIN,
-            json!({"score_before": 90, "score_after": 120, "event": demo}),
-        )
-        .await;
-    assert_eq!(
-        (r["would_fire"].clone(), r["payload"]["score"].clone()),
-        (json!(true), json!(120))
-    );
-    let (_, r) = gw
-        .post(
-            &path,
-            ADMIN,
-            json!({"score_before": 90, "score_after": 120,
-        "event": {"event_type": "page_view"}}),
-        )
-        .await;
-    assert_eq!(r["would_fire"], false);
-    for (body, f) in [
-        (json!({"score_before": 1, "event": demo}), "score_after"),
-        (
-            json!({"score_before": "1", "score_after": 2, "event": demo}),
-            "score_before",
-        ),
-        (json!({"score_before": 1, "score_after": 2}), "event"),
-        (
-            json!({"score_before": 1, "score_after": 2, "event": {"id": "x"}}),
-            "event.event_type",
-        ),
-        (
-            json!({"lead_id": "ld_1", "score_before": 1, "event": demo}),
-            "lead_id",
-        ),
-    ] {
-        let (s, b) = gw.post(&path, ADMIN, body).await;
-        assert_eq!(
-            (s, b["error"]["fields"][0]["field"].as_str()),
-            (400, Some(f)),
-            "{b}"
-        );
-    }
-    assert_eq!(
-        gw.post(&path, ADMIN, json!({"lead_id": "ld_nobody", "event": demo}))
-            .await
-            .0,
-        404
-    );
-    assert_eq!(
-        gw.post(
-            "/triggers/trg_none/simulate",
-            ADMIN,
-            json!({"lead_id": "ld_1", "event": demo})
-        )
-        .await
-        .0,
-        404
     );
 }

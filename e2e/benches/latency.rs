@@ -3,7 +3,7 @@
 //! HTTP call until its firing arrives on the fired topic; with `BENCH_WEBHOOK=1` the real notifier
 //! runs too and each request is also timed until its signed webhook reaches a local receiver.
 //!
-//! `cargo bench -p leadstream-gateway --bench latency`
+//! `cargo bench -p leadstream-e2e --bench latency`
 //! Knobs: BENCH_RATE (events/s, default 200), BENCH_EVENTS (default 2000), BENCH_SEQUENCES
 //! (0: every event crosses a milestone for a new lead; N > 0: every lead completes a two-step
 //! sequence among N active ones, timed from the second step), BENCH_FETCH_WAIT_MS (consumer

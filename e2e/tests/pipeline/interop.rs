@@ -133,7 +133,7 @@ async fn refusing_receiver() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn independent_clients_produce_to_and_read_from_leadstream() {
-    let app = App::start().await;
+    let app = App::start(spawn_gateway).await;
     let prefix = app.prefix();
     let topics = Topics::from_prefix(&prefix);
     let env = app.service_env(&[

@@ -31,7 +31,7 @@ struct E2e {
 
 impl E2e {
     async fn start() -> E2e {
-        let app = App::start().await;
+        let app = App::start(spawn_gateway).await;
         let env = app.service_env(&[]);
         let cfg = ProcessorConfig::from_source(&env).expect("processor config");
         let fired_topic = cfg.common.topics.fired.clone();

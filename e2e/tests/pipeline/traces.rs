@@ -1,0 +1,261 @@
+//! One trace from the HTTP request to the webhook, and the metrics each hop reports.
+//!
+//! Real parts in one process: a tansu broker, the real Redis, the gateway on port 0, the
+//! processor and the notifier (same topic and key prefixes), and a webhook receiver on
+//! 127.0.0.1 (allowed through the SSRF guard). A global subscriber sends spans to an in-memory
+//! exporter; this test runs in a process of its own (nextest), so the global subscriber is
+//! ours. One event is sent with a `traceparent` header while a milestone trigger is armed; once
+//! the webhook arrived, the caller's trace id must be on the HTTP span, the processing span, the
+//! firing and the delivery span. Then `/metrics` (one recorder for all three services here) must
+//! show produce acks, firings by kind, deliveries, processing latency and consumer lag.
+//!
+//! Without an exporter (no OpenTelemetry layer in the process) the caller's `traceparent` must
+//! still reach the fired record, copied as bytes. (That the gateway process exports its spans
+//! over OTLP is checked in the gateway's own tests: `gateway/tests/it/traces.rs`.)
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::common::*;
+use leadstream_testkit::{join_service, wait_until};
+
+const WAIT: Duration = Duration::from_secs(90);
+const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
+const CALLER_SPAN: &str = "b7ad6b7169203331";
+
+/// What the webhook receiver got: the `traceparent` header of each request, if any.
+type Received = Arc<Mutex<Vec<Option<String>>>>;
+
+async fn webhook_receiver() -> (String, Received) {
+    let got: Received = Arc::default();
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap| {
+            let sink = sink.clone();
+            async move {
+                let tp = headers
+                    .get("traceparent")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                sink.lock().unwrap().push(tp);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, got)
+}
+
+fn spans_of(exporter: &InMemorySpanExporter, trace_id: &str) -> Vec<SpanData> {
+    exporter
+        .get_finished_spans()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| s.span_context.trace_id().to_string() == trace_id)
+        .collect()
+}
+
+fn names(spans: &[SpanData]) -> Vec<String> {
+    spans.iter().map(|s| s.name.to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_trace_from_request_to_delivery_and_metrics_for_each_hop() {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    assert!(
+        leadstream_shared::telemetry::init_with("info,rdkafka=warn", Some(provider)),
+        "the global subscriber was already set: run this test in its own process (nextest)"
+    );
+    // Statistics every 500 ms so consumer lag shows up quickly.
+    let kafka_config = ("LEADSTREAM_KAFKA_CONFIG", "statistics.interval.ms=500");
+    let app = App::with_env(&[kafka_config], spawn_gateway).await;
+    let prefix = app.prefix();
+    let env = app.service_env(&[
+        ("LEADSTREAM_NOTIFIER_GROUP", format!("{prefix}-notifier")),
+        ("LEADSTREAM_WEBHOOK_ALLOW_PRIVATE", "127.0.0.1/32".into()),
+        ("LEADSTREAM_WEBHOOK_TIMEOUT", "5s".into()),
+        ("LEADSTREAM_NOTIFIER_POLL_INTERVAL", "50ms".into()),
+        (
+            "LEADSTREAM_EMAIL_DIR",
+            std::env::temp_dir().join(&prefix).display().to_string(),
+        ),
+        (kafka_config.0, kafka_config.1.into()),
+    ]);
+    let stop = CancellationToken::new();
+    let processor_cfg =
+        leadstream_processor::ProcessorConfig::from_source(&env).expect("processor config");
+    let notifier_cfg =
+        leadstream_notifier::NotifierConfig::from_source(&env).expect("notifier config");
+    let processor = tokio::spawn(leadstream_processor::run(processor_cfg, stop.clone()));
+    let notifier = tokio::spawn(leadstream_notifier::run(notifier_cfg, stop.clone()));
+
+    let (hook_url, received) = webhook_receiver().await;
+    let admin = Cred::Bearer(ADMIN);
+    let rules =
+        json!({"name": "Engagement", "rules": [{"event_type": "demo_request", "points": 50}]});
+    let resp = app.post("/rulesets", admin, &[], &rules).await;
+    assert_eq!(resp.status(), 201, "{}", body(resp).await);
+    let trigger = json!({"name": "Hot Lead Alert", "event_type": "demo_request",
+        "score_threshold": 40, "webhook_url": hook_url});
+    let resp = app.post("/triggers", admin, &[], &trigger).await;
+    assert_eq!(resp.status(), 201, "{}", body(resp).await);
+
+    let caller = format!("00-{TRACE_ID}-{CALLER_SPAN}-01");
+    let event = json!({"alias_kind": "email", "alias": "traced@example.com",
+        "event_type": "demo_request"});
+    let resp = app
+        .post(
+            "/ingest",
+            admin,
+            &[("traceparent", caller.as_str())],
+            &event,
+        )
+        .await;
+    assert_eq!(resp.status(), 202, "{}", body(resp).await);
+
+    wait_until(WAIT, "the webhook arrives", || async {
+        (!received.lock().unwrap().is_empty()).then_some(())
+    })
+    .await;
+    // The delivery span ends once the attempt is recorded, just after the webhook answered.
+    let spans = wait_until(WAIT, "the delivery span is exported", || async {
+        let spans = spans_of(&exporter, TRACE_ID);
+        spans.iter().any(|s| s.name == "deliver").then_some(spans)
+    })
+    .await;
+    let all = names(&spans);
+    for name in [
+        "http_request",
+        "process_batch",
+        "fire",
+        "ingest_batch",
+        "deliver",
+    ] {
+        assert!(
+            all.iter().any(|n| n == name),
+            "no {name} span in trace {TRACE_ID}: {all:?}"
+        );
+    }
+    let http = spans.iter().find(|s| s.name == "http_request").unwrap();
+    assert_eq!(
+        http.parent_span_id.to_string(),
+        CALLER_SPAN,
+        "the HTTP span is a child of the caller's span"
+    );
+    // The fired record carries the firing's context: the delivery is its child.
+    let fire = spans.iter().find(|s| s.name == "fire").unwrap();
+    let deliver = spans.iter().find(|s| s.name == "deliver").unwrap();
+    assert_eq!(deliver.parent_span_id, fire.span_context.span_id());
+    // The webhook request itself continues the trace: its parent is the delivery span.
+    let sent = received.lock().unwrap()[0].clone();
+    assert_eq!(
+        sent,
+        Some(format!(
+            "00-{TRACE_ID}-{}-01",
+            deliver.span_context.span_id()
+        )),
+        "the webhook carries the delivery span's traceparent"
+    );
+
+    let metrics = wait_until(WAIT, "lag and DLQ size in /metrics", || async {
+        let text = app
+            .http
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        let lag = format!("leadstream_kafka_consumer_lag{{topic=\"{}\"", app.topic);
+        let dlq = "leadstream_notifier_dlq_messages 0";
+        (text.contains(&lag) && text.contains(dlq)).then_some(text)
+    })
+    .await;
+    for needle in [
+        "leadstream_gateway_events_acked_total",
+        "leadstream_kafka_produced_total",
+        "leadstream_processor_fired_total{kind=\"milestone\"} 1",
+        "leadstream_processor_processing_latency_seconds",
+        "leadstream_notifier_succeeded_total{channel=\"webhook\"} 1",
+        "leadstream_kafka_broker_rtt_seconds",
+        "leadstream_kafka_queue_messages",
+    ] {
+        assert!(
+            metrics.contains(needle),
+            "{needle} not in /metrics:\n{metrics}"
+        );
+    }
+
+    stop.cancel();
+    join_service("the processor", processor, Duration::from_secs(20)).await;
+    join_service("the notifier", notifier, Duration::from_secs(20)).await;
+    app.stop().await;
+}
+
+/// Gateway and processor without an OpenTelemetry layer (this test's process installs none):
+/// the fired record carries the caller's `traceparent` unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_exporter_the_fired_record_carries_the_callers_traceparent() {
+    assert!(!leadstream_shared::trace::enabled());
+    let app = App::start(spawn_gateway).await;
+    let env = app.service_env(&[]);
+    let cfg = leadstream_processor::ProcessorConfig::from_source(&env).expect("processor config");
+    let fired_topic = cfg.common.topics.fired.clone();
+    let stop = CancellationToken::new();
+    let processor = tokio::spawn(leadstream_processor::run(cfg, stop.clone()));
+
+    let admin = Cred::Bearer(ADMIN);
+    let rules =
+        json!({"name": "Engagement", "rules": [{"event_type": "demo_request", "points": 50}]});
+    let resp = app.post("/rulesets", admin, &[], &rules).await;
+    assert_eq!(resp.status(), 201, "{}", body(resp).await);
+    let trigger = json!({"name": "Hot Lead Alert", "event_type": "demo_request",
+        "score_threshold": 40, "webhook_url": "https://hooks.example.com/leadvibe"});
+    let resp = app.post("/triggers", admin, &[], &trigger).await;
+    assert_eq!(resp.status(), 201, "{}", body(resp).await);
+    let caller = format!("00-{TRACE_ID}-{CALLER_SPAN}-01");
+    let event = json!({"alias_kind": "email", "alias": "untraced@example.com",
+        "event_type": "demo_request"});
+    let resp = app
+        .post(
+            "/ingest",
+            admin,
+            &[("traceparent", caller.as_str())],
+            &event,
+        )
+        .await;
+    assert_eq!(resp.status(), 202, "{}", body(resp).await);
+
+    let fired = leadstream_testkit::consume(
+        &app.broker.addr(),
+        &fired_topic,
+        1,
+        WAIT,
+        Duration::from_millis(200),
+    )
+    .await;
+    assert_eq!(fired.len(), 1, "one firing");
+    let carried =
+        leadstream_shared::trace::TraceContext::from_headers(rdkafka::Message::headers(&fired[0]));
+    assert_eq!(
+        carried.map(|c| c.traceparent),
+        Some(caller),
+        "the fired record carries the caller's traceparent"
+    );
+
+    stop.cancel();
+    join_service("the processor", processor, Duration::from_secs(20)).await;
+    app.stop().await;
+}
