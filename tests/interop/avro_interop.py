@@ -3,7 +3,7 @@
 
 Uses only `schemas/` and two PyPI packages that share no code with leadstream:
 fastavro (Avro, Parsing Canonical Form, CRC-64-AVRO) and confluent-kafka (librdkafka's Python
-client). Invoked by gateway/tests/it/interop.rs; usable by hand too.
+client). Invoked by e2e/tests/pipeline/interop.rs; usable by hand too.
 
   avro_interop.py fingerprints SCHEMAS_DIR
       one JSON line per schema: {"schema": name, "fingerprint": hex}
