@@ -35,7 +35,7 @@ fn event_round_trips() {
 /// The fingerprints of `schemas/` as the specification defines them, each printed by Python's
 /// fastavro 1.13 (`fingerprint(to_parsing_canonical_form(parse_schema(...)), "CRC-64-AVRO")`) and,
 /// for the events schema, by Java's `SchemaNormalization` as quoted in issue 18
-/// (`0x058bd3a060e6b920`). The interop test (`processor/tests/it/interop.rs`) checks the same
+/// (`0x058bd3a060e6b920`). The interop test (`e2e/tests/pipeline/interop.rs`) checks the same
 /// agreement at run time against fastavro itself.
 #[test]
 fn fingerprints_agree_with_other_avro_implementations() {
