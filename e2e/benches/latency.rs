@@ -14,9 +14,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::http::HeaderMap;
 use leadstream_shared::avro::decode_fired;
 use leadstream_shared::kafka::KafkaSettings;
+use leadstream_testkit::receiver::Receiver;
 use leadstream_testkit::{redis_url, unique, Broker};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::Message;
@@ -27,26 +27,13 @@ const ADMIN: &str = "bench-admin-key-0123456789abcdefghij";
 
 type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
 
-/// A local webhook receiver: notes when each `webhook-id` (the fired id) first arrives.
-async fn receiver() -> (String, Arrivals) {
-    let seen: Arrivals = Arc::default();
-    let s = seen.clone();
-    let app = axum::Router::new().fallback(move |headers: HeaderMap| {
-        let s = s.clone();
-        async move {
-            if let Some(id) = headers.get("webhook-id").and_then(|v| v.to_str().ok()) {
-                s.lock()
-                    .unwrap()
-                    .entry(id.to_string())
-                    .or_insert_with(Instant::now);
-            }
-            "ok"
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, seen)
+/// When each `webhook-id` (the fired id) first reached the receiver.
+fn first_arrivals(rx: &Receiver) -> HashMap<String, Instant> {
+    let mut first = HashMap::new();
+    for r in rx.on("/hook") {
+        first.entry(r.webhook_id).or_insert(r.at);
+    }
+    first
 }
 
 fn knob(name: &str, default: u64) -> u64 {
@@ -65,9 +52,9 @@ async fn main() {
     let webhook = knob("BENCH_WEBHOOK", 0) == 1;
     let broker = Broker::start();
     let prefix = unique("lat");
-    let (hook_url, hooks) = receiver().await;
+    let hooks = Receiver::start().await;
     let target = if webhook {
-        hook_url
+        hooks.url("/hook")
     } else {
         "https://hooks.example.com/x".to_string()
     };
@@ -187,7 +174,7 @@ async fn main() {
                     .lock()
                     .unwrap()
                     .get("ld_warmup")
-                    .is_some_and(|id| hooks.lock().unwrap().contains_key(id)))
+                    .is_some_and(|id| first_arrivals(&hooks).contains_key(id)))
     };
     while !warm(&arrivals) {
         assert!(
@@ -229,7 +216,7 @@ async fn main() {
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline
         && (arrivals.lock().unwrap().len() < events as usize + 1
-            || (webhook && hooks.lock().unwrap().len() < events as usize + 1))
+            || (webhook && first_arrivals(&hooks).len() < events as usize + 1))
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -246,7 +233,7 @@ async fn main() {
             .unwrap_or_default()
     };
     let ids = fired_ids.lock().unwrap().clone();
-    let hooks = hooks.lock().unwrap().clone();
+    let hooks = first_arrivals(&hooks);
     let mut hook_lat: Vec<Duration> = sent
         .iter()
         .filter_map(|(lead, t)| {

@@ -19,9 +19,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use axum::http::StatusCode;
 use leadstream_shared::avro::{DEAD_LETTER_CODEC, EVENT_CODEC, FIRED_CODEC};
 use leadstream_shared::kafka::{KafkaSettings, Publisher, Topics};
+use leadstream_testkit::receiver::{Mode, Receiver};
 use leadstream_testkit::{consume, wait_until};
 use rdkafka::Message;
 use serde_json::{json, Value};
@@ -119,18 +119,6 @@ fn fastavro_computes_the_fingerprints_leadstream_writes() {
     );
 }
 
-/// A webhook endpoint that refuses every delivery (400: dead at once, to the notifications DLQ).
-async fn refusing_receiver() -> String {
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(|| async { (StatusCode::BAD_REQUEST, "no") }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn independent_clients_produce_to_and_read_from_leadstream() {
     let app = App::start(spawn_gateway).await;
@@ -150,7 +138,10 @@ async fn independent_clients_produce_to_and_read_from_leadstream() {
     let notifier = tokio::spawn(leadstream_notifier::run(notifier_cfg, stop.clone()));
 
     let admin = Cred::Bearer(ADMIN);
-    let hook = refusing_receiver().await;
+    // A webhook endpoint that refuses every delivery (400: dead at once, to the notifications DLQ).
+    let refusing = Receiver::start().await;
+    refusing.set_mode(Mode::Status(400));
+    let hook = refusing.url("/hook");
     let rules = json!({"name": "Engagement", "rules": [
         {"event_type": "demo_request", "points": 50},
         {"event_type": "pricing_page_view", "points": 10}]});

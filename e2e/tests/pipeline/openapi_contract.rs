@@ -12,42 +12,31 @@
 //! That the server refuses what the document refuses is checked in the gateway's own tests
 //! (`gateway/tests/it/openapi_contract.rs`).
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::http::HeaderMap;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::common::*;
 use leadstream_processor::ProcessorConfig;
 use leadstream_testkit::openapi::{assert_valid, document, request_schema, response_schema};
+use leadstream_testkit::receiver::Receiver;
 use leadstream_testkit::wait_until;
 
-/// The bodies a local webhook receiver got, with whether the signing headers were present.
-type Deliveries = Arc<Mutex<Vec<(Value, bool)>>>;
-
-async fn webhook_receiver() -> (String, Deliveries) {
-    let got: Deliveries = Arc::default();
-    let sink = got.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
-            let sink = sink.clone();
-            async move {
-                let signed = ["webhook-id", "webhook-timestamp", "webhook-signature"]
-                    .iter()
-                    .all(|h| headers.contains_key(*h));
-                let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                sink.lock().unwrap().push((body, signed));
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, got)
+/// The bodies the receiver got, with whether the signing headers were present.
+fn deliveries(rx: &Receiver) -> Vec<(Value, bool)> {
+    rx.on("/hook")
+        .into_iter()
+        .map(|r| {
+            let signed = ["webhook-id", "webhook-timestamp", "webhook-signature"]
+                .iter()
+                .all(|h| r.headers.contains_key(*h));
+            (
+                serde_json::from_slice(&r.body).unwrap_or(Value::Null),
+                signed,
+            )
+        })
+        .collect()
 }
 
 /// POST a body the document must allow; the answer must have `status` and match the document.
@@ -94,7 +83,8 @@ async fn webhook_bodies_and_simulate_answers_match_the_document() {
     let stop = CancellationToken::new();
     let processor = tokio::spawn(leadstream_processor::run(processor_cfg, stop.clone()));
     let notifier = tokio::spawn(leadstream_notifier::run(notifier_cfg, stop.clone()));
-    let (hook_url, deliveries) = webhook_receiver().await;
+    let rx = Receiver::start().await;
+    let hook_url = rx.url("/hook");
 
     // Seed 003 and 004 objects, created with bodies the document allows.
     exchange(
@@ -147,7 +137,7 @@ async fn webhook_bodies_and_simulate_answers_match_the_document() {
     }
     // What the notifier delivered: one milestone and one sequence webhook.
     let bodies = wait_until(Duration::from_secs(90), "two webhook deliveries", || {
-        let got = deliveries.lock().unwrap().clone();
+        let got = deliveries(&rx);
         async move { (got.len() >= 2).then_some(got) }
     })
     .await;

@@ -13,46 +13,19 @@
 //! still reach the fired record, copied as bytes. (That the gateway process exports its spans
 //! over OTLP is checked in the gateway's own tests: `gateway/tests/it/traces.rs`.)
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::http::HeaderMap;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::common::*;
+use leadstream_testkit::receiver::Receiver;
 use leadstream_testkit::{join_service, wait_until};
 
 const WAIT: Duration = Duration::from_secs(90);
 const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 const CALLER_SPAN: &str = "b7ad6b7169203331";
-
-/// What the webhook receiver got: the `traceparent` header of each request, if any.
-type Received = Arc<Mutex<Vec<Option<String>>>>;
-
-async fn webhook_receiver() -> (String, Received) {
-    let got: Received = Arc::default();
-    let sink = got.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |headers: HeaderMap| {
-            let sink = sink.clone();
-            async move {
-                let tp = headers
-                    .get("traceparent")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
-                sink.lock().unwrap().push(tp);
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, got)
-}
 
 fn spans_of(exporter: &InMemorySpanExporter, trace_id: &str) -> Vec<SpanData> {
     exporter
@@ -100,7 +73,8 @@ async fn one_trace_from_request_to_delivery_and_metrics_for_each_hop() {
     let processor = tokio::spawn(leadstream_processor::run(processor_cfg, stop.clone()));
     let notifier = tokio::spawn(leadstream_notifier::run(notifier_cfg, stop.clone()));
 
-    let (hook_url, received) = webhook_receiver().await;
+    let rx = Receiver::start().await;
+    let hook_url = rx.url("/hook");
     let admin = Cred::Bearer(ADMIN);
     let rules =
         json!({"name": "Engagement", "rules": [{"event_type": "demo_request", "points": 50}]});
@@ -125,7 +99,7 @@ async fn one_trace_from_request_to_delivery_and_metrics_for_each_hop() {
     assert_eq!(resp.status(), 202, "{}", body(resp).await);
 
     wait_until(WAIT, "the webhook arrives", || async {
-        (!received.lock().unwrap().is_empty()).then_some(())
+        (!rx.on("/hook").is_empty()).then_some(())
     })
     .await;
     // The delivery span ends once the attempt is recorded, just after the webhook answered.
@@ -158,7 +132,7 @@ async fn one_trace_from_request_to_delivery_and_metrics_for_each_hop() {
     let deliver = spans.iter().find(|s| s.name == "deliver").unwrap();
     assert_eq!(deliver.parent_span_id, fire.span_context.span_id());
     // The webhook request itself continues the trace: its parent is the delivery span.
-    let sent = received.lock().unwrap()[0].clone();
+    let sent = Some(rx.on("/hook")[0].header("traceparent")).filter(|t| !t.is_empty());
     assert_eq!(
         sent,
         Some(format!(
