@@ -5,6 +5,52 @@ use serde_json::Value;
 
 type R<T> = Result<T, ValidationError>;
 
+/// The faults of one request body: the first fault of every field, in the order the fields are
+/// checked. Every model validates through one of these, so a request with several bad fields
+/// is told about all of them at once (one message each).
+#[derive(Debug, Default)]
+pub struct Faults(Vec<ValidationError>);
+
+impl Faults {
+    /// Note `e`, unless its field already has a fault.
+    pub fn note(&mut self, e: ValidationError) {
+        if !self.0.iter().any(|x| x.field == e.field) {
+            self.0.push(e);
+        }
+    }
+
+    /// A fault of `field` when `broken`.
+    pub fn check(&mut self, broken: bool, field: &str, message: impl Into<String>) {
+        if broken {
+            self.note(ValidationError::new(field, message));
+        }
+    }
+
+    /// The checked value, or (its fault noted) `T::default()` in its place, so checking goes on
+    /// with the next field.
+    pub fn take<T: Default>(&mut self, r: R<T>) -> T {
+        self.get(r).unwrap_or_default()
+    }
+
+    /// The checked value, or `None` with its fault noted.
+    pub fn get<T>(&mut self, r: R<T>) -> Option<T> {
+        r.map_err(|e| self.note(e)).ok()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `v` when no field had a fault, else every fault.
+    pub fn finish<T>(self, v: T) -> Result<T, Vec<ValidationError>> {
+        if self.0.is_empty() {
+            Ok(v)
+        } else {
+            Err(self.0)
+        }
+    }
+}
+
 /// `None` and `null` are both "not given".
 pub fn given(v: Option<Value>) -> Option<Value> {
     v.filter(|v| !v.is_null())

@@ -2,9 +2,11 @@
 //! [`ruleset`]s, milestone [`trigger`]s and [`sequence`] triggers, each with its request bodies
 //! and their validation.
 //!
-//! Every model reports a bad request field the same way, as a [`ValidationError`] naming the
-//! field's JSON path and what is wrong with it; rulesets and milestone triggers stop at the first
-//! fault, sequence triggers report the first fault of every field.
+//! Every model validates the same way: a [`check::Faults`] collects the first fault of every
+//! field, each a [`ValidationError`] naming the field's JSON path and what is wrong with it, and
+//! a body with faults is refused with all of them (`Vec<ValidationError>`), so a client fixes
+//! every field in one round. Inside a nested list (`rules[2].conditions[0].op`) the first fault
+//! is reported.
 
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;

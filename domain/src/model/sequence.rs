@@ -17,6 +17,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::check::Faults;
 use super::ValidationError;
 use crate::fired::Targets;
 
@@ -93,7 +94,7 @@ impl SequenceTrigger {
 
     /// Every field rule; `Err` lists the first broken rule of each field.
     pub fn validate(&self) -> Result<(), Vec<ValidationError>> {
-        let mut r = Rules::default();
+        let mut r = Faults::default();
         let types = &self.event_types;
         let (name_max, types_max) = (MAX_NAME_LEN, MAX_EVENT_TYPES);
         let long = |v: Option<&String>, max: usize| v.is_some_and(|s| s.chars().count() > max);
@@ -139,7 +140,7 @@ impl SequenceTrigger {
             r.check(
                 true,
                 "emails",
-                &format!("must be email addresses ({bad:?} is not)"),
+                format!("must be email addresses ({bad:?} is not)"),
             );
         }
         for (field, v, max) in [
@@ -150,31 +151,7 @@ impl SequenceTrigger {
             let msg = format!("must be at most {max} characters");
             r.check(long(v.as_ref(), max), field, &msg);
         }
-        r.finish()
-    }
-}
-
-/// Collects broken rules, at most one message per field (the first rule that fails).
-#[derive(Default)]
-struct Rules(Vec<ValidationError>);
-
-impl Rules {
-    fn check(&mut self, broken: bool, field: &str, msg: &str) {
-        self.push(broken, field, msg.to_string());
-    }
-
-    fn push(&mut self, broken: bool, field: &str, message: String) {
-        if broken && !self.0.iter().any(|e| e.field == field) {
-            self.0.push(ValidationError::new(field, message));
-        }
-    }
-
-    fn finish(self) -> Result<(), Vec<ValidationError>> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(self.0)
-        }
+        r.finish(())
     }
 }
 
@@ -206,7 +183,7 @@ fn looks_like_email(s: &str) -> bool {
 
 /// A whole-seconds field as sent: any JSON number, so `0`, `-5` and `1.5` get the field's own
 /// message instead of a generic type error.
-fn seconds(field: &str, v: &serde_json::Number, r: &mut Rules) -> u64 {
+fn seconds(field: &str, v: &serde_json::Number, r: &mut Faults) -> u64 {
     let n = v.as_u64().unwrap_or(0);
     r.check(n == 0, field, "must be a positive integer");
     n
@@ -267,7 +244,7 @@ impl SequenceRequest {
         created_at: String,
         active: bool,
     ) -> Result<SequenceTrigger, Vec<ValidationError>> {
-        let mut r = Rules::default();
+        let mut r = Faults::default();
         r.check(self.name.is_none(), "name", "is required");
         r.check(self.event_types.is_none(), "event_types", "is required");
         let window = &self.window_seconds;
@@ -307,11 +284,14 @@ fn trim_all(v: Vec<String>) -> Vec<String> {
 
 /// Merge the request's own errors with the stored form's rules, without repeating a field the
 /// request already reported (e.g. a missing `window_seconds` is not also "not positive").
-fn finish(trigger: SequenceTrigger, mut r: Rules) -> Result<SequenceTrigger, Vec<ValidationError>> {
+fn finish(
+    trigger: SequenceTrigger,
+    mut r: Faults,
+) -> Result<SequenceTrigger, Vec<ValidationError>> {
     for e in trigger.validate().err().unwrap_or_default() {
-        r.push(true, &e.field, e.message);
+        r.note(e);
     }
-    r.finish().map(|()| trigger)
+    r.finish(trigger)
 }
 
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`, clears it).
@@ -358,7 +338,7 @@ impl SequencePatch {
         self,
         existing: &SequenceTrigger,
     ) -> Result<SequenceTrigger, Vec<ValidationError>> {
-        let mut r = Rules::default();
+        let mut r = Faults::default();
         let mut t = existing.clone();
         if let Some(v) = self.name {
             t.name = v;

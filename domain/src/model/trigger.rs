@@ -12,6 +12,7 @@
 //! (`score_threshold must be an integer`). Unknown fields are rejected; `id` and `created_at`
 //! may be sent back (a GET body PUT again) but are read-only.
 
+use super::check::Faults;
 use super::{check, present, ValidationError};
 use crate::fired::Targets;
 use serde::{Deserialize, Serialize};
@@ -195,31 +196,53 @@ fn threshold(v: Option<Value>) -> Result<i64, ValidationError> {
 }
 
 impl TriggerBody {
-    /// Validates the optional fields in request order; absent and `null` are unset.
-    fn parse_optional(&mut self) -> Result<Parsed, ValidationError> {
-        Ok(Parsed {
-            event_type: check::opt_text("event_type", self.event_type.take(), 200)?,
-            webhook_url: check::http_url("webhook_url", self.webhook_url.take())?,
-            emails: check::emails("emails", self.emails.take(), MAX_EMAILS)?,
-            email_subject: check::header_text("email_subject", self.email_subject.take(), 998)?,
-            email_preheader: check::opt_text("email_preheader", self.email_preheader.take(), 998)?,
-            email_message: check::opt_text("email_message", self.email_message.take(), 10_000)?,
-            slack_webhook_url: check::http_url("slack_webhook_url", self.slack_webhook_url.take())?,
-            teams_webhook_url: check::http_url("teams_webhook_url", self.teams_webhook_url.take())?,
-        })
+    /// Checks the optional fields in request order; absent and `null` are unset.
+    fn parse_optional(&mut self, f: &mut Faults) -> Parsed {
+        Parsed {
+            event_type: f.take(check::opt_text("event_type", self.event_type.take(), 200)),
+            webhook_url: f.take(check::http_url("webhook_url", self.webhook_url.take())),
+            emails: f.take(check::emails("emails", self.emails.take(), MAX_EMAILS)),
+            email_subject: f.take(check::header_text(
+                "email_subject",
+                self.email_subject.take(),
+                998,
+            )),
+            email_preheader: f.take(check::opt_text(
+                "email_preheader",
+                self.email_preheader.take(),
+                998,
+            )),
+            email_message: f.take(check::opt_text(
+                "email_message",
+                self.email_message.take(),
+                10_000,
+            )),
+            slack_webhook_url: f.take(check::http_url(
+                "slack_webhook_url",
+                self.slack_webhook_url.take(),
+            )),
+            teams_webhook_url: f.take(check::http_url(
+                "teams_webhook_url",
+                self.teams_webhook_url.take(),
+            )),
+        }
     }
 
+    /// The whole trigger from a create or replace body, after `f`'s faults (the `id` check).
     fn build(
         mut self,
         id: String,
         created_at: String,
         active: bool,
-    ) -> Result<MilestoneTrigger, ValidationError> {
-        let name = name(self.name.take())?;
-        let score_threshold = threshold(self.score_threshold.take())?;
-        let active = check::opt_bool("active", self.active.take())?.unwrap_or(active);
-        let p = self.parse_optional()?;
-        Ok(MilestoneTrigger {
+        mut f: Faults,
+    ) -> Result<MilestoneTrigger, Vec<ValidationError>> {
+        let name = f.take(name(self.name.take()));
+        let score_threshold = f.take(threshold(self.score_threshold.take()));
+        let active = f
+            .take(check::opt_bool("active", self.active.take()))
+            .unwrap_or(active);
+        let p = self.parse_optional(&mut f);
+        f.finish(MilestoneTrigger {
             id,
             name,
             event_type: p.event_type,
@@ -238,10 +261,11 @@ impl TriggerBody {
 }
 
 impl CreateTrigger {
-    /// `id` from `ids::new_id("trg")`, `now` RFC 3339.
-    pub fn validate(self, id: String, now: &str) -> Result<MilestoneTrigger, ValidationError> {
-        check::read_only_id(self.0.id.as_ref(), None)?;
-        self.0.build(id, now.to_string(), true)
+    /// `id` from `ids::new_id("trg")`, `now` RFC 3339. Every faulty field is reported.
+    pub fn validate(self, id: String, now: &str) -> Result<MilestoneTrigger, Vec<ValidationError>> {
+        let mut f = Faults::default();
+        f.take(check::read_only_id(self.0.id.as_ref(), None));
+        self.0.build(id, now.to_string(), true, f)
     }
 }
 
@@ -249,12 +273,14 @@ impl ReplaceTrigger {
     pub fn validate(
         self,
         existing: &MilestoneTrigger,
-    ) -> Result<MilestoneTrigger, ValidationError> {
-        check::read_only_id(self.0.id.as_ref(), Some(&existing.id))?;
+    ) -> Result<MilestoneTrigger, Vec<ValidationError>> {
+        let mut f = Faults::default();
+        f.take(check::read_only_id(self.0.id.as_ref(), Some(&existing.id)));
         self.0.build(
             existing.id.clone(),
             existing.created_at.clone(),
             existing.active,
+            f,
         )
     }
 }
@@ -263,17 +289,22 @@ impl PatchTrigger {
     pub fn validate(
         self,
         existing: &MilestoneTrigger,
-    ) -> Result<MilestoneTrigger, ValidationError> {
+    ) -> Result<MilestoneTrigger, Vec<ValidationError>> {
         let mut b = self.0;
-        check::read_only_id(b.id.as_ref(), Some(&existing.id))?;
+        let mut f = Faults::default();
+        f.take(check::read_only_id(b.id.as_ref(), Some(&existing.id)));
         let mut out = existing.clone();
         if b.name.is_some() {
-            out.name = name(b.name.take())?;
+            if let Some(name) = f.get(name(b.name.take())) {
+                out.name = name;
+            }
         }
         if b.score_threshold.is_some() {
-            out.score_threshold = threshold(b.score_threshold.take())?;
+            if let Some(t) = f.get(threshold(b.score_threshold.take())) {
+                out.score_threshold = t;
+            }
         }
-        if let Some(active) = check::opt_bool("active", b.active.take())? {
+        if let Some(active) = f.take(check::opt_bool("active", b.active.take())) {
             out.active = active;
         }
         // Which optional fields were sent (absent = keep, null = clear).
@@ -287,7 +318,7 @@ impl PatchTrigger {
             b.slack_webhook_url.is_some(),
             b.teams_webhook_url.is_some(),
         ];
-        let p = b.parse_optional()?;
+        let p = b.parse_optional(&mut f);
         let set = |i: usize, new: Option<String>, old: &mut Option<String>| {
             if sent[i] {
                 *old = new;
@@ -303,7 +334,7 @@ impl PatchTrigger {
         set(5, p.email_message, &mut out.email_message);
         set(6, p.slack_webhook_url, &mut out.slack_webhook_url);
         set(7, p.teams_webhook_url, &mut out.teams_webhook_url);
-        Ok(out)
+        f.finish(out)
     }
 }
 
@@ -312,16 +343,21 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn create(v: Value) -> Result<MilestoneTrigger, ValidationError> {
-        let req: CreateTrigger =
-            serde_json::from_value(v).map_err(|e| ValidationError::new("body", e.to_string()))?;
+    fn create(v: Value) -> Result<MilestoneTrigger, Vec<ValidationError>> {
+        let req: CreateTrigger = serde_json::from_value(v)
+            .map_err(|e| vec![ValidationError::new("body", e.to_string())])?;
         req.validate("trg_1".into(), "2025-01-15T10:30:00Z")
     }
 
+    /// Every fault, `; `-separated.
     fn err(v: Value) -> String {
         match create(v) {
             Ok(t) => panic!("expected an error, got {t:?}"),
-            Err(e) => e.to_string(),
+            Err(e) => e
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
         }
     }
 
@@ -442,7 +478,7 @@ mod tests {
         let wrong: ReplaceTrigger =
             serde_json::from_value(json!({"id": "trg_2", "name": "b", "score_threshold": 1}))
                 .unwrap();
-        assert_eq!(wrong.validate(&t).unwrap_err().field, "id");
+        assert_eq!(wrong.validate(&t).unwrap_err()[0].field, "id");
 
         let patch: PatchTrigger = serde_json::from_value(
             json!({"active": true, "webhook_url": null, "emails": ["s@x.io"]}),
@@ -458,8 +494,19 @@ mod tests {
         assert_eq!(p.emails, vec!["s@x.io".to_string()]);
         let bad: PatchTrigger = serde_json::from_value(json!({"score_threshold": null})).unwrap();
         assert_eq!(
-            bad.validate(&t).unwrap_err().to_string(),
+            bad.validate(&t).unwrap_err()[0].to_string(),
             "score_threshold is required"
+        );
+    }
+
+    #[test]
+    fn every_faulty_field_is_reported_at_once() {
+        assert_eq!(
+            err(json!({"id": "trg_x", "score_threshold": "high", "webhook_url": "ftp://x",
+                       "emails": ["not an address"]})),
+            "id is assigned by the server; name is required; \
+             score_threshold must be an integer; webhook_url must be an absolute http(s) URL; \
+             emails[0] must be an email address"
         );
     }
 }

@@ -19,6 +19,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::check::Faults;
 use super::{check, present, ValidationError};
 
 fn yes() -> bool {
@@ -110,58 +111,76 @@ pub struct PatchRuleset(pub RulesetBody);
 const MAX_NAME: usize = 200;
 
 impl CreateRuleset {
-    /// `id` from `ids::new_id("rs")`, `now` RFC 3339.
-    pub fn validate(self, id: String, now: &str) -> Result<Ruleset, ValidationError> {
+    /// `id` from `ids::new_id("rs")`, `now` RFC 3339. Every faulty field is reported (inside
+    /// `rules`, the first fault).
+    pub fn validate(self, id: String, now: &str) -> Result<Ruleset, Vec<ValidationError>> {
         let b = self.0;
-        check::read_only_id(b.id.as_ref(), None)?;
-        Ok(Ruleset {
-            name: check::text("name", check::required("name", b.name)?, MAX_NAME)?,
-            active: check::opt_bool("active", b.active)?.unwrap_or(true),
-            rules: parse_rules(b.rules, &[])?,
-            decay: parse_decay(b.decay)?,
+        let mut f = Faults::default();
+        f.take(check::read_only_id(b.id.as_ref(), None));
+        let ruleset = Ruleset {
+            name: f.take(name(b.name)),
+            active: f.take(check::opt_bool("active", b.active)).unwrap_or(true),
+            rules: f.take(parse_rules(b.rules, &[])),
+            decay: f.take(parse_decay(b.decay)),
             id,
             created_at: now.to_string(),
             updated_at: now.to_string(),
-        })
+        };
+        f.finish(ruleset)
     }
 }
 
 impl ReplaceRuleset {
-    pub fn validate(self, existing: &Ruleset, now: &str) -> Result<Ruleset, ValidationError> {
+    pub fn validate(self, existing: &Ruleset, now: &str) -> Result<Ruleset, Vec<ValidationError>> {
         let b = self.0;
-        check::read_only_id(b.id.as_ref(), Some(&existing.id))?;
-        Ok(Ruleset {
-            name: check::text("name", check::required("name", b.name)?, MAX_NAME)?,
-            active: check::opt_bool("active", b.active)?.unwrap_or(existing.active),
-            rules: parse_rules(b.rules, &existing.rules)?,
-            decay: parse_decay(b.decay)?,
+        let mut f = Faults::default();
+        f.take(check::read_only_id(b.id.as_ref(), Some(&existing.id)));
+        let ruleset = Ruleset {
+            name: f.take(name(b.name)),
+            active: f
+                .take(check::opt_bool("active", b.active))
+                .unwrap_or(existing.active),
+            rules: f.take(parse_rules(b.rules, &existing.rules)),
+            decay: f.take(parse_decay(b.decay)),
             id: existing.id.clone(),
             created_at: existing.created_at.clone(),
             updated_at: now.to_string(),
-        })
+        };
+        f.finish(ruleset)
     }
 }
 
 impl PatchRuleset {
-    pub fn validate(self, existing: &Ruleset, now: &str) -> Result<Ruleset, ValidationError> {
+    pub fn validate(self, existing: &Ruleset, now: &str) -> Result<Ruleset, Vec<ValidationError>> {
         let b = self.0;
-        check::read_only_id(b.id.as_ref(), Some(&existing.id))?;
+        let mut f = Faults::default();
+        f.take(check::read_only_id(b.id.as_ref(), Some(&existing.id)));
         let mut out = existing.clone();
         if b.name.is_some() {
-            out.name = check::text("name", check::required("name", b.name)?, MAX_NAME)?;
+            if let Some(name) = f.get(name(b.name)) {
+                out.name = name;
+            }
         }
-        if let Some(active) = check::opt_bool("active", b.active)? {
+        if let Some(active) = f.take(check::opt_bool("active", b.active)) {
             out.active = active;
         }
         if b.rules.is_some() {
-            out.rules = parse_rules(b.rules, &existing.rules)?;
+            if let Some(rules) = f.get(parse_rules(b.rules, &existing.rules)) {
+                out.rules = rules;
+            }
         }
         if b.decay.is_some() {
-            out.decay = parse_decay(b.decay)?;
+            if let Some(decay) = f.get(parse_decay(b.decay)) {
+                out.decay = decay;
+            }
         }
         out.updated_at = now.to_string();
-        Ok(out)
+        f.finish(out)
     }
+}
+
+fn name(v: Option<Value>) -> Result<String, ValidationError> {
+    check::text("name", check::required("name", v)?, MAX_NAME)
 }
 
 /// One scoring rule.

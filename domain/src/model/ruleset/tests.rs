@@ -1,16 +1,24 @@
 use super::*;
 use serde_json::json;
 
-fn create(v: Value) -> Result<Ruleset, ValidationError> {
+fn create(v: Value) -> Result<Ruleset, Vec<ValidationError>> {
     let req: CreateRuleset =
-        serde_json::from_value(v).map_err(|e| ValidationError::new("body", e.to_string()))?;
+        serde_json::from_value(v).map_err(|e| vec![ValidationError::new("body", e.to_string())])?;
     req.validate("rs_1".into(), "2025-01-15T10:00:00Z")
+}
+
+/// Every fault, `; `-separated.
+fn faults(e: Vec<ValidationError>) -> String {
+    e.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn err(rules: Value) -> String {
     match create(json!({"name": "Engagement", "rules": rules})) {
         Ok(r) => panic!("expected an error, got {r:?}"),
-        Err(e) => e.to_string(),
+        Err(e) => faults(e),
     }
 }
 
@@ -50,11 +58,10 @@ fn create_assigns_rule_ids_and_defaults() {
 #[test]
 fn validation_messages_name_the_field() {
     assert_eq!(
-        create(json!({"rules": []})).unwrap_err().to_string(),
+        faults(create(json!({"rules": []})).unwrap_err()),
         "name is required"
     );
-    assert!(create(json!({"name": "x", "rulez": []}))
-        .unwrap_err()
+    assert!(create(json!({"name": "x", "rulez": []})).unwrap_err()[0]
         .message
         .contains("unknown field `rulez`"));
     assert_eq!(err(json!({})), "rules must be an array");
@@ -130,9 +137,7 @@ fn validation_messages_name_the_field() {
         "rules[2].conditions[0].field must be event_type, source or metadata.<path>"
     );
     assert_eq!(
-        create(json!({"name": "x", "decay": {"half_life_seconds": 0}}))
-            .unwrap_err()
-            .to_string(),
+        faults(create(json!({"name": "x", "decay": {"half_life_seconds": 0}})).unwrap_err()),
         "decay.half_life_seconds must be between 1 and 315360000"
     );
 }
@@ -165,4 +170,21 @@ fn replace_and_patch_keep_identity_and_number_past_old_rules() {
     let p = patch.validate(&rs, "2025-02-01T00:00:00Z").unwrap();
     assert!(p.active);
     assert_eq!((p.decay, p.rules.len(), p.name.as_str()), (None, 2, "a"));
+}
+
+#[test]
+fn every_faulty_field_is_reported_at_once() {
+    let e = create(json!({"active": "yes", "rules": [{"points": 1}],
+                          "decay": {"half_life_seconds": 0}}))
+    .unwrap_err();
+    let fields: Vec<&str> = e.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "name",
+            "active",
+            "rules[0].event_type",
+            "decay.half_life_seconds"
+        ]
+    );
 }
