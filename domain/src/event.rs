@@ -8,6 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::{LeadId, OuId};
+
 /// Which door an event came through. Kept on the record for tracing and for the seed-specific
 /// parts of the dedupe key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -205,11 +207,20 @@ pub struct EngagementEvent {
 }
 
 impl EngagementEvent {
+    pub fn ou(&self) -> OuId<'_> {
+        OuId(&self.ou_id)
+    }
+
+    /// The lead, once known (alias-only records have none until the processor resolves them).
+    pub fn lead(&self) -> Option<LeadId<'_>> {
+        self.lead_id.as_deref().map(LeadId)
+    }
+
     /// The Kafka key, `"{ou}:{lead}"`; alias-only records (written straight to Kafka) are keyed
     /// by their first alias until the processor resolves them.
     pub fn kafka_key(&self) -> String {
         match (&self.lead_id, self.aliases.first()) {
-            (Some(lead), _) => crate::kafka_key(&self.ou_id, lead),
+            (Some(lead), _) => crate::kafka_key(self.ou(), LeadId(lead)),
             (None, Some(alias)) => {
                 format!("{}:{}={}", self.ou_id, alias.kind.as_str(), alias.value)
             }

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ids::{LeadId, OuId};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TriggerKind {
@@ -73,7 +75,15 @@ pub struct TriggerFired {
 }
 
 impl TriggerFired {
+    pub fn ou(&self) -> OuId<'_> {
+        OuId(&self.ou_id)
+    }
+
+    pub fn lead(&self) -> LeadId<'_> {
+        LeadId(&self.lead_id)
+    }
+
     pub fn kafka_key(&self) -> String {
-        crate::kafka_key(&self.ou_id, &self.lead_id)
+        crate::kafka_key(self.ou(), self.lead())
     }
 }

@@ -4,6 +4,41 @@
 
 use sha2::{Digest, Sha256};
 
+/// An OU's id where it travels beside a lead's: functions that take both (key layouts, the
+/// Kafka key, lead state reads) take these, so the pair cannot be passed the wrong way round.
+/// Borrowed: wrapping a field costs nothing (`OuId(&event.ou_id)`, or [`crate::event`]'s and
+/// [`crate::fired`]'s accessors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OuId<'a>(pub &'a str);
+
+/// A lead's id (unique within its OU), beside its [`OuId`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LeadId<'a>(pub &'a str);
+
+impl<'a> OuId<'a> {
+    pub fn as_str(self) -> &'a str {
+        self.0
+    }
+}
+
+impl<'a> LeadId<'a> {
+    pub fn as_str(self) -> &'a str {
+        self.0
+    }
+}
+
+impl std::fmt::Display for OuId<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::fmt::Display for LeadId<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
 /// A deterministic id derived from its parts, e.g. a fired trigger's id from (trigger, lead,
 /// crossing). The same parts always give the same id, so a replay produces the same id and the
 /// notifier can deliver idempotently.

@@ -32,6 +32,6 @@ pub mod scoring;
 pub mod sequence;
 
 /// The Kafka key of every record about a lead: `"{ou}:{lead}"`.
-pub fn kafka_key(ou_id: &str, lead_id: &str) -> String {
-    format!("{ou_id}:{lead_id}")
+pub fn kafka_key(ou: ids::OuId<'_>, lead: ids::LeadId<'_>) -> String {
+    format!("{ou}:{lead}")
 }

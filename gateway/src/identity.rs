@@ -39,8 +39,8 @@ pub async fn resolve(catalog: &Catalog, events: &mut [EngagementEvent]) -> Resul
         .filter_map(|i| {
             let e = &events[i];
             Some(AliasLink {
-                ou: &e.ou_id,
-                lead: e.lead_id.as_deref()?,
+                ou: e.ou(),
+                lead: e.lead()?,
                 aliases: &e.aliases,
             })
         })

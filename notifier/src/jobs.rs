@@ -246,7 +246,7 @@ impl JobStore {
     /// The lane of the job: its lead's unfinished jobs to its endpoint.
     fn lane(&self, job: &Job) -> String {
         self.keys
-            .delivery_lane(&job.fired.ou_id, &job.fired.lead_id, &job.endpoint_id)
+            .delivery_lane(job.fired.ou(), job.fired.lead(), &job.endpoint_id)
     }
 
     /// The first job of `lane` with an offset up to `max` (`+inf`: the first of all).

@@ -55,7 +55,11 @@ async fn main() {
             let lead = format!("ld_{}", rnd(leads as u64));
             Input {
                 partition: leadstream_shared::kafka::murmur2_partition(
-                    leadstream_domain::kafka_key(ou, &lead).as_bytes(),
+                    leadstream_domain::kafka_key(
+                        leadstream_domain::ids::OuId(ou),
+                        leadstream_domain::ids::LeadId(&lead),
+                    )
+                    .as_bytes(),
                     partitions,
                 ),
                 offset: i as i64,

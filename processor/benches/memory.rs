@@ -93,7 +93,10 @@ async fn mean_state_len(
     for l in 0..n {
         pipe.cmd("HSTRLEN")
             .arg(pk.leads())
-            .arg(PartitionKeys::lead_field(ou, &format!("ld_{l}")));
+            .arg(PartitionKeys::lead_field(
+                leadstream_domain::ids::OuId(ou),
+                leadstream_domain::ids::LeadId(&format!("ld_{l}")),
+            ));
     }
     let lens: Vec<i64> = pipe.query_async(conn).await.expect("STRLEN");
     lens.iter().sum::<i64>() as f64 / lens.len().max(1) as f64

@@ -426,12 +426,7 @@ impl Engine {
         ous.dedup();
         let mut fields: Vec<String> = inputs
             .iter()
-            .filter_map(|i| {
-                Some(PartitionKeys::lead_field(
-                    &i.event.ou_id,
-                    i.event.lead_id.as_deref()?,
-                ))
-            })
+            .filter_map(|i| Some(PartitionKeys::lead_field(i.event.ou(), i.event.lead()?)))
             .filter(|f| !part.leads.contains_key(f))
             .collect();
         fields.sort_unstable();

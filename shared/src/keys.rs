@@ -19,6 +19,8 @@
 //!   because one delivery's write moves its job in the installation-wide due set and records
 //!   the attempt in its OU's indexes atomically.
 
+use leadstream_domain::ids::{LeadId, OuId};
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Keys {
     prefix: String,
@@ -169,8 +171,8 @@ impl Keys {
     /// Sorted set: the unfinished delivery jobs of one lead to one endpoint, by the offset of
     /// their fired record: only the first is attempted, so one lead's deliveries to one endpoint
     /// are made in firing order. A job leaves it when it is final.
-    pub fn delivery_lane(&self, ou: &str, lead_id: &str, endpoint_id: &str) -> String {
-        self.notifier_ou(ou, &format!("notifier:lane:{endpoint_id}:{lead_id}"))
+    pub fn delivery_lane(&self, ou: OuId<'_>, lead: LeadId<'_>, endpoint_id: &str) -> String {
+        self.notifier_ou(ou.as_str(), &format!("notifier:lane:{endpoint_id}:{lead}"))
     }
 
     /// String: present once a 410 Gone disabled the endpoint for the trigger.
@@ -197,13 +199,13 @@ impl Keys {
     }
 
     /// Hash: alias `kind:value` → "1", the aliases known for a lead.
-    pub fn lead_aliases(&self, ou: &str, lead: &str) -> String {
-        self.ou_key(ou, &format!("lead:{lead}:aliases"))
+    pub fn lead_aliases(&self, ou: OuId<'_>, lead: LeadId<'_>) -> String {
+        self.ou_key(ou.as_str(), &format!("lead:{lead}:aliases"))
     }
 
     /// String: the lead's processing state (JSON).
-    pub fn lead_state(&self, ou: &str, lead: &str) -> String {
-        self.ou_key(ou, &format!("lead:{lead}:state"))
+    pub fn lead_state(&self, ou: OuId<'_>, lead: LeadId<'_>) -> String {
+        self.ou_key(ou.as_str(), &format!("lead:{lead}:state"))
     }
 
     /// Sorted set of lead ids by last activity (for listing).
@@ -297,7 +299,7 @@ impl PartitionKeys {
 
     /// The field of a lead in [`PartitionKeys::leads`]. OU ids cannot contain the separator
     /// (U+001F), so two OUs' leads never share a field.
-    pub fn lead_field(ou: &str, lead: &str) -> String {
+    pub fn lead_field(ou: OuId<'_>, lead: LeadId<'_>) -> String {
         format!("{ou}\u{1f}{lead}")
     }
 }
@@ -416,8 +418,9 @@ mod tests {
     #[test]
     fn tenant_keys_carry_the_ou() {
         let k = Keys::new("t1");
-        assert_eq!(k.lead_state("ou_a", "ld_1"), "t1:ou:ou_a:lead:ld_1:state");
-        assert_ne!(k.lead_state("ou_a", "ld_1"), k.lead_state("ou_b", "ld_1"));
+        let state = |ou, lead| k.lead_state(OuId(ou), LeadId(lead));
+        assert_eq!(state("ou_a", "ld_1"), "t1:ou:ou_a:lead:ld_1:state");
+        assert_ne!(state("ou_a", "ld_1"), state("ou_b", "ld_1"));
         assert_eq!(k.api_keys(), "t1:g:api_keys");
     }
 
@@ -567,7 +570,7 @@ mod tests {
         for k in [
             c.delivery_lease(&job),
             c.delivery_disabled("ou_b", "t", "y"),
-            c.delivery_lane("ou_b", "ld_1", "y"),
+            c.delivery_lane(OuId("ou_b"), LeadId("ld_1"), "y"),
             c.delivery_attempt("ou_b", "att_1"),
             c.delivery_index("ou_b", "all"),
             c.delivery_job("ou_a", "x", "y"),

@@ -502,8 +502,10 @@ mod tests {
     #[test]
     fn every_faulty_field_is_reported_at_once() {
         assert_eq!(
-            err(json!({"id": "trg_x", "score_threshold": "high", "webhook_url": "ftp://x",
-                       "emails": ["not an address"]})),
+            err(
+                json!({"id": "trg_x", "score_threshold": "high", "webhook_url": "ftp://x",
+                       "emails": ["not an address"]})
+            ),
             "id is assigned by the server; name is required; \
              score_threshold must be an integer; webhook_url must be an absolute http(s) URL; \
              emails[0] must be an email address"

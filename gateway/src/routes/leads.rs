@@ -25,6 +25,7 @@
 //! topic's partition count comes from the broker, or `LEADSTREAM_PARTITIONS` when the broker
 //! cannot say); a lead with neither state nor aliases is 404.
 
+use leadstream_domain::ids::{LeadId, OuId};
 use std::collections::{BTreeMap, HashMap};
 
 use axum::extract::{Path, Query, State};
@@ -74,12 +75,15 @@ pub async fn load_lead(st: &AppState, ou: &str, lead: &str) -> Result<StoredLead
         st.cfg.common.topics.events.clone(),
         partitions,
     );
-    let record = states.get(ou, lead).await.map_err(|e| match e {
-        leadstream_shared::store::StoreError::Corrupt(msg) => ApiError::Internal(format!(
-            "stored state of lead {lead:?} does not decode: {msg}"
-        )),
-        e => store_err(st)(e),
-    })?;
+    let record = states
+        .get(OuId(ou), LeadId(lead))
+        .await
+        .map_err(|e| match e {
+            leadstream_shared::store::StoreError::Corrupt(msg) => ApiError::Internal(format!(
+                "stored state of lead {lead:?} does not decode: {msg}"
+            )),
+            e => store_err(st)(e),
+        })?;
     let raw = match &record {
         Some(r) => serde_json::to_value(r).map_err(|e| corrupt(lead, e))?,
         None => Value::Null,
@@ -88,7 +92,7 @@ pub async fn load_lead(st: &AppState, ou: &str, lead: &str) -> Result<StoredLead
     let aliases = st
         .auth
         .catalog
-        .aliases_of(ou, lead)
+        .aliases_of(OuId(ou), LeadId(lead))
         .await
         .map_err(store_err(st))?;
     if raw.is_null() && aliases.is_empty() {

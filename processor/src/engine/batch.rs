@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use leadstream_domain::ids::LeadId;
 use leadstream_domain::lead::LeadRecord;
 use leadstream_shared::keys::PartitionKeys;
 use leadstream_shared::store::{Cmd, Guard};
@@ -88,7 +89,7 @@ pub(super) fn compute(
         let Some(cfg) = read.configs.get(e.ou_id.as_str()) else {
             continue;
         };
-        let field = PartitionKeys::lead_field(&e.ou_id, lead);
+        let field = PartitionKeys::lead_field(e.ou(), LeadId(lead));
         let rec = leads.entry(field.clone()).or_default();
         touched.insert(field);
         let fired = cfg.rules.apply(rec, e, sequence_cap, now);

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use leadstream_domain::ids::{LeadId, OuId};
 use leadstream_shared::store::{Cmd, Reply, StoreError};
 
 use super::{Engine, Input, Partition};
@@ -29,7 +30,7 @@ impl Engine {
             .filter_map(|f| {
                 let (ou, lead) = f.split_once('\u{1f}')?;
                 Some(Cmd::Get {
-                    key: self.keys.lead_state(ou, lead),
+                    key: self.keys.lead_state(OuId(ou), LeadId(lead)),
                 })
             })
             .collect();

@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use leadstream_domain::event::{EngagementEvent, Origin};
+use leadstream_domain::ids::{LeadId, OuId};
 use leadstream_domain::lead::LeadRecord;
 use leadstream_domain::model::ruleset::Ruleset;
 use leadstream_domain::model::trigger::MilestoneTrigger;
@@ -185,7 +186,7 @@ impl World {
                 let states = states.clone();
                 (0..leads).map(move |i| {
                     let states = states.clone();
-                    async move { states.get(ou, &format!("ld_{i}")).await }
+                    async move { states.get(OuId(ou), LeadId(&format!("ld_{i}"))).await }
                 })
             });
             let got: Result<Vec<_>, _> =
@@ -209,7 +210,7 @@ impl World {
     pub async fn lead_in(&self, ou: &str, lead: &str) -> Option<LeadRecord> {
         let states = self.lead_states();
         for attempt in 0.. {
-            match states.get(ou, lead).await {
+            match states.get(OuId(ou), LeadId(lead)).await {
                 Ok(r) => return r,
                 Err(e) if attempt < 150 => {
                     eprintln!("reading lead {lead}: {e}; retrying");

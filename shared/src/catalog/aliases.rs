@@ -12,12 +12,13 @@ use super::Catalog;
 use crate::ids::new_id;
 use crate::store::{Cmd, Reply, StoreError};
 use leadstream_domain::event::Alias;
+use leadstream_domain::ids::{LeadId, OuId};
 
 /// Aliases to link to a lead the producer named ([`Catalog::link_aliases`]).
 #[derive(Debug, Clone, Copy)]
 pub struct AliasLink<'a> {
-    pub ou: &'a str,
-    pub lead: &'a str,
+    pub ou: OuId<'a>,
+    pub lead: LeadId<'a>,
     pub aliases: &'a [Alias],
 }
 
@@ -80,7 +81,7 @@ impl Catalog {
                 ttl_ms: None,
             });
             cmds.push(Cmd::HSet {
-                key: self.keys.lead_aliases(ou, lead),
+                key: self.keys.lead_aliases(OuId(ou), LeadId(lead)),
                 field: format!("{}:{}", a.kind.as_str(), a.value),
                 value: b"1".to_vec(),
             });
@@ -106,7 +107,7 @@ impl Catalog {
             for ((a, ours, gi), r) in lost.into_iter().zip(again) {
                 if let Some(theirs) = r.into_bytes().and_then(|b| String::from_utf8(b).ok()) {
                     cleanup.push(Cmd::HDel {
-                        key: self.keys.lead_aliases(ou, ours),
+                        key: self.keys.lead_aliases(OuId(ou), LeadId(ours)),
                         field: format!("{}:{}", a.kind.as_str(), a.value),
                     });
                     if leads[*gi] == *ours {
@@ -127,8 +128,8 @@ impl Catalog {
         for l in links {
             for a in l.aliases {
                 cmds.push(Cmd::SetNx {
-                    key: self.keys.alias(l.ou, a.kind.as_str(), &a.value),
-                    value: l.lead.as_bytes().to_vec(),
+                    key: self.keys.alias(l.ou.as_str(), a.kind.as_str(), &a.value),
+                    value: l.lead.as_str().as_bytes().to_vec(),
                     ttl_ms: None,
                 });
                 cmds.push(Cmd::HSet {
@@ -163,7 +164,11 @@ impl Catalog {
     }
 
     /// The aliases recorded for a lead, as `kind:value`.
-    pub async fn aliases_of(&self, ou: &str, lead: &str) -> Result<Vec<String>, StoreError> {
+    pub async fn aliases_of(
+        &self,
+        ou: OuId<'_>,
+        lead: LeadId<'_>,
+    ) -> Result<Vec<String>, StoreError> {
         let r = self
             .kv
             .exec(vec![Cmd::HGetAll {

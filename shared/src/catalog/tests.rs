@@ -3,6 +3,7 @@ use std::sync::Arc;
 use super::*;
 use crate::store::MemoryKv;
 use leadstream_domain::event::{Alias, AliasKind};
+use leadstream_domain::ids::{LeadId, OuId};
 
 fn catalog() -> Catalog {
     Catalog::new(Arc::new(MemoryKv::new()), Keys::new("t"))
@@ -101,7 +102,7 @@ async fn aliases_resolve_to_one_lead_and_link(c: Catalog) {
         .await
         .unwrap();
     assert_ne!(other_ou[0], leads[0], "OUs never share leads");
-    let mut aliases = c.aliases_of("ou1", &leads[0]).await.unwrap();
+    let mut aliases = c.aliases_of(OuId("ou1"), LeadId(&leads[0])).await.unwrap();
     aliases.sort();
     assert_eq!(aliases, vec!["email:a@x.co", "phone:+14155550100"]);
 }

@@ -1,6 +1,7 @@
 //! [`LeadStates`]: where the processor keeps a lead's state ([`LeadRecord`], encoded by the
 //! domain crate), read by the gateway's lead routes, admin tools and tests.
 
+use leadstream_domain::ids::{LeadId, OuId};
 use leadstream_domain::lead::LeadRecord;
 
 use crate::kafka::murmur2_partition;
@@ -30,7 +31,7 @@ impl LeadStates {
     }
 
     /// The events partition that owns a lead.
-    pub fn partition_of(&self, ou: &str, lead: &str) -> i32 {
+    pub fn partition_of(&self, ou: OuId<'_>, lead: LeadId<'_>) -> i32 {
         murmur2_partition(
             leadstream_domain::kafka_key(ou, lead).as_bytes(),
             self.partitions,
@@ -39,7 +40,11 @@ impl LeadStates {
 
     /// The lead's state, or `None` when nothing was applied for it. Also looks where earlier
     /// versions kept it (one JSON key per lead) for leads not written since an upgrade.
-    pub async fn get(&self, ou: &str, lead: &str) -> Result<Option<LeadRecord>, StoreError> {
+    pub async fn get(
+        &self,
+        ou: OuId<'_>,
+        lead: LeadId<'_>,
+    ) -> Result<Option<LeadRecord>, StoreError> {
         let pk = self
             .keys
             .partition(&self.topic, self.partition_of(ou, lead));

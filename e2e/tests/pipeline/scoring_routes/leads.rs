@@ -5,6 +5,7 @@ use reqwest::Method;
 use serde_json::json;
 
 use super::*;
+use leadstream_domain::ids::{LeadId, OuId};
 
 #[tokio::test]
 async fn another_ous_key_gets_404_and_scopes_are_enforced() {
@@ -133,7 +134,7 @@ async fn lead_endpoint_explains_the_score() {
             ttl_ms: None,
         },
         Cmd::HSet {
-            key: keys.lead_aliases("unit_default", "ld_1"),
+            key: keys.lead_aliases(OuId("unit_default"), LeadId("ld_1")),
             field: "email:ann@example.com".into(),
             value: b"1".to_vec(),
         },
