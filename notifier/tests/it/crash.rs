@@ -136,7 +136,13 @@ pub async fn kill_9_round(extra: &[(&str, &str)]) -> (Env, usize) {
         "the crash must come with deliveries still pending ({before} done)"
     );
 
-    let mut child = spawn_child(&env);
+    // tansu never expires the session of a member killed with -9: a replacement in the same
+    // group would never be assigned the dead member's partitions, and fired records it had not
+    // read yet (a slow first poll under load) would never be delivered. So it joins a fresh
+    // group, reads the fired topic from the start and stores only the deliveries it does not
+    // know yet (the idempotency on (fired id, endpoint)).
+    let group = format!("{}-gen1", env.vars["LEADSTREAM_NOTIFIER_GROUP"]);
+    let mut child = spawn_child_with(&env, &[("LEADSTREAM_NOTIFIER_GROUP", &group)]);
     wait_for(
         Duration::from_secs(90),
         "every record delivered to both endpoints",
