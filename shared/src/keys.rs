@@ -241,6 +241,13 @@ impl Keys {
         self.global(&format!("outbox:{partition}"))
     }
 
+    /// String, present once the processor's dead letter for the input record at `offset` of
+    /// `topic`'s `partition` was acknowledged by the events DLQ topic: a poison record read
+    /// again (nothing applied after it moved the applied offset past it) is not sent twice.
+    pub fn dead_lettered(&self, topic: &str, partition: i32, offset: i64) -> String {
+        self.global(&format!("dead:{topic}:{partition}:{offset}"))
+    }
+
     /// String: the last offset of an events partition applied by the processor, in the layout
     /// before partition hash tags (read as a fallback so an upgrade resumes where it stopped).
     pub fn legacy_applied(&self, topic: &str, partition: i32) -> String {
@@ -422,6 +429,11 @@ mod tests {
         assert_eq!(state("ou_a", "ld_1"), "t1:ou:ou_a:lead:ld_1:state");
         assert_ne!(state("ou_a", "ld_1"), state("ou_b", "ld_1"));
         assert_eq!(k.api_keys(), "t1:g:api_keys");
+        // The layout processors before this function wrote: marks they left still count.
+        assert_eq!(
+            k.dead_lettered("t1.events.v1", 3, 17),
+            "t1:g:dead:t1.events.v1:3:17"
+        );
     }
 
     #[test]

@@ -423,10 +423,11 @@ impl Processor {
         // The applied offset in Redis covers applied records only, so a poison record with
         // nothing applied after it on its partition is read again after a restart or rebalance.
         // This mark, written once its dead letter was acknowledged, keeps it from being sent twice.
-        let mark = self.cfg.common.keys().global(&format!(
-            "dead:{}:{}:{}",
-            d.source_topic, d.source_partition, d.source_offset
-        ));
+        let mark = self.cfg.common.keys().dead_lettered(
+            &d.source_topic,
+            d.source_partition,
+            d.source_offset,
+        );
         async move {
             let sent = store::exec_one(&*self.kv, Cmd::Exists { key: mark.clone() }).await?;
             if sent.as_int() == 1 {
