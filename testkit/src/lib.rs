@@ -7,7 +7,8 @@
 //! - [`gateway`]: the real gateway on port 0 beside a broker and Redis of the test's own, and
 //!   HTTP helpers (the gateway's tests and the e2e crate's in-process pipeline tests).
 //! - [`openapi`]: the gateway's OpenAPI document as JSON Schema, for contract tests.
-//! - [`redis_url`] and [`unique`]: the shared `redis-server` with a key prefix of the test's own.
+//! - [`redis_url`], [`redis_store`] and [`unique`]: the shared `redis-server` with a key prefix
+//!   of the test's own.
 //! - [`redis_cluster::RedisCluster`]: a private Redis Cluster (3 masters, 3 replicas) whose
 //!   masters can be killed.
 //! - [`wait_until`] and [`wait_for`]: wait on a condition with a deadline (never sleep as
@@ -55,6 +56,13 @@ use rdkafka::Message;
 /// The shared Redis (`LEADSTREAM_TEST_REDIS_URL`, default the local server).
 pub fn redis_url() -> String {
     std::env::var("LEADSTREAM_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A connection of the test's own to the shared Redis ([`redis_url`]).
+pub async fn redis_store() -> leadstream_shared::store::Store {
+    leadstream_shared::store::open(Some(&redis_url()))
+        .await
+        .expect("redis-server is running (.ci/run starts it)")
 }
 
 /// A name no other test uses: key prefixes, topic prefixes, group ids.

@@ -6,18 +6,16 @@
 
 use std::ops::Deref;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
 
 use leadstream_domain::event::{EngagementEvent, Origin};
-use leadstream_gateway::{GatewayConfig, MemorySink};
 use leadstream_processor::engine::{Engine, EngineSettings, Input};
 use leadstream_shared::ids::parse_rfc3339_ms;
-use leadstream_shared::store::{Cmd, Store};
-use leadstream_testkit::gateway::{seed_003, seed_004, Env, RoutesApp, Spawned, ADMIN};
+use leadstream_shared::store::Cmd;
+
+use crate::common::{seed_003, seed_004, spawn_on_store, RoutesApp, ADMIN};
 
 mod leads;
 mod sequences;
@@ -36,18 +34,6 @@ impl Deref for Gw {
     fn deref(&self) -> &RoutesApp {
         &self.app
     }
-}
-
-/// The real gateway for [`RoutesApp`]: on `store`, with a sink in memory.
-async fn spawn_on_store(
-    env: Env,
-    store: Store,
-    stop: CancellationToken,
-) -> anyhow::Result<Spawned> {
-    let sink = Arc::new(MemorySink::new());
-    let cfg = GatewayConfig::from_source(&env)?;
-    let running = leadstream_gateway::spawn_with(cfg, store, sink, stop).await?;
-    Ok((running.addr, running.handle))
 }
 
 impl Gw {

@@ -5,25 +5,16 @@ use serde_json::Value;
 
 use leadstream_testkit::unique;
 
-use crate::clients::Gw;
-use crate::ADMIN;
-
-async fn get(gw: &Gw, path: &str, key: &str) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .get(format!("http://{}{path}", gw.addr))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
+use crate::common::{spawn_on_store, RoutesApp, ADMIN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bootstrap_key_is_never_listed_with_a_prefix_and_stops_working_when_unset() {
     let prefix = unique("bootstrap");
-    let gw = Gw::start(&[("LEADSTREAM_REDIS_PREFIX", &prefix)]).await;
-    let (status, list) = get(&gw, "/api-keys", ADMIN).await;
+    let gw = RoutesApp::builder()
+        .var("LEADSTREAM_REDIS_PREFIX", &prefix)
+        .start(spawn_on_store)
+        .await;
+    let (status, list) = gw.get("/api-keys", ADMIN).await;
     assert_eq!(status, 200, "{list}");
     let text = list.to_string();
     let boot = list["api_keys"]
@@ -40,12 +31,12 @@ async fn the_bootstrap_key_is_never_listed_with_a_prefix_and_stops_working_when_
     gw.stop().await;
 
     // The same installation, restarted without the variable.
-    let gw = Gw::start(&[
-        ("LEADSTREAM_REDIS_PREFIX", &prefix),
-        ("LEADSTREAM_BOOTSTRAP_ADMIN_KEY", ""),
-    ])
-    .await;
-    let (status, answer) = get(&gw, "/org-units", ADMIN).await;
+    let gw = RoutesApp::builder()
+        .var("LEADSTREAM_REDIS_PREFIX", &prefix)
+        .unset("LEADSTREAM_BOOTSTRAP_ADMIN_KEY")
+        .start(spawn_on_store)
+        .await;
+    let (status, answer) = gw.get("/org-units", ADMIN).await;
     assert_eq!(status, 401, "{answer}");
     gw.stop().await;
 }

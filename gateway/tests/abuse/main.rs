@@ -4,10 +4,10 @@
 
 mod bootstrap;
 mod clients;
+#[path = "../common/mod.rs"]
+mod common;
 mod memory;
 mod ops;
+mod store;
 mod strangers;
 mod tenants;
-
-/// The bootstrap admin key of these tests' gateways.
-pub const ADMIN: &str = "abuse-test-bootstrap-admin-key-0123456789";

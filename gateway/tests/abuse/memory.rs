@@ -8,18 +8,11 @@
 //! gateway from 18 MB to 479 MB. The gateway must refuse each with 413 after counting past the
 //! 50,000-item limit, never holding more than that limit's worth of the body.
 
-use std::collections::BTreeMap;
 use std::io::Write;
-use std::sync::Arc;
-use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
+use leadstream_gateway::GatewayConfig;
 
-use leadstream_gateway::{GatewayConfig, MemorySink};
-use leadstream_shared::store::{RedisKv, Store};
-use leadstream_testkit::{redis_url, unique};
-
-use crate::ADMIN;
+use crate::common::{gzip, spawn_on_store, RoutesApp, ADMIN};
 
 /// Items per hostile body.
 const ITEMS: usize = 16_000_000;
@@ -64,29 +57,10 @@ async fn hostile_gzip_batches_are_refused_within_a_stated_memory_bound() {
     let cdp = gzip_items(b"{\"items\":[", b"1", b",", b"]}");
     assert!(ndjson.len() < 64 * 1024, "{} bytes", ndjson.len());
 
-    let prefix = unique("memory");
-    let env: BTreeMap<String, String> = [
-        ("LEADSTREAM_KAFKA_BROKERS", "127.0.0.1:1".to_string()),
-        ("LEADSTREAM_REDIS_URL", redis_url()),
-        ("LEADSTREAM_REDIS_PREFIX", prefix),
-        ("LEADSTREAM_HTTP_ADDR", "127.0.0.1:0".into()),
-        ("LEADSTREAM_BOOTSTRAP_ADMIN_KEY", ADMIN.into()),
-        ("LEADSTREAM_SHUTDOWN_DELAY", "0s".into()),
-        ("LEADSTREAM_SHUTDOWN_GRACE", "1s".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let cfg = GatewayConfig::from_source(&env).expect("config");
+    let gw = RoutesApp::start(spawn_on_store).await;
+    let cfg = GatewayConfig::from_source(&gw.env).expect("config");
     assert_eq!(cfg.max_import_items, 50_000);
-    let kv: Store = Arc::new(RedisKv::connect(&redis_url()).await.expect("redis-server"));
-    let shutdown = CancellationToken::new();
-    let running =
-        leadstream_gateway::spawn_with(cfg, kv, Arc::new(MemorySink::new()), shutdown.clone())
-            .await
-            .expect("gateway starts");
-    let base = format!("http://{}", running.addr);
-    let http = reqwest::Client::new();
+    let (base, http) = (&gw.base, &gw.http);
     let send = |path: &'static str, ct: &'static str, body: Vec<u8>| {
         let req = http
             .post(format!("{base}{path}"))
@@ -102,9 +76,7 @@ async fn hostile_gzip_batches_are_refused_within_a_stated_memory_bound() {
         }
     };
     // Warm up (connection pool, the key cache, lazily built state) before the baseline.
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(b"\n").unwrap();
-    let (status, _) = send("/import", "application/x-ndjson", gz.finish().unwrap()).await;
+    let (status, _) = send("/import", "application/x-ndjson", gzip(b"\n")).await;
     assert!(status < 500, "warm-up answered {status}");
     let before = peak_rss_kib();
 
@@ -147,6 +119,5 @@ async fn hostile_gzip_batches_are_refused_within_a_stated_memory_bound() {
         grown_mib <= BOUND_MIB,
         "peak RSS grew by {grown_mib} MiB (bound {BOUND_MIB} MiB)"
     );
-    shutdown.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(10), running.handle).await;
+    gw.stop().await;
 }

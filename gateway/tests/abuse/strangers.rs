@@ -1,79 +1,26 @@
 //! Cheap rejection of strangers (issue 12): a made-up key costs Redis one lookup, then nothing
 //! for the cache TTL (negative cache); strangers cycling made-up keys are limited per client
 //! address before any lookup; a request presenting two credentials is a 400 that costs nothing.
-//! Redis commands are counted by a wrapper around the real store.
-
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+//! Redis commands are counted by a wrapper around the real store ([`Watched`]).
 
 use base64::Engine;
-use tokio_util::sync::CancellationToken;
 
-use leadstream_gateway::{GatewayConfig, MemorySink};
-use leadstream_shared::store::{Cmd, Guard, Kv, RedisKv, Reply, Store, StoreError};
-use leadstream_testkit::{redis_url, unique};
-
-use crate::ADMIN;
-
-/// The real Redis store, counting the commands sent to it.
-struct Counting {
-    inner: RedisKv,
-    commands: AtomicUsize,
-}
-
-#[async_trait::async_trait]
-impl Kv for Counting {
-    async fn exec(&self, cmds: Vec<Cmd>) -> Result<Vec<Reply>, StoreError> {
-        self.commands.fetch_add(cmds.len(), Ordering::SeqCst);
-        self.inner.exec(cmds).await
-    }
-
-    async fn exec_guarded(
-        &self,
-        guards: Vec<Guard>,
-        cmds: Vec<Cmd>,
-    ) -> Result<Option<Vec<Reply>>, StoreError> {
-        self.commands.fetch_add(1, Ordering::SeqCst);
-        self.inner.exec_guarded(guards, cmds).await
-    }
-}
+use crate::common::{spawn_on_store, RoutesApp, ADMIN};
+use crate::store::Watched;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn made_up_keys_cost_one_lookup_then_nothing_and_strangers_are_limited_per_address() {
-    let env: BTreeMap<String, String> = [
-        ("LEADSTREAM_KAFKA_BROKERS", "127.0.0.1:1".to_string()),
-        ("LEADSTREAM_REDIS_URL", redis_url()),
-        ("LEADSTREAM_REDIS_PREFIX", unique("strangers")),
-        ("LEADSTREAM_HTTP_ADDR", "127.0.0.1:0".into()),
-        ("LEADSTREAM_BOOTSTRAP_ADMIN_KEY", ADMIN.into()),
-        ("LEADSTREAM_UNAUTH_RATE_LIMIT_PER_SEC", "1".into()),
-        ("LEADSTREAM_UNAUTH_RATE_LIMIT_BURST", "4".into()),
-        ("LEADSTREAM_KEY_CACHE_TTL", "10m".into()),
-        ("LEADSTREAM_SHUTDOWN_DELAY", "0s".into()),
-        ("LEADSTREAM_SHUTDOWN_GRACE", "1s".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let cfg = GatewayConfig::from_source(&env).expect("config");
-    let store = Arc::new(Counting {
-        inner: RedisKv::connect(&redis_url()).await.expect("redis-server"),
-        commands: AtomicUsize::new(0),
-    });
-    let shutdown = CancellationToken::new();
-    let running = leadstream_gateway::spawn_with(
-        cfg,
-        store.clone() as Store,
-        Arc::new(MemorySink::new()),
-        shutdown.clone(),
-    )
-    .await
-    .expect("gateway starts");
-    let url = format!("http://{}/org-units", running.addr);
-    let http = reqwest::Client::new();
-    let commands = || store.commands.load(Ordering::SeqCst);
+    let store = Watched::new().await;
+    let gw = RoutesApp::builder()
+        .var("LEADSTREAM_UNAUTH_RATE_LIMIT_PER_SEC", "1")
+        .var("LEADSTREAM_UNAUTH_RATE_LIMIT_BURST", "4")
+        .var("LEADSTREAM_KEY_CACHE_TTL", "10m")
+        .store(store.clone())
+        .start(spawn_on_store)
+        .await;
+    let url = format!("{}/org-units", gw.base);
+    let http = &gw.http;
+    let commands = || store.commands();
 
     // The admin key is verified once (one of the address's 4 lookups) and cached.
     let resp = http.get(&url).bearer_auth(ADMIN).send().await.unwrap();
@@ -140,6 +87,5 @@ async fn made_up_keys_cost_one_lookup_then_nothing_and_strangers_are_limited_per
     let resp = http.get(&url).bearer_auth(ADMIN).send().await.unwrap();
     assert_eq!(resp.status(), 200);
 
-    shutdown.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(10), running.handle).await;
+    gw.stop().await;
 }

@@ -6,6 +6,7 @@
 mod active_ou;
 mod cluster;
 mod collisions;
+#[path = "../common/mod.rs"]
 mod common;
 mod errors;
 mod fuzz;

@@ -8,15 +8,16 @@
 
 mod harness;
 
+use reqwest::Method;
 use serde_json::{json, Value};
 
 use leadstream_shared::avro::decode_event;
 use leadstream_shared::catalog::{Catalog, NewApiKey, Scope};
 
-use harness::{snapshot, tenant, Gw, Tenant};
+use harness::{snapshot, tenant, Tenant};
 
 /// Every route that reads or changes one of `b`'s objects by id, with a body where it takes one.
-fn routes_on(b: &Tenant) -> Vec<(&'static str, String, Option<Value>)> {
+fn routes_on(b: &Tenant) -> Vec<(Method, String, Option<Value>)> {
     let rs = json!({"name": "hijacked", "rules": [{"event_type": "page_view", "points": 1000}]});
     let trg = json!({"name": "hijacked", "score_threshold": 1});
     let seq = json!({"name": "hijacked", "event_types": ["x"], "window_seconds": 1});
@@ -24,54 +25,62 @@ fn routes_on(b: &Tenant) -> Vec<(&'static str, String, Option<Value>)> {
     let sim = json!({"score_before": 0, "score_after": 100, "event": {"event_type": "page_view"}});
     let (r, t, s) = (&b.ruleset, &b.trigger, &b.sequence);
     vec![
-        ("GET", format!("/rulesets/{r}"), None),
-        ("PUT", format!("/rulesets/{r}"), Some(rs)),
-        ("PATCH", format!("/rulesets/{r}"), Some(off.clone())),
-        ("DELETE", format!("/rulesets/{r}"), None),
-        ("GET", format!("/triggers/{t}"), None),
-        ("PUT", format!("/triggers/{t}"), Some(trg)),
-        ("PATCH", format!("/triggers/{t}"), Some(off.clone())),
-        ("POST", format!("/triggers/{t}/simulate"), Some(sim)),
-        ("DELETE", format!("/triggers/{t}"), None),
-        ("GET", format!("/sequences/{s}"), None),
-        ("PUT", format!("/sequences/{s}"), Some(seq)),
-        ("PATCH", format!("/sequences/{s}"), Some(off)),
+        (Method::GET, format!("/rulesets/{r}"), None),
+        (Method::PUT, format!("/rulesets/{r}"), Some(rs)),
+        (Method::PATCH, format!("/rulesets/{r}"), Some(off.clone())),
+        (Method::DELETE, format!("/rulesets/{r}"), None),
+        (Method::GET, format!("/triggers/{t}"), None),
+        (Method::PUT, format!("/triggers/{t}"), Some(trg)),
+        (Method::PATCH, format!("/triggers/{t}"), Some(off.clone())),
+        (Method::POST, format!("/triggers/{t}/simulate"), Some(sim)),
+        (Method::DELETE, format!("/triggers/{t}"), None),
+        (Method::GET, format!("/sequences/{s}"), None),
+        (Method::PUT, format!("/sequences/{s}"), Some(seq)),
+        (Method::PATCH, format!("/sequences/{s}"), Some(off)),
         (
-            "POST",
+            Method::POST,
             format!("/sequences/{s}/simulate"),
             Some(json!({"lead_id": b.lead})),
         ),
-        ("DELETE", format!("/sequences/{s}"), None),
-        ("GET", format!("/leads/{}", b.lead), None),
-        ("DELETE", "/v1/cdp/event-types/beta_signup".into(), None),
-        ("DELETE", format!("/api-keys/{}", b.admin_key_id), None),
+        (Method::DELETE, format!("/sequences/{s}"), None),
+        (Method::GET, format!("/leads/{}", b.lead), None),
+        (
+            Method::DELETE,
+            "/v1/cdp/event-types/beta_signup".into(),
+            None,
+        ),
+        (
+            Method::DELETE,
+            format!("/api-keys/{}", b.admin_key_id),
+            None,
+        ),
     ]
 }
 
 /// Routes that act on "the active OU" (lists, histories, secrets, ingest).
-fn ou_routes() -> Vec<(&'static str, String, Option<Value>)> {
+fn ou_routes() -> Vec<(Method, String, Option<Value>)> {
     let ev = json!({"alias_kind": "email", "alias": "x@example.com", "event_type": "page_view"});
     vec![
-        ("GET", "/rulesets".into(), None),
-        ("GET", "/triggers".into(), None),
-        ("GET", "/sequences".into(), None),
+        (Method::GET, "/rulesets".into(), None),
+        (Method::GET, "/triggers".into(), None),
+        (Method::GET, "/sequences".into(), None),
         (
-            "GET",
+            Method::GET,
             "/leads?alias_kind=email&alias=shared@example.com".into(),
             None,
         ),
-        ("GET", "/milestone-events".into(), None),
-        ("GET", "/sequence-events".into(), None),
-        ("GET", "/deliveries".into(), None),
-        ("GET", "/v1/cdp/event-types".into(), None),
-        ("GET", "/webhook-secret".into(), None),
-        ("POST", "/webhook-secret/rotate".into(), None),
+        (Method::GET, "/milestone-events".into(), None),
+        (Method::GET, "/sequence-events".into(), None),
+        (Method::GET, "/deliveries".into(), None),
+        (Method::GET, "/v1/cdp/event-types".into(), None),
+        (Method::GET, "/webhook-secret".into(), None),
+        (Method::POST, "/webhook-secret/rotate".into(), None),
         (
-            "POST",
+            Method::POST,
             "/rulesets".into(),
             Some(json!({"name": "x", "rules": [{"event_type": "x", "points": 1}]})),
         ),
-        ("POST", "/ingest".into(), Some(ev)),
+        (Method::POST, "/ingest".into(), Some(ev)),
     ]
 }
 
@@ -98,13 +107,13 @@ fn shows_b(v: &Value) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_of_one_ou_never_reads_or_changes_another_ous_data() {
-    let gw = Gw::start().await;
+    let (gw, sink) = harness::start().await;
     let email = "shared@example.com";
     let a = tenant(&gw, "alpha", email).await;
     let b = tenant(&gw, "beta", email).await;
     assert_ne!(a.lead, b.lead, "the same alias in two OUs is two leads");
     // The events on the wire carry their own OU and lead.
-    let recs = gw.sink.records();
+    let recs = sink.records();
     let placed: Vec<(String, String)> = recs
         .iter()
         .map(|r| (r.key.clone(), decode_event(&r.payload).unwrap().ou_id))
@@ -124,16 +133,28 @@ async fn a_key_of_one_ou_never_reads_or_changes_another_ous_data() {
     let mut ids = Vec::new();
     for t in [&a, &b] {
         let et = json!({"name": "signup", "required_properties": []});
-        gw.expect(201, "POST", "/v1/cdp/event-types", &t.admin, Some(et))
+        gw.expect(201, Method::POST, "/v1/cdp/event-types", &t.admin, Some(et))
             .await;
         let idem = [("idempotency-key", "same-key")];
         let (s, v) = gw
-            .call("POST", "/v1/events/ingest", &t.admin, &idem, Some(&lariba))
+            .send(
+                Method::POST,
+                "/v1/events/ingest",
+                &t.admin,
+                &idem,
+                Some(&lariba),
+            )
             .await;
         assert_eq!((s, &v["accepted"]), (200, &json!(true)), "{v}");
         ids.push(v["event_id"].clone());
         let v = gw
-            .expect(202, "POST", "/v1/cdp/events", &t.admin, Some(cdp.clone()))
+            .expect(
+                202,
+                Method::POST,
+                "/v1/cdp/events",
+                &t.admin,
+                Some(cdp.clone()),
+            )
             .await;
         assert_eq!(
             v["status"], "accepted",
@@ -142,11 +163,7 @@ async fn a_key_of_one_ou_never_reads_or_changes_another_ous_data() {
         ids.push(v["event_id"].clone());
     }
     assert_ne!((&ids[0], &ids[1]), (&ids[2], &ids[3]));
-    assert_eq!(
-        gw.sink.records().len(),
-        6,
-        "each OU's events were published"
-    );
+    assert_eq!(sink.records().len(), 6, "each OU's events were published");
 
     let before = snapshot(&gw, &b, email).await;
     let b_secret = before
@@ -161,7 +178,7 @@ async fn a_key_of_one_ou_never_reads_or_changes_another_ous_data() {
     // writes), never B's data.
     for key in [&a.admin, &a.read] {
         for (m, path, body) in routes_on(&b) {
-            let (s, v) = gw.call(m, &path, key, &[], body.as_ref()).await;
+            let (s, v) = gw.send(m.clone(), &path, key, &[], body.as_ref()).await;
             assert!(s == 404 || s == 403, "{m} {path} with a key of A → {s} {v}");
             assert!(
                 v["error"]["message"]
@@ -174,7 +191,9 @@ async fn a_key_of_one_ou_never_reads_or_changes_another_ous_data() {
     }
     // A's own lists and histories show only A.
     for (m, path, body) in ou_routes() {
-        let (s, v) = gw.call(m, &path, &a.admin, &[], body.as_ref()).await;
+        let (s, v) = gw
+            .send(m.clone(), &path, &a.admin, &[], body.as_ref())
+            .await;
         assert!((200..300).contains(&s), "{m} {path} for A itself → {s} {v}");
         let t = text(&v);
         for b_thing in [&b.ruleset, &b.trigger, &b.sequence, &b.lead, &b.ou] {
@@ -191,12 +210,12 @@ async fn a_key_of_one_ou_never_reads_or_changes_another_ous_data() {
         q("/sequence-events"),
         q("/deliveries"),
     ] {
-        let v = gw.expect(200, "GET", &path, &a.read, None).await;
+        let v = gw.expect(200, Method::GET, &path, &a.read, None).await;
         assert!(!shows_b(&v), "{path}: {v}");
     }
     let (_, lead) = gw
-        .call(
-            "GET",
+        .send(
+            Method::GET,
             &format!("/leads?alias_kind=email&alias={email}"),
             &a.read,
             &[],
@@ -209,11 +228,11 @@ async fn a_key_of_one_ou_never_reads_or_changes_another_ous_data() {
         "A's alias is A's lead: {lead}"
     );
     let secret = gw
-        .expect(200, "GET", "/webhook-secret", &a.admin, None)
+        .expect(200, Method::GET, "/webhook-secret", &a.admin, None)
         .await;
     assert_ne!(secret["secret"], b_secret);
     for (path, what) in [("/api-keys", "api_keys"), ("/org-units", "org_units")] {
-        let v = gw.expect(200, "GET", path, &a.admin, None).await;
+        let v = gw.expect(200, Method::GET, path, &a.admin, None).await;
         let t = text(&v[what]);
         assert!(
             !t.contains(&b.ou) && !t.contains(&b.admin_key_id),
@@ -235,14 +254,16 @@ async fn a_key_of_one_ou_never_reads_or_changes_another_ous_data() {
                     .filter(|r| !r.1.starts_with("/api-keys")),
             );
             for (m, path, body) in routes {
-                let (s, v) = gw.call(m, &path, key, &[extra], body.as_ref()).await;
+                let (s, v) = gw
+                    .send(m.clone(), &path, key, &[extra], body.as_ref())
+                    .await;
                 assert_eq!(s, 403, "{m} {path} with {} → {v}", extra.0);
                 assert_eq!(v["error"]["code"], "forbidden");
             }
         }
         let (s, _) = gw
-            .call(
-                "POST",
+            .send(
+                Method::POST,
                 "/org-units/active",
                 key,
                 &[],
@@ -251,7 +272,9 @@ async fn a_key_of_one_ou_never_reads_or_changes_another_ous_data() {
             .await;
         assert_eq!(s, 403);
         let grant = json!({"name": "escalate", "scopes": ["admin"], "ou_ids": [b.ou]});
-        let (s, _) = gw.call("POST", "/api-keys", key, &[], Some(&grant)).await;
+        let (s, _) = gw
+            .send(Method::POST, "/api-keys", key, &[], Some(&grant))
+            .await;
         assert_eq!(s, 403, "a key of A grants nothing in B");
     }
 
@@ -262,11 +285,11 @@ async fn a_key_of_one_ou_never_reads_or_changes_another_ous_data() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_of_another_organisation_sees_nothing_of_this_one() {
-    let gw = Gw::start().await;
+    let (gw, _) = harness::start().await;
     let a = tenant(&gw, "alpha", "shared@example.com").await;
     // The catalog supports several organisations; the API creates OUs in the caller's own, so
     // the second organisation is made with the catalog, as `leadstream admin` would.
-    let catalog = Catalog::new(gw.kv.clone(), gw.keys.clone());
+    let catalog = Catalog::new(gw.store.clone(), gw.keys.clone());
     let other_org = "org_other";
     let gamma = catalog.create_org_unit(other_org, "Gamma").await.unwrap();
     let (_, key) = catalog
@@ -284,7 +307,7 @@ async fn a_key_of_another_organisation_sees_nothing_of_this_one() {
     let before = snapshot(&gw, &a, "shared@example.com").await;
 
     // Not bound to an OU and not the bootstrap key: no active OU until it names one of its own.
-    let (s, v) = gw.call("GET", "/triggers", &key, &[], None).await;
+    let (s, v) = gw.send(Method::GET, "/triggers", &key, &[], None).await;
     assert_eq!(
         (s, v["error"]["code"].as_str()),
         (400, Some("active_ou_not_set"))
@@ -298,13 +321,19 @@ async fn a_key_of_another_organisation_sees_nothing_of_this_one() {
     for ou in [a.ou.as_str(), "unit_default"] {
         for (m, path, body) in &routes {
             let (s, v) = gw
-                .call(m, path, &key, &[("x-leadstream-ou", ou)], body.as_ref())
+                .send(
+                    m.clone(),
+                    path,
+                    &key,
+                    &[("x-leadstream-ou", ou)],
+                    body.as_ref(),
+                )
                 .await;
             assert_eq!(s, 403, "{m} {path} in {ou} from another organisation → {v}");
         }
         let (s, _) = gw
-            .call(
-                "POST",
+            .send(
+                Method::POST,
                 "/org-units/active",
                 &key,
                 &[],
@@ -316,20 +345,22 @@ async fn a_key_of_another_organisation_sees_nothing_of_this_one() {
     // In its own OU it works and sees only its own things.
     let own = [("x-leadstream-ou", gamma.id.as_str())];
     for (m, path, body) in routes_on(&a) {
-        let (s, v) = gw.call(m, &path, &key, &own, body.as_ref()).await;
+        let (s, v) = gw.send(m.clone(), &path, &key, &own, body.as_ref()).await;
         assert_eq!(s, 404, "{m} {path} → {v}");
     }
-    let (s, v) = gw.call("GET", "/triggers", &key, &own, None).await;
+    let (s, v) = gw.send(Method::GET, "/triggers", &key, &own, None).await;
     assert_eq!((s, v), (200, json!({"triggers": []})));
-    let units = gw.expect(200, "GET", "/org-units", &key, None).await;
+    let units = gw.expect(200, Method::GET, "/org-units", &key, None).await;
     assert_eq!(
         units["org_units"],
         json!([{"id": gamma.id, "name": "Gamma"}])
     );
-    let keys = gw.expect(200, "GET", "/api-keys", &key, None).await;
+    let keys = gw.expect(200, Method::GET, "/api-keys", &key, None).await;
     assert_eq!(keys["api_keys"].as_array().map(Vec::len), Some(1), "{keys}");
     let grant = json!({"name": "x", "scopes": ["read"], "ou_ids": [a.ou]});
-    let (s, _) = gw.call("POST", "/api-keys", &key, &[], Some(&grant)).await;
+    let (s, _) = gw
+        .send(Method::POST, "/api-keys", &key, &[], Some(&grant))
+        .await;
     assert_eq!(
         s, 422,
         "an OU of another organisation does not exist for it"

@@ -1,118 +1,30 @@
 //! The tenants tests' world: the real gateway on real Redis (a key prefix of its own) with a
-//! memory sink, and one OU's worth of things created through the API.
+//! memory sink ([`RoutesApp`]), and one OU's worth of things created through the API.
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
+use reqwest::Method;
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
 
 use leadstream_domain::firing::HistoryEntry;
-use leadstream_gateway::{GatewayConfig, MemorySink};
+use leadstream_gateway::MemorySink;
 use leadstream_shared::delivery::{self, AttemptStatus, Channel, DeliveryAttempt};
-use leadstream_shared::keys::Keys;
-use leadstream_shared::store::{Cmd, RedisKv, Store};
-use leadstream_testkit::{redis_url, unique};
+use leadstream_shared::store::Cmd;
 
-use crate::common::ADMIN;
+use crate::common::{spawn_on, RoutesApp, ADMIN};
 
 pub(super) const T0: i64 = 1_736_935_200_000; // 2025-01-15T10:00:00Z
 
-/// The gateway on real Redis, serving on a loopback port; events go to memory.
-pub(super) struct Gw {
-    pub(super) addr: SocketAddr,
-    pub(super) http: reqwest::Client,
-    pub(super) kv: Store,
-    pub(super) keys: Keys,
-    pub(super) sink: Arc<MemorySink>,
-    pub(super) shutdown: CancellationToken,
-    pub(super) handle: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Gw {
-    pub(super) async fn start() -> Gw {
-        let prefix = unique("tenants");
-        let env: BTreeMap<String, String> = [
-            ("LEADSTREAM_KAFKA_BROKERS", "127.0.0.1:1".to_string()),
-            ("LEADSTREAM_REDIS_URL", redis_url()),
-            ("LEADSTREAM_REDIS_PREFIX", prefix.clone()),
-            ("LEADSTREAM_HTTP_ADDR", "127.0.0.1:0".into()),
-            ("LEADSTREAM_BOOTSTRAP_ADMIN_KEY", ADMIN.into()),
-            ("LEADSTREAM_RATE_LIMIT_PER_SEC", "0".into()),
-            ("LEADSTREAM_SHUTDOWN_DELAY", "0s".into()),
-            ("LEADSTREAM_SHUTDOWN_GRACE", "1s".into()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        let cfg = GatewayConfig::from_source(&env).expect("config");
-        let kv: Store = Arc::new(
-            RedisKv::connect(&redis_url())
-                .await
-                .expect("redis-server must run"),
-        );
-        let sink = Arc::new(MemorySink::new());
-        let shutdown = CancellationToken::new();
-        let running =
-            leadstream_gateway::spawn_with(cfg, kv.clone(), sink.clone(), shutdown.clone())
-                .await
-                .expect("gateway starts");
-        Gw {
-            addr: running.addr,
-            http: reqwest::Client::new(),
-            kv,
-            keys: Keys::new(prefix),
-            sink,
-            shutdown,
-            handle: running.handle,
-        }
-    }
-
-    /// One request with `key` as a Bearer token and extra headers; status and JSON answer.
-    pub(super) async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        key: &str,
-        extra: &[(&str, &str)],
-        body: Option<&Value>,
-    ) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self
-            .http
-            .request(method, format!("http://{}{path}", self.addr))
-            .bearer_auth(key);
-        for (k, v) in extra {
-            req = req.header(*k, *v);
-        }
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req.send().await.expect("request sent");
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
-    /// A call that must answer `status`; the JSON answer.
-    pub(super) async fn expect(
-        &self,
-        status: u16,
-        method: &str,
-        path: &str,
-        key: &str,
-        b: Option<Value>,
-    ) -> Value {
-        let (got, answer) = self.call(method, path, key, &[], b.as_ref()).await;
-        assert_eq!(got, status, "{method} {path} → {answer}");
-        answer
-    }
-
-    pub(super) async fn stop(self) {
-        self.shutdown.cancel();
-        leadstream_testkit::join_service("the gateway", self.handle, Duration::from_secs(10)).await;
-    }
+/// The gateway on real Redis, serving on a loopback port, without a per-key rate limit; the
+/// memory sink its events go to.
+pub(super) async fn start() -> (RoutesApp, Arc<MemorySink>) {
+    let sink = Arc::new(MemorySink::new());
+    let publish_to = sink.clone();
+    let gw = RoutesApp::builder()
+        .var("LEADSTREAM_RATE_LIMIT_PER_SEC", "0")
+        .start(|env, store, stop| spawn_on(env, store, publish_to, stop))
+        .await;
+    (gw, sink)
 }
 
 pub(super) fn id(v: &Value) -> String {
@@ -135,11 +47,11 @@ pub(super) struct Tenant {
     pub(super) lead: String,
 }
 
-pub(super) async fn tenant(gw: &Gw, name: &str, email: &str) -> Tenant {
+pub(super) async fn tenant(gw: &RoutesApp, name: &str, email: &str) -> Tenant {
     let ou = id(&gw
         .expect(
             201,
-            "POST",
+            Method::POST,
             "/org-units",
             ADMIN,
             Some(json!({"name": name})),
@@ -147,29 +59,35 @@ pub(super) async fn tenant(gw: &Gw, name: &str, email: &str) -> Tenant {
         .await);
     let mk = |scope: &'static str| json!({"name": format!("{name}-{scope}"), "scopes": [scope], "ou_ids": [ou.clone()]});
     let a = gw
-        .expect(201, "POST", "/api-keys", ADMIN, Some(mk("admin")))
+        .expect(201, Method::POST, "/api-keys", ADMIN, Some(mk("admin")))
         .await;
     let r = gw
-        .expect(201, "POST", "/api-keys", ADMIN, Some(mk("read")))
+        .expect(201, Method::POST, "/api-keys", ADMIN, Some(mk("read")))
         .await;
     let admin = a["key"].as_str().unwrap().to_string();
     let rs = json!({"name": format!("{name} rules"), "rules": [{"event_type": "page_view", "points": 5}]});
-    let ruleset = id(&gw.expect(201, "POST", "/rulesets", &admin, Some(rs)).await);
+    let ruleset = id(&gw
+        .expect(201, Method::POST, "/rulesets", &admin, Some(rs))
+        .await);
     let trg = json!({"name": format!("{name} hot"), "score_threshold": 10,
                      "webhook_url": format!("https://hooks.example.com/{name}")});
-    let trigger = id(&gw.expect(201, "POST", "/triggers", &admin, Some(trg)).await);
+    let trigger = id(&gw
+        .expect(201, Method::POST, "/triggers", &admin, Some(trg))
+        .await);
     let seq = json!({"name": format!("{name} seq"), "event_types": ["page_view", "demo_request"],
                      "window_seconds": 3600, "webhook_url": format!("https://hooks.example.com/{name}")});
     let sequence = id(&gw
-        .expect(201, "POST", "/sequences", &admin, Some(seq))
+        .expect(201, Method::POST, "/sequences", &admin, Some(seq))
         .await);
     let et = json!({"name": format!("{name}_signup"), "required_properties": []});
-    gw.expect(201, "POST", "/v1/cdp/event-types", &admin, Some(et))
+    gw.expect(201, Method::POST, "/v1/cdp/event-types", &admin, Some(et))
         .await;
-    gw.expect(200, "POST", "/webhook-secret/rotate", &admin, None)
+    gw.expect(200, Method::POST, "/webhook-secret/rotate", &admin, None)
         .await;
     let ev = json!({"alias_kind": "email", "alias": email, "event_type": "page_view"});
-    let lead = gw.expect(202, "POST", "/ingest", &admin, Some(ev)).await["lead_id"]
+    let lead = gw
+        .expect(202, Method::POST, "/ingest", &admin, Some(ev))
+        .await["lead_id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -212,7 +130,10 @@ pub(super) async fn tenant(gw: &Gw, name: &str, email: &str) -> Tenant {
         next_attempt_at_ms: None,
     };
     cmds.extend(delivery::record_cmds(&gw.keys, &attempt, 86_400_000));
-    gw.kv.exec(cmds).await.expect("seed history and deliveries");
+    gw.store
+        .exec(cmds)
+        .await
+        .expect("seed history and deliveries");
     Tenant {
         ou,
         admin_key_id: id(&a),
@@ -226,7 +147,7 @@ pub(super) async fn tenant(gw: &Gw, name: &str, email: &str) -> Tenant {
 }
 
 /// Everything of `t` that its own admin key can read.
-pub(super) async fn snapshot(gw: &Gw, t: &Tenant, email: &str) -> Vec<(String, u16, Value)> {
+pub(super) async fn snapshot(gw: &RoutesApp, t: &Tenant, email: &str) -> Vec<(String, u16, Value)> {
     let paths = [
         "/rulesets".to_string(),
         format!("/rulesets/{}", t.ruleset),
@@ -246,7 +167,7 @@ pub(super) async fn snapshot(gw: &Gw, t: &Tenant, email: &str) -> Vec<(String, u
     ];
     let mut out = Vec::new();
     for p in paths {
-        let (s, v) = gw.call("GET", &p, &t.admin, &[], None).await;
+        let (s, v) = gw.get(&p, &t.admin).await;
         assert_eq!(s, 200, "{p} for its own tenant: {v}");
         out.push((p, s, v));
     }

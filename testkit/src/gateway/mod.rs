@@ -1,28 +1,34 @@
 //! The gateway test harness, shared by the gateway's own integration tests and the e2e crate's
-//! in-process pipeline tests: a real tansu broker and the real Redis per test (own topic and key
-//! prefixes), the real gateway on port 0, HTTP through reqwest.
+//! in-process pipeline tests: the real gateway on port 0 over the real Redis (a key prefix of the
+//! test's own), HTTP through reqwest.
 //!
 //! testkit depends on no service crate (the gateway dev-depends on testkit), so the caller says
-//! how the gateway starts: [`App::start`] and [`RoutesApp::start`] take a spawn function that
-//! builds the gateway's configuration from the variables given and spawns it in this process
-//! (a few lines over `leadstream_gateway::spawn` / `spawn_with` in the test crate).
+//! how the gateway starts: [`App`] and [`RoutesApp`] take a spawn function that builds the
+//! gateway's configuration from the variables given and spawns it in this process (a few lines
+//! over `leadstream_gateway::spawn` / `spawn_with` in the test crate). What a test changes —
+//! variables over the defaults, the store a [`RoutesApp`] serves from (a wrapper that counts or
+//! breaks) — it says through a [`Builder`]; the sink of a [`RoutesApp`] is the spawn function's
+//! (a memory sink the test may keep to read what was published).
 //!
-//! - [`App`]: broker + Redis + gateway; [`App::service_env`] gives the variables an in-process
-//!   processor or notifier needs to join it.
+//! - [`App`]: a tansu broker of its own + Redis + gateway; [`App::service_env`] gives the
+//!   variables an in-process processor or notifier needs to join it.
 //! - [`RoutesApp`]: the gateway on the real Redis with no broker (its sink is the caller's), for
-//!   routes that never publish; answers as `(status, JSON)`.
+//!   routes that never publish or tests that read a memory sink; answers as `(status, JSON)`.
 //! - [`Rec`], [`assert_placed`], [`partition_for`]: consumed records and where murmur2 puts them.
 //! - [`body`], [`error_of`]: what a response says.
 
+mod routes;
+
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::io::Write;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use rdkafka::message::OwnedMessage;
 use rdkafka::Message;
 use reqwest::header::{HeaderMap, HeaderValue};
-use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -36,6 +42,8 @@ use leadstream_shared::store::Store;
 
 use crate::{consume, end_offsets, join_service, key_of, redis_url, unique, Broker};
 
+pub use routes::RoutesApp;
+
 /// The bootstrap admin key of the test gateways.
 pub const ADMIN: &str = "test-bootstrap-admin-key-0123456789";
 /// Partitions of the test topics.
@@ -44,10 +52,15 @@ pub const PARTITIONS: i32 = 3;
 /// A service's variables (`LEADSTREAM_*`), as its `from_source` reads them.
 pub type Env = BTreeMap<String, String>;
 
-/// A gateway the caller's spawn function started in this process: its bound address (port 0 in
-/// the variables) and its task, which resolves when the server stopped (after the shutdown token
-/// was cancelled and it drained).
-pub type Spawned = (SocketAddr, JoinHandle<anyhow::Result<()>>);
+/// A gateway the caller's spawn function started in this process.
+pub struct Spawned {
+    /// The bound address (port 0 in the variables).
+    pub addr: SocketAddr,
+    /// The operations port's bound address, when `LEADSTREAM_METRICS_ADDR` is set.
+    pub ops_addr: Option<SocketAddr>,
+    /// Resolves when the server stopped (after the shutdown token was cancelled and it drained).
+    pub handle: JoinHandle<anyhow::Result<()>>,
+}
 
 /// The gateway's variables for a test against `brokers` and `redis`, with `prefix` as topic and
 /// Redis key prefix: port 0, [`PARTITIONS`], [`ADMIN`] as bootstrap key, no shutdown delay.
@@ -69,11 +82,94 @@ pub fn gateway_env(brokers: &str, redis: &str, prefix: &str) -> Env {
     .collect()
 }
 
+/// What a test changes in the harness's gateway before it starts: [`App::builder`],
+/// [`RoutesApp::builder`].
+pub struct Builder<T> {
+    /// Variables over the defaults; `None` removes one.
+    vars: Vec<(String, Option<String>)>,
+    /// [`RoutesApp`]: the store to serve from instead of a new connection to the real Redis.
+    store: Option<Store>,
+    of: PhantomData<fn() -> T>,
+}
+
+impl<T> Builder<T> {
+    fn new() -> Builder<T> {
+        Builder {
+            vars: Vec::new(),
+            store: None,
+            of: PhantomData,
+        }
+    }
+
+    /// Set `name` to `value` over the defaults.
+    pub fn var(mut self, name: &str, value: impl Into<String>) -> Builder<T> {
+        self.vars.push((name.to_string(), Some(value.into())));
+        self
+    }
+
+    /// [`Builder::var`] for each pair.
+    pub fn vars(self, vars: &[(&str, &str)]) -> Builder<T> {
+        vars.iter().fold(self, |b, (k, v)| b.var(k, *v))
+    }
+
+    /// Start without `name` (e.g. no `LEADSTREAM_BOOTSTRAP_ADMIN_KEY`).
+    pub fn unset(mut self, name: &str) -> Builder<T> {
+        self.vars.push((name.to_string(), None));
+        self
+    }
+
+    /// The defaults with this builder's changes.
+    fn env(&self, mut env: Env) -> Env {
+        for (k, v) in &self.vars {
+            match v {
+                Some(v) => env.insert(k.clone(), v.clone()),
+                None => env.remove(k),
+            };
+        }
+        env
+    }
+}
+
+impl Builder<App> {
+    /// The gateway with [`gateway_env`]'s variables and this builder's, started by `spawn`
+    /// beside a broker of its own.
+    pub async fn start<F, Fut>(self, spawn: F) -> App
+    where
+        F: FnOnce(Env, CancellationToken) -> Fut,
+        Fut: Future<Output = anyhow::Result<Spawned>>,
+    {
+        // From the test's own thread: the broker dies with the thread that started it.
+        let broker = Broker::start();
+        let prefix = unique("gw");
+        let env = self.env(gateway_env(&broker.addr(), &redis_url(), &prefix));
+        let common = CommonConfig::from_source(&env).expect("config");
+        let topic = common.topics.events.clone();
+        let shutdown = CancellationToken::new();
+        let spawned = spawn(env, shutdown.clone()).await.expect("gateway starts");
+        let offsets_at_start = end_offsets(&broker.addr(), &topic).await;
+        App {
+            offsets_at_start,
+            broker,
+            addr: spawned.addr,
+            http: reqwest::Client::new(),
+            topic,
+            keys: common.keys(),
+            common,
+            shutdown,
+            handle: Some(spawned.handle),
+        }
+    }
+}
+
 pub struct App {
     pub broker: Broker,
     pub addr: SocketAddr,
     pub http: reqwest::Client,
     pub topic: String,
+    /// The gateway's key layout (its `LEADSTREAM_REDIS_PREFIX`).
+    pub keys: Keys,
+    /// The configuration every service of this installation would read.
+    pub common: CommonConfig,
     pub shutdown: CancellationToken,
     pub handle: Option<JoinHandle<anyhow::Result<()>>>,
     /// The events topic's end offsets, by partition, once the gateway was up.
@@ -109,13 +205,18 @@ impl Cred<'_> {
 }
 
 impl App {
+    /// What the test changes before the gateway starts.
+    pub fn builder() -> Builder<App> {
+        Builder::new()
+    }
+
     /// The gateway with [`gateway_env`]'s variables, started by `spawn`.
     pub async fn start<F, Fut>(spawn: F) -> App
     where
         F: FnOnce(Env, CancellationToken) -> Fut,
         Fut: Future<Output = anyhow::Result<Spawned>>,
     {
-        App::with_env(&[], spawn).await
+        App::builder().start(spawn).await
     }
 
     /// The prefix of this gateway's topics and Redis keys.
@@ -152,29 +253,12 @@ impl App {
         F: FnOnce(Env, CancellationToken) -> Fut,
         Fut: Future<Output = anyhow::Result<Spawned>>,
     {
-        // From the test's own thread: the broker dies with the thread that started it.
-        let broker = Broker::start();
-        let prefix = unique("gw");
-        let mut env = gateway_env(&broker.addr(), &redis_url(), &prefix);
-        for (k, v) in extra {
-            env.insert(k.to_string(), v.to_string());
-        }
-        let topic = CommonConfig::from_source(&env)
-            .expect("config")
-            .topics
-            .events;
-        let shutdown = CancellationToken::new();
-        let (addr, handle) = spawn(env, shutdown.clone()).await.expect("gateway starts");
-        let offsets_at_start = end_offsets(&broker.addr(), &topic).await;
-        App {
-            offsets_at_start,
-            broker,
-            addr,
-            http: reqwest::Client::new(),
-            topic,
-            shutdown,
-            handle: Some(handle),
-        }
+        App::builder().vars(extra).start(spawn).await
+    }
+
+    /// A connection of the test's own to the store this gateway serves from.
+    pub async fn store(&self) -> Store {
+        self.common.open_store().await.expect("the gateway's Redis")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -227,38 +311,62 @@ impl App {
             .expect("request sent")
     }
 
+    /// POST an already gzipped body (`content-encoding: gzip`).
+    pub async fn post_gzip(
+        &self,
+        path: &str,
+        cred: Cred<'_>,
+        content_type: &str,
+        gzipped: Vec<u8>,
+    ) -> reqwest::Response {
+        self.post_raw(
+            path,
+            cred,
+            &[("content-encoding", "gzip")],
+            content_type,
+            gzipped,
+        )
+        .await
+    }
+
     pub async fn get(&self, path: &str, cred: Cred<'_>) -> reqwest::Response {
+        self.send(reqwest::Method::GET, path, cred).await
+    }
+
+    pub async fn delete(&self, path: &str, cred: Cred<'_>) -> reqwest::Response {
+        self.send(reqwest::Method::DELETE, path, cred).await
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, cred: Cred<'_>) -> reqwest::Response {
         let mut h = HeaderMap::new();
         cred.apply(&mut h);
         self.http
-            .get(self.url(path))
+            .request(method, self.url(path))
             .headers(h)
             .send()
             .await
-            .unwrap()
+            .expect("request sent")
+    }
+
+    /// POST `b` with the bootstrap admin key (in `unit_default`), which must answer 201; the
+    /// created object.
+    pub async fn create(&self, path: &str, b: &Value) -> Value {
+        let resp = self.post(path, Cred::Bearer(ADMIN), &[], b).await;
+        let status = resp.status();
+        let answer = body(resp).await;
+        assert_eq!(status, 201, "POST {path} {b} → {answer}");
+        answer
     }
 
     /// Create an API key with the bootstrap admin key; returns the secret.
     pub async fn key(&self, scopes: &[&str], ou_ids: &[&str], source: Option<&str>) -> String {
-        let resp = self
-            .post(
-                "/api-keys",
-                Cred::Bearer(ADMIN),
-                &[],
-                &json!({"name": "test", "scopes": scopes, "ou_ids": ou_ids, "source_id": source}),
-            )
-            .await;
-        assert_eq!(resp.status(), 201);
-        let body: Value = resp.json().await.unwrap();
-        body["key"].as_str().unwrap().to_string()
+        let key = json!({"name": "test", "scopes": scopes, "ou_ids": ou_ids, "source_id": source});
+        secret(&self.create("/api-keys", &key).await)
     }
 
     /// Register a CDP event type in `unit_default`.
     pub async fn event_type(&self, def: Value) {
-        let resp = self
-            .post("/v1/cdp/event-types", Cred::Bearer(ADMIN), &[], &def)
-            .await;
-        assert_eq!(resp.status(), 201, "{:?}", resp.text().await);
+        self.create("/v1/cdp/event-types", &def).await;
     }
 
     /// The events topic's end offsets now, by partition.
@@ -286,114 +394,6 @@ impl App {
         if let Some(h) = self.handle.take() {
             join_service("the gateway", h, Duration::from_secs(10)).await;
         }
-    }
-}
-
-/// The gateway on the real Redis (a key prefix of its own) with no broker, for the management
-/// and read routes, which never publish. Requests carry a Bearer key; answers are
-/// `(status, JSON)`.
-pub struct RoutesApp {
-    pub base: String,
-    pub http: reqwest::Client,
-    /// The store the gateway serves from (the real Redis), to write what other services would.
-    pub store: Store,
-    /// The gateway's key layout (its `LEADSTREAM_REDIS_PREFIX`).
-    pub keys: Keys,
-    /// The configuration every service of this installation would read.
-    pub common: CommonConfig,
-    shutdown: CancellationToken,
-}
-
-impl RoutesApp {
-    /// Spawn with `spawn(variables, store, shutdown)`: the gateway on that store, with a sink
-    /// that needs no broker.
-    pub async fn start<F, Fut>(spawn: F) -> RoutesApp
-    where
-        F: FnOnce(Env, Store, CancellationToken) -> Fut,
-        Fut: Future<Output = anyhow::Result<Spawned>>,
-    {
-        let prefix = unique("sr");
-        let env: Env = [
-            ("LEADSTREAM_KAFKA_BROKERS", "127.0.0.1:9".to_string()),
-            ("LEADSTREAM_REDIS_URL", redis_url()),
-            ("LEADSTREAM_TOPIC_PREFIX", prefix.clone()),
-            ("LEADSTREAM_REDIS_PREFIX", prefix.clone()),
-            ("LEADSTREAM_HTTP_ADDR", "127.0.0.1:0".into()),
-            ("LEADSTREAM_BOOTSTRAP_ADMIN_KEY", ADMIN.into()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        let common = CommonConfig::from_source(&env).expect("config");
-        let store = leadstream_shared::store::open(Some(&redis_url()))
-            .await
-            .expect("redis-server is running (.ci/run starts it)");
-        let shutdown = CancellationToken::new();
-        // The server task runs until the shutdown token is cancelled (on drop).
-        let (addr, _) = spawn(env, store.clone(), shutdown.clone())
-            .await
-            .expect("gateway starts");
-        RoutesApp {
-            base: format!("http://{}", addr),
-            http: reqwest::Client::new(),
-            store,
-            keys: common.keys(),
-            common,
-            shutdown,
-        }
-    }
-
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        key: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(key);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("request sent");
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
-    pub async fn get(&self, path: &str, key: &str) -> (u16, Value) {
-        self.call(Method::GET, path, key, None).await
-    }
-
-    pub async fn post(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
-        self.call(Method::POST, path, key, Some(body)).await
-    }
-
-    /// Create with the admin key in `unit_default`; the created document.
-    pub async fn create(&self, path: &str, body: Value) -> Value {
-        let (s, b) = self.post(path, ADMIN, body).await;
-        assert_eq!(s, 201, "{b}");
-        b
-    }
-
-    /// A key of `scopes` bound to `ous`.
-    pub async fn key(&self, scopes: &[&str], ous: &[&str]) -> String {
-        let (s, b) = self
-            .post(
-                "/api-keys",
-                ADMIN,
-                json!({"name": "t", "scopes": scopes, "ou_ids": ous}),
-            )
-            .await;
-        assert_eq!(s, 201, "{b}");
-        b["key"].as_str().unwrap().to_string()
-    }
-}
-
-impl Drop for RoutesApp {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
     }
 }
 
@@ -444,6 +444,21 @@ pub fn assert_placed(r: &Rec) {
 /// The JSON body of a response.
 pub async fn body(resp: reqwest::Response) -> Value {
     resp.json().await.unwrap_or(Value::Null)
+}
+
+/// The secret of a created API key (`{"key"}`).
+pub fn secret(created: &Value) -> String {
+    created["key"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a key in {created}"))
+        .to_string()
+}
+
+/// `bytes`, gzipped (fast).
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(bytes).expect("gzip in memory");
+    gz.finish().expect("gzip in memory")
 }
 
 /// The `{"error":{"code"}}` of an error response, with its status.
