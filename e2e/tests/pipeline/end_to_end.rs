@@ -8,14 +8,11 @@ use std::time::Duration;
 
 use rdkafka::Message;
 use serde_json::{json, Value};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use crate::common::*;
 use leadstream_domain::fired::{TriggerFired, TriggerKind};
-use leadstream_processor::ProcessorConfig;
 use leadstream_shared::avro::decode_fired;
-use leadstream_testkit::{consume, join_service, key_of, wait_until};
+use leadstream_testkit::{consume, key_of, wait_until};
 
 const WAIT: Duration = Duration::from_secs(60);
 /// How long the fired topic must stay unchanged for "nothing more fired".
@@ -24,45 +21,22 @@ const QUIET: Duration = Duration::from_secs(3);
 /// The gateway plus an in-process processor sharing its topic and Redis prefixes.
 struct E2e {
     app: App,
-    fired_topic: String,
-    stop: CancellationToken,
-    processor: JoinHandle<anyhow::Result<()>>,
+    services: Services,
 }
 
 impl E2e {
     async fn start() -> E2e {
         let app = App::start(spawn_gateway).await;
-        let env = app.service_env(&[]);
-        let cfg = ProcessorConfig::from_source(&env).expect("processor config");
-        let fired_topic = cfg.common.topics.fired.clone();
-        let stop = CancellationToken::new();
-        let token = stop.clone();
-        let processor = tokio::spawn(leadstream_processor::run(cfg, token));
-        E2e {
-            app,
-            fired_topic,
-            stop,
-            processor,
-        }
-    }
-
-    /// POST as `cred` and expect `status`; the JSON answer.
-    async fn send(&self, path: &str, cred: Cred<'_>, b: &Value, status: u16) -> Value {
-        let resp = self.app.post(path, cred, &[], b).await;
-        let got = resp.status().as_u16();
-        let answer = body(resp).await;
-        assert_eq!(got, status, "POST {path} {b} → {answer}");
-        answer
-    }
-
-    async fn get_json(&self, path: &str, cred: Cred<'_>) -> (u16, Value) {
-        let resp = self.app.get(path, cred).await;
-        (resp.status().as_u16(), body(resp).await)
+        let services = Services::processor(&app.service_env(&[]));
+        E2e { app, services }
     }
 
     /// `POST /ingest` as the bootstrap admin (OU `unit_default`); `(event_id, lead_id)`.
     async fn ingest(&self, b: Value) -> (String, String) {
-        let a = self.send("/ingest", Cred::Bearer(ADMIN), &b, 202).await;
+        let a = self
+            .app
+            .expect("/ingest", Cred::Bearer(ADMIN), &b, 202)
+            .await;
         assert_eq!(a["status"], "accepted");
         let id = |k: &str| {
             a[k].as_str()
@@ -76,7 +50,7 @@ impl E2e {
     async fn lead_after(&self, cred: Cred<'_>, email: &str, n: u64) -> Value {
         let path = format!("/leads?alias_kind=email&alias={email}");
         wait_until(WAIT, &format!("{email} has {n} events applied"), || async {
-            let (status, lead) = self.get_json(&path, cred).await;
+            let (status, lead) = self.app.get_json(&path, cred).await;
             (status == 200 && lead["event_count"] == n).then_some(lead)
         })
         .await
@@ -84,7 +58,8 @@ impl E2e {
 
     /// Every record on the fired topic: at least `n`, and whatever else arrives within QUIET.
     async fn fired(&self, n: usize) -> Vec<(String, TriggerFired)> {
-        consume(&self.app.broker.addr(), &self.fired_topic, n, WAIT, QUIET)
+        let topic = &self.app.common.topics.fired;
+        consume(&self.app.broker.addr(), topic, n, WAIT, QUIET)
             .await
             .iter()
             .map(|m| {
@@ -95,8 +70,7 @@ impl E2e {
     }
 
     async fn stop(self) {
-        self.stop.cancel();
-        join_service("the processor", self.processor, Duration::from_secs(15)).await;
+        self.services.stop().await;
         self.app.stop().await;
     }
 }
@@ -127,7 +101,8 @@ async fn milestone_fires_end_to_end() {
     let t = E2e::start().await;
     let admin = Cred::Bearer(ADMIN);
     let rs = t
-        .send(
+        .app
+        .expect(
             "/rulesets",
             admin,
             &json!({"name": "Engagement", "rules": [
@@ -139,7 +114,7 @@ async fn milestone_fires_end_to_end() {
         )
         .await;
     let trigger: Value = serde_json::from_str(HOT_LEAD).unwrap();
-    let trg = t.send("/triggers", admin, &trigger, 201).await;
+    let trg = t.app.expect("/triggers", admin, &trigger, 201).await;
     assert_eq!(trg["active"], true);
     let trg_id = id_of(&trg);
 
@@ -203,7 +178,7 @@ async fn milestone_fires_end_to_end() {
     });
     assert_eq!(f.payload, payload);
 
-    let (status, history) = t.get_json("/milestone-events", admin).await;
+    let (status, history) = t.app.get_json("/milestone-events", admin).await;
     assert_eq!(status, 200);
     let items = history["milestone_events"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{history}");
@@ -260,7 +235,8 @@ async fn sequence_fires_end_to_end_with_the_seed_004_example() {
     let admin = Cred::Bearer(ADMIN);
     let steps = ["pricing_page_view", "whitepaper_download", "demo_request"];
     let seq = t
-        .send(
+        .app
+        .expect(
             "/sequences",
             admin,
             &json!({"name": "Buying Intent Sequence", "event_types": steps,
@@ -315,7 +291,7 @@ async fn sequence_fires_end_to_end_with_the_seed_004_example() {
         ]
     });
     assert_eq!(f.payload, payload);
-    let (status, history) = t.get_json("/sequence-events", admin).await;
+    let (status, history) = t.app.get_json("/sequence-events", admin).await;
     assert_eq!(status, 200);
     let items = history["sequence_events"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{history}");
@@ -337,7 +313,7 @@ async fn sequence_fires_end_to_end_with_the_seed_004_example() {
     t.lead_after(admin, other, 3).await;
     let fired = t.fired(1).await;
     assert_eq!(fired.len(), 1, "out of order fired: {fired:?}");
-    let (_, history) = t.get_json("/sequence-events", admin).await;
+    let (_, history) = t.app.get_json("/sequence-events", admin).await;
     assert_eq!(
         history["sequence_events"].as_array().map(Vec::len),
         Some(1),
@@ -351,19 +327,20 @@ async fn tenants_do_not_see_each_other_end_to_end() {
     let t = E2e::start().await;
     let admin = Cred::Bearer(ADMIN);
     let emea = id_of(
-        &t.send("/org-units", admin, &json!({"name": "EMEA"}), 201)
+        &t.app
+            .expect("/org-units", admin, &json!({"name": "EMEA"}), 201)
             .await,
     );
     let key2 = t.app.key(&["admin"], &[emea.as_str()], None).await;
     let other = Cred::Bearer(&key2);
     let page =
         |n: i64| json!({"name": "Pages", "rules": [{"event_type": "page_view", "points": n}]});
-    t.send("/rulesets", admin, &page(10), 201).await;
-    t.send("/rulesets", other, &page(1), 201).await;
+    t.app.expect("/rulesets", admin, &page(10), 201).await;
+    t.app.expect("/rulesets", other, &page(1), 201).await;
     let mut trigger: Value = serde_json::from_str(HOT_LEAD).unwrap();
     trigger["score_threshold"] = json!(20);
     trigger.as_object_mut().unwrap().remove("event_type");
-    let trg_id = id_of(&t.send("/triggers", admin, &trigger, 201).await);
+    let trg_id = id_of(&t.app.expect("/triggers", admin, &trigger, 201).await);
 
     let email = "shared@example.com";
     let pv = json!({"alias_kind": "email", "alias": email, "event_type": "page_view"});
@@ -373,7 +350,7 @@ async fn tenants_do_not_see_each_other_end_to_end() {
     }
     let mut lead2 = String::new();
     for _ in 0..2 {
-        lead2 = t.send("/ingest", other, &pv, 202).await["lead_id"]
+        lead2 = t.app.expect("/ingest", other, &pv, 202).await["lead_id"]
             .as_str()
             .unwrap()
             .to_string();
@@ -407,16 +384,22 @@ async fn tenants_do_not_see_each_other_end_to_end() {
 
     // The EMEA key sees none of unit_default's things.
     assert_eq!(
-        t.get_json(&format!("/triggers/{trg_id}"), other).await.0,
+        t.app
+            .get_json(&format!("/triggers/{trg_id}"), other)
+            .await
+            .0,
         404
     );
-    assert_eq!(t.get_json(&format!("/leads/{lead1}"), other).await.0, 404);
-    let (status, h) = t.get_json("/milestone-events", other).await;
+    assert_eq!(
+        t.app.get_json(&format!("/leads/{lead1}"), other).await.0,
+        404
+    );
+    let (status, h) = t.app.get_json("/milestone-events", other).await;
     assert_eq!(
         (status, h["milestone_events"].as_array().map(Vec::len)),
         (200, Some(0))
     );
-    let (_, h) = t.get_json("/milestone-events", admin).await;
+    let (_, h) = t.app.get_json("/milestone-events", admin).await;
     assert_eq!(h["milestone_events"][0]["lead_id"], lead1.as_str(), "{h}");
     t.stop().await;
 }

@@ -20,12 +20,11 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use leadstream_shared::avro::{DEAD_LETTER_CODEC, EVENT_CODEC, FIRED_CODEC};
-use leadstream_shared::kafka::{KafkaSettings, Publisher, Topics};
+use leadstream_shared::kafka::{KafkaSettings, Publisher};
 use leadstream_testkit::receiver::{Mode, Receiver};
 use leadstream_testkit::{consume, wait_until};
 use rdkafka::Message;
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
 
 use crate::common::*;
 
@@ -122,20 +121,8 @@ fn fastavro_computes_the_fingerprints_leadstream_writes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn independent_clients_produce_to_and_read_from_leadstream() {
     let app = App::start(spawn_gateway).await;
-    let prefix = app.prefix();
-    let topics = Topics::from_prefix(&prefix);
-    let env = app.service_env(&[
-        ("LEADSTREAM_NOTIFIER_GROUP", format!("{prefix}-notifier")),
-        ("LEADSTREAM_WEBHOOK_ALLOW_PRIVATE", "127.0.0.1/32".into()),
-        ("LEADSTREAM_NOTIFIER_POLL_INTERVAL", "50ms".into()),
-    ]);
-    let stop = CancellationToken::new();
-    let processor_cfg =
-        leadstream_processor::ProcessorConfig::from_source(&env).expect("processor config");
-    let notifier_cfg =
-        leadstream_notifier::NotifierConfig::from_source(&env).expect("notifier config");
-    let processor = tokio::spawn(leadstream_processor::run(processor_cfg, stop.clone()));
-    let notifier = tokio::spawn(leadstream_notifier::run(notifier_cfg, stop.clone()));
+    let topics = &app.common.topics;
+    let services = Services::both(&notifier_env(&app, &[]));
 
     let admin = Cred::Bearer(ADMIN);
     // A webhook endpoint that refuses every delivery (400: dead at once, to the notifications DLQ).
@@ -145,12 +132,10 @@ async fn independent_clients_produce_to_and_read_from_leadstream() {
     let rules = json!({"name": "Engagement", "rules": [
         {"event_type": "demo_request", "points": 50},
         {"event_type": "pricing_page_view", "points": 10}]});
-    let resp = app.post("/rulesets", admin, &[], &rules).await;
-    assert_eq!(resp.status(), 201, "{}", body(resp).await);
+    app.create("/rulesets", &rules).await;
     // Fires only once both of the Python producer's events are applied (50 + 10).
     let trigger = json!({"name": "Hot Lead Alert", "score_threshold": 60, "webhook_url": hook});
-    let resp = app.post("/triggers", admin, &[], &trigger).await;
-    assert_eq!(resp.status(), 201, "{}", body(resp).await);
+    app.create("/triggers", &trigger).await;
 
     // An event the gateway writes.
     let ingest = json!({"alias_kind": "email", "alias": "gw@example.com",
@@ -197,9 +182,7 @@ async fn independent_clients_produce_to_and_read_from_leadstream() {
     let fired = values(&brokers, &topics.fired, 1).await;
     let events_dlq = values(&brokers, &topics.events_dlq, 1).await;
     let notifications_dlq = values(&brokers, &topics.dlq, 1).await;
-    stop.cancel();
-    let _ = processor.await;
-    let _ = notifier.await;
+    services.stop().await;
 
     // The gateway's event (its own Avro), read by fastavro.
     let avro_events: Vec<Vec<u8>> = events.into_iter().filter(|v| v[0] == 0xC3).collect();

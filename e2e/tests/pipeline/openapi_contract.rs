@@ -15,10 +15,8 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokio_util::sync::CancellationToken;
 
 use crate::common::*;
-use leadstream_processor::ProcessorConfig;
 use leadstream_testkit::openapi::{assert_valid, document, request_schema, response_schema};
 use leadstream_testkit::receiver::Receiver;
 use leadstream_testkit::wait_until;
@@ -67,22 +65,7 @@ fn path_template(path: &str) -> String {
 async fn webhook_bodies_and_simulate_answers_match_the_document() {
     let doc = document();
     let app = App::start(spawn_gateway).await;
-    let prefix = app.prefix();
-    let env = app.service_env(&[
-        ("LEADSTREAM_NOTIFIER_GROUP", format!("{prefix}-notifier")),
-        ("LEADSTREAM_WEBHOOK_ALLOW_PRIVATE", "127.0.0.1/32".into()),
-        ("LEADSTREAM_NOTIFIER_POLL_INTERVAL", "50ms".into()),
-        (
-            "LEADSTREAM_EMAIL_DIR",
-            std::env::temp_dir().join(&prefix).display().to_string(),
-        ),
-    ]);
-    let processor_cfg = ProcessorConfig::from_source(&env).expect("processor config");
-    let notifier_cfg =
-        leadstream_notifier::NotifierConfig::from_source(&env).expect("notifier config");
-    let stop = CancellationToken::new();
-    let processor = tokio::spawn(leadstream_processor::run(processor_cfg, stop.clone()));
-    let notifier = tokio::spawn(leadstream_notifier::run(notifier_cfg, stop.clone()));
+    let services = Services::both(&notifier_env(&app, &[]));
     let rx = Receiver::start().await;
     let hook_url = rx.url("/hook");
 
@@ -203,8 +186,6 @@ async fn webhook_bodies_and_simulate_answers_match_the_document() {
     assert_eq!(a["results"][0]["error_code"], "validation_failed", "{a}");
     assert_eq!(a["results"][1]["error_code"], "validation_failed", "{a}");
 
-    stop.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(15), processor).await;
-    let _ = tokio::time::timeout(Duration::from_secs(15), notifier).await;
+    services.stop().await;
     app.stop().await;
 }

@@ -17,11 +17,10 @@ use std::time::Duration;
 
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 use crate::common::*;
 use leadstream_testkit::receiver::Receiver;
-use leadstream_testkit::{join_service, wait_until};
+use leadstream_testkit::wait_until;
 
 const WAIT: Duration = Duration::from_secs(90);
 const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
@@ -34,6 +33,25 @@ fn spans_of(exporter: &InMemorySpanExporter, trace_id: &str) -> Vec<SpanData> {
         .into_iter()
         .filter(|s| s.span_context.trace_id().to_string() == trace_id)
         .collect()
+}
+
+/// Arm a milestone trigger (50 points for a demo request, threshold 40) that calls `hook`, then
+/// ingest a demo request for `email` within the caller's trace; the caller's `traceparent`.
+async fn send_traced(app: &App, hook: &str, email: &str) -> String {
+    let rules =
+        json!({"name": "Engagement", "rules": [{"event_type": "demo_request", "points": 50}]});
+    app.create("/rulesets", &rules).await;
+    let trigger = json!({"name": "Hot Lead Alert", "event_type": "demo_request",
+        "score_threshold": 40, "webhook_url": hook});
+    app.create("/triggers", &trigger).await;
+    let caller = format!("00-{TRACE_ID}-{CALLER_SPAN}-01");
+    let event = json!({"alias_kind": "email", "alias": email, "event_type": "demo_request"});
+    let traced = [("traceparent", caller.as_str())];
+    let resp = app
+        .post("/ingest", Cred::Bearer(ADMIN), &traced, &event)
+        .await;
+    assert_eq!(resp.status(), 202, "{}", body(resp).await);
+    caller
 }
 
 fn names(spans: &[SpanData]) -> Vec<String> {
@@ -53,50 +71,16 @@ async fn one_trace_from_request_to_delivery_and_metrics_for_each_hop() {
     // Statistics every 500 ms so consumer lag shows up quickly.
     let kafka_config = ("LEADSTREAM_KAFKA_CONFIG", "statistics.interval.ms=500");
     let app = App::with_env(&[kafka_config], spawn_gateway).await;
-    let prefix = app.prefix();
-    let env = app.service_env(&[
-        ("LEADSTREAM_NOTIFIER_GROUP", format!("{prefix}-notifier")),
-        ("LEADSTREAM_WEBHOOK_ALLOW_PRIVATE", "127.0.0.1/32".into()),
-        ("LEADSTREAM_WEBHOOK_TIMEOUT", "5s".into()),
-        ("LEADSTREAM_NOTIFIER_POLL_INTERVAL", "50ms".into()),
-        (
-            "LEADSTREAM_EMAIL_DIR",
-            std::env::temp_dir().join(&prefix).display().to_string(),
-        ),
-        (kafka_config.0, kafka_config.1.into()),
-    ]);
-    let stop = CancellationToken::new();
-    let processor_cfg =
-        leadstream_processor::ProcessorConfig::from_source(&env).expect("processor config");
-    let notifier_cfg =
-        leadstream_notifier::NotifierConfig::from_source(&env).expect("notifier config");
-    let processor = tokio::spawn(leadstream_processor::run(processor_cfg, stop.clone()));
-    let notifier = tokio::spawn(leadstream_notifier::run(notifier_cfg, stop.clone()));
+    let services = Services::both(&notifier_env(
+        &app,
+        &[
+            ("LEADSTREAM_WEBHOOK_TIMEOUT", "5s".into()),
+            (kafka_config.0, kafka_config.1.into()),
+        ],
+    ));
 
     let rx = Receiver::start().await;
-    let hook_url = rx.url("/hook");
-    let admin = Cred::Bearer(ADMIN);
-    let rules =
-        json!({"name": "Engagement", "rules": [{"event_type": "demo_request", "points": 50}]});
-    let resp = app.post("/rulesets", admin, &[], &rules).await;
-    assert_eq!(resp.status(), 201, "{}", body(resp).await);
-    let trigger = json!({"name": "Hot Lead Alert", "event_type": "demo_request",
-        "score_threshold": 40, "webhook_url": hook_url});
-    let resp = app.post("/triggers", admin, &[], &trigger).await;
-    assert_eq!(resp.status(), 201, "{}", body(resp).await);
-
-    let caller = format!("00-{TRACE_ID}-{CALLER_SPAN}-01");
-    let event = json!({"alias_kind": "email", "alias": "traced@example.com",
-        "event_type": "demo_request"});
-    let resp = app
-        .post(
-            "/ingest",
-            admin,
-            &[("traceparent", caller.as_str())],
-            &event,
-        )
-        .await;
-    assert_eq!(resp.status(), 202, "{}", body(resp).await);
+    send_traced(&app, &rx.url("/hook"), "traced@example.com").await;
 
     wait_until(WAIT, "the webhook arrives", || async {
         (!rx.on("/hook").is_empty()).then_some(())
@@ -172,9 +156,7 @@ async fn one_trace_from_request_to_delivery_and_metrics_for_each_hop() {
         );
     }
 
-    stop.cancel();
-    join_service("the processor", processor, Duration::from_secs(20)).await;
-    join_service("the notifier", notifier, Duration::from_secs(20)).await;
+    services.stop().await;
     app.stop().await;
 }
 
@@ -184,37 +166,13 @@ async fn one_trace_from_request_to_delivery_and_metrics_for_each_hop() {
 async fn without_an_exporter_the_fired_record_carries_the_callers_traceparent() {
     assert!(!leadstream_shared::trace::enabled());
     let app = App::start(spawn_gateway).await;
-    let env = app.service_env(&[]);
-    let cfg = leadstream_processor::ProcessorConfig::from_source(&env).expect("processor config");
-    let fired_topic = cfg.common.topics.fired.clone();
-    let stop = CancellationToken::new();
-    let processor = tokio::spawn(leadstream_processor::run(cfg, stop.clone()));
-
-    let admin = Cred::Bearer(ADMIN);
-    let rules =
-        json!({"name": "Engagement", "rules": [{"event_type": "demo_request", "points": 50}]});
-    let resp = app.post("/rulesets", admin, &[], &rules).await;
-    assert_eq!(resp.status(), 201, "{}", body(resp).await);
-    let trigger = json!({"name": "Hot Lead Alert", "event_type": "demo_request",
-        "score_threshold": 40, "webhook_url": "https://hooks.example.com/leadvibe"});
-    let resp = app.post("/triggers", admin, &[], &trigger).await;
-    assert_eq!(resp.status(), 201, "{}", body(resp).await);
-    let caller = format!("00-{TRACE_ID}-{CALLER_SPAN}-01");
-    let event = json!({"alias_kind": "email", "alias": "untraced@example.com",
-        "event_type": "demo_request"});
-    let resp = app
-        .post(
-            "/ingest",
-            admin,
-            &[("traceparent", caller.as_str())],
-            &event,
-        )
-        .await;
-    assert_eq!(resp.status(), 202, "{}", body(resp).await);
+    let services = Services::processor(&app.service_env(&[]));
+    let hook = "https://hooks.example.com/leadvibe";
+    let caller = send_traced(&app, hook, "untraced@example.com").await;
 
     let fired = leadstream_testkit::consume(
         &app.broker.addr(),
-        &fired_topic,
+        &app.common.topics.fired,
         1,
         WAIT,
         Duration::from_millis(200),
@@ -229,7 +187,6 @@ async fn without_an_exporter_the_fired_record_carries_the_callers_traceparent() 
         "the fired record carries the caller's traceparent"
     );
 
-    stop.cancel();
-    join_service("the processor", processor, Duration::from_secs(20)).await;
+    services.stop().await;
     app.stop().await;
 }

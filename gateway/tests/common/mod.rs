@@ -10,23 +10,16 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use leadstream_gateway::{EventSink, GatewayConfig, MemorySink, Running};
+use leadstream_gateway::{EventSink, GatewayConfig, MemorySink};
 use leadstream_shared::store::Store;
 pub use leadstream_testkit::gateway::*;
-
-fn spawned(running: Running) -> Spawned {
-    Spawned {
-        addr: running.addr,
-        ops_addr: running.ops_addr,
-        handle: running.handle,
-    }
-}
 
 /// The real gateway for [`App`]: its configuration from `env` (a broker of the test's own),
 /// served until `shutdown`.
 pub async fn spawn_gateway(env: Env, shutdown: CancellationToken) -> anyhow::Result<Spawned> {
     let cfg = GatewayConfig::from_source(&env)?;
-    Ok(spawned(leadstream_gateway::spawn(cfg, shutdown).await?))
+    let running = leadstream_gateway::spawn(cfg, shutdown).await?;
+    Ok((running.addr, running.ops_addr, running.handle))
 }
 
 /// The real gateway for [`RoutesApp`]: on `store`, publishing to `sink` (a memory sink the test
@@ -38,9 +31,8 @@ pub async fn spawn_on(
     shutdown: CancellationToken,
 ) -> anyhow::Result<Spawned> {
     let cfg = GatewayConfig::from_source(&env)?;
-    Ok(spawned(
-        leadstream_gateway::spawn_with(cfg, store, sink, shutdown).await?,
-    ))
+    let running = leadstream_gateway::spawn_with(cfg, store, sink, shutdown).await?;
+    Ok((running.addr, running.ops_addr, running.handle))
 }
 
 /// [`spawn_on`] with a sink in memory no test reads.

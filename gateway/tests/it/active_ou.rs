@@ -7,6 +7,8 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::json;
 
+use leadstream_shared::catalog::Catalog;
+
 use crate::common::*;
 
 /// Seed 000, "Setting the Active OU", verbatim; only the host and `<credentials>` are filled in.
@@ -59,16 +61,8 @@ fn run_seed_commands(app: &App, key: &str) -> Vec<(u16, serde_json::Value)> {
 async fn seed_000_two_curl_calls_without_a_cookie_jar() {
     let app = App::start(spawn_gateway).await;
     // A key that names its OU per request: ingest alone is seed 000's 400.
-    let resp = app
-        .post(
-            "/api-keys",
-            Cred::Bearer(ADMIN),
-            &[],
-            &json!({"name": "curl", "scopes": ["ingest"], "org_wide": true}),
-        )
-        .await;
-    assert_eq!(resp.status(), 201);
-    let key = body(resp).await["key"].as_str().unwrap().to_string();
+    let key = json!({"name": "curl", "scopes": ["ingest"], "org_wide": true});
+    let key = secret(&app.create("/api-keys", &key).await);
     let ev = json!({"alias_kind": "email", "alias": "user@example.com", "event_type": "page_view"});
     let (status, code, _) = error_of(app.post("/ingest", Cred::Basic(&key), &[], &ev).await).await;
     assert_eq!((status, code.as_str()), (400, "active_ou_not_set"));
@@ -92,16 +86,8 @@ async fn precedence_header_cookie_remembered_binding() {
     let app = App::start(spawn_gateway).await;
     let mut ous = Vec::new();
     for name in ["North", "South"] {
-        let resp = app
-            .post(
-                "/org-units",
-                Cred::Bearer(ADMIN),
-                &[],
-                &json!({"name": name}),
-            )
-            .await;
-        assert_eq!(resp.status(), 201);
-        ous.push(body(resp).await["id"].as_str().unwrap().to_string());
+        let ou = app.create("/org-units", &json!({"name": name})).await;
+        ous.push(ou["id"].as_str().unwrap().to_string());
     }
     let (north, south) = (ous[0].as_str(), ous[1].as_str());
     // Bound to two OUs: no single binding to fall back on.
@@ -198,22 +184,10 @@ async fn precedence_header_cookie_remembered_binding() {
         .unwrap()
         .to_string();
     let resp = app
-        .http
-        .delete(app.url(&format!("/api-keys/{id}")))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
+        .delete(&format!("/api-keys/{id}"), Cred::Bearer(ADMIN))
+        .await;
     assert_eq!(resp.status(), 204);
-    let kv: leadstream_shared::store::Store = std::sync::Arc::new(
-        leadstream_shared::store::RedisKv::connect(&leadstream_testkit::redis_url())
-            .await
-            .unwrap(),
-    );
-    let catalog = leadstream_shared::catalog::Catalog::new(
-        kv,
-        leadstream_shared::keys::Keys::new(app.prefix()),
-    );
+    let catalog = Catalog::new(app.store().await, app.keys.clone());
     let left = catalog.remembered_active_ou(&id).await.unwrap();
     assert_eq!(left, None);
     app.stop().await;

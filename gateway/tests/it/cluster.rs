@@ -4,23 +4,10 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::common::*;
 use leadstream_testkit::redis_cluster::RedisCluster;
-
-async fn send(app: &App, path: &str, cred: Cred<'_>, b: &Value, status: u16) -> Value {
-    let resp = app.post(path, cred, &[], b).await;
-    let got = resp.status().as_u16();
-    let answer = body(resp).await;
-    assert_eq!(got, status, "POST {path} {b} → {answer}");
-    answer
-}
-
-async fn get(app: &App, path: &str, cred: Cred<'_>) -> (u16, Value) {
-    let resp = app.get(path, cred).await;
-    (resp.status().as_u16(), body(resp).await)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_ingest_and_reads_work_on_a_redis_cluster() {
@@ -29,18 +16,19 @@ async fn admin_ingest_and_reads_work_on_a_redis_cluster() {
     let urls = cluster.url_list();
     let app = App::with_env(&[("LEADSTREAM_REDIS_URL", urls.as_str())], spawn_gateway).await;
     let admin = Cred::Bearer(ADMIN);
-    assert_eq!(get(&app, "/readyz", Cred::None).await.0, 200);
+    assert_eq!(app.get_json("/readyz", Cred::None).await.0, 200);
 
     // Admin routes: every catalog write (atomic ones included) lands on the cluster.
-    let ou = send(&app, "/org-units", admin, &json!({"name": "EMEA"}), 201).await;
-    let (status, ous) = get(&app, "/org-units", admin).await;
+    let ou = app
+        .expect("/org-units", admin, &json!({"name": "EMEA"}), 201)
+        .await;
+    let (status, ous) = app.get_json("/org-units", admin).await;
     assert_eq!(status, 200);
     assert!(
         ous.to_string().contains(ou["id"].as_str().unwrap()),
         "{ous}"
     );
-    send(
-        &app,
+    app.expect(
         "/rulesets",
         admin,
         &json!({"name": "Engagement", "rules": [{"event_type": "demo_request", "points": 50}]}),
@@ -49,8 +37,8 @@ async fn admin_ingest_and_reads_work_on_a_redis_cluster() {
     .await;
     let trigger = json!({"name": "Hot", "event_type": "demo_request", "score_threshold": 75,
         "webhook_url": "https://hooks.example.com/x"});
-    let trg = send(&app, "/triggers", admin, &trigger, 201).await;
-    let (status, list) = get(&app, "/triggers", admin).await;
+    let trg = app.expect("/triggers", admin, &trigger, 201).await;
+    let (status, list) = app.get_json("/triggers", admin).await;
     assert_eq!(status, 200);
     assert!(
         list.to_string().contains(trg["id"].as_str().unwrap()),
@@ -61,27 +49,27 @@ async fn admin_ingest_and_reads_work_on_a_redis_cluster() {
         "properties": {"order_id": "string"}}),
     )
     .await;
-    let (status, first) = get(&app, "/webhook-secret", admin).await;
+    let (status, first) = app.get_json("/webhook-secret", admin).await;
     assert_eq!(status, 200, "{first}");
     let rotated = app
         .post("/webhook-secret/rotate", admin, &[], &json!({}))
         .await;
     assert_eq!(rotated.status(), 200);
-    let (_, second) = get(&app, "/webhook-secret", admin).await;
+    let (_, second) = app.get_json("/webhook-secret", admin).await;
     assert_ne!(first, second, "rotation changed the current secret");
 
     // Ingest with a key of its own, and with an Idempotency-Key replayed.
     let key = app.key(&["ingest", "read"], &["unit_default"], None).await;
     let cred = Cred::Bearer(&key);
     let email = "cluster@example.com";
-    let a = send(
-        &app,
-        "/ingest",
-        cred,
-        &json!({"alias_kind": "email", "alias": email, "event_type": "page_view"}),
-        202,
-    )
-    .await;
+    let a = app
+        .expect(
+            "/ingest",
+            cred,
+            &json!({"alias_kind": "email", "alias": email, "event_type": "page_view"}),
+            202,
+        )
+        .await;
     let lead = a["lead_id"].as_str().unwrap().to_string();
     let event = json!({"event_type": "demo_request", "source_id": "src_web",
         "alias_kind": "email", "alias": email, "timestamp": "2025-01-15T10:00:00Z",
@@ -103,21 +91,18 @@ async fn admin_ingest_and_reads_work_on_a_redis_cluster() {
         .all(|r| r.event.lead_id.as_deref() == Some(lead.as_str())));
 
     // Reads: the lead by alias and by id (its aliases live on the cluster), deliveries.
-    let (status, by_alias) = get(
-        &app,
-        &format!("/leads?alias_kind=email&alias={email}"),
-        cred,
-    )
-    .await;
+    let (status, by_alias) = app
+        .get_json(&format!("/leads?alias_kind=email&alias={email}"), cred)
+        .await;
     assert_eq!(status, 200, "{by_alias}");
     assert_eq!(by_alias["lead_id"], lead.as_str());
-    let (status, by_id) = get(&app, &format!("/leads/{lead}"), cred).await;
+    let (status, by_id) = app.get_json(&format!("/leads/{lead}"), cred).await;
     assert_eq!(status, 200, "{by_id}");
-    let (status, deliveries) = get(&app, "/deliveries", admin).await;
+    let (status, deliveries) = app.get_json("/deliveries", admin).await;
     assert_eq!(status, 200, "{deliveries}");
 
     // Revoking the key (two hashes in one atomic write) takes effect.
-    let (_, keys) = get(&app, "/api-keys", admin).await;
+    let (_, keys) = app.get_json("/api-keys", admin).await;
     let id = keys
         .as_array()
         .or_else(|| keys["api_keys"].as_array())
@@ -125,15 +110,9 @@ async fn admin_ingest_and_reads_work_on_a_redis_cluster() {
         .and_then(|k| k["id"].as_str())
         .unwrap_or_else(|| panic!("the key in {keys}"))
         .to_string();
-    let resp = app
-        .http
-        .delete(app.url(&format!("/api-keys/{id}")))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
+    let resp = app.delete(&format!("/api-keys/{id}"), admin).await;
     assert!(resp.status().is_success(), "{}", resp.status());
-    let (status, _) = get(&app, &format!("/leads/{lead}"), cred).await;
+    let (status, _) = app.get_json(&format!("/leads/{lead}"), cred).await;
     assert_eq!(status, 401);
     app.stop().await;
 }

@@ -3,14 +3,12 @@
 //! still being stored is retryable (503 `request_in_progress` with `Retry-After`). The same two
 //! answers for seed 001's `Idempotency-Key` (409 `idempotency_key_reused`, 503).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
 
 use crate::common::*;
-use leadstream_shared::keys::Keys;
-use leadstream_shared::store::{Cmd, RedisKv, Store};
+use leadstream_shared::store::Cmd;
 
 fn purchase(ext: &str, amount: f64) -> serde_json::Value {
     json!({
@@ -25,22 +23,19 @@ fn purchase(ext: &str, amount: f64) -> serde_json::Value {
 /// Put a claim that looks like a request still publishing `(source, id)` right now (its time
 /// lies ahead, so it never turns stale during the test).
 async fn pending_claim(app: &App, scope: &str, source: &str, id: &str) {
-    let kv: Store = Arc::new(
-        RedisKv::connect(&leadstream_testkit::redis_url())
-            .await
-            .unwrap(),
-    );
     let parts = serde_json::to_string(&[source, id]).unwrap();
-    let key = Keys::new(app.prefix()).ingest_claim("unit_default", scope, &parts);
+    let key = app.keys.ingest_claim("unit_default", scope, &parts);
     let at_ms = leadstream_shared::ids::now_ms() + 600_000;
     let value = json!({"state": "pending", "at_ms": at_ms, "event_id": "evt_elsewhere"});
-    kv.exec(vec![Cmd::Set {
-        key,
-        value: serde_json::to_vec(&value).unwrap(),
-        ttl_ms: Some(600_000),
-    }])
-    .await
-    .unwrap();
+    app.store()
+        .await
+        .exec(vec![Cmd::Set {
+            key,
+            value: serde_json::to_vec(&value).unwrap(),
+            ttl_ms: Some(600_000),
+        }])
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -144,13 +144,7 @@ async fn oversized_bodies_and_gzip_bombs_are_413() {
     let bomb = gz.finish().unwrap();
     assert!(bomb.len() < 1 << 20);
     let resp = app
-        .post_raw(
-            "/import",
-            Cred::Bearer(ADMIN),
-            &[("content-encoding", "gzip")],
-            "application/json",
-            bomb,
-        )
+        .post_gzip("/import", Cred::Bearer(ADMIN), "application/json", bomb)
         .await;
     let (s, c, _) = error_of(resp).await;
     assert_eq!((s, c.as_str()), (413, "payload_too_large"));
@@ -173,36 +167,15 @@ async fn oversized_bodies_and_gzip_bombs_are_413() {
 async fn wrong_content_type_is_415() {
     let app = App::start(spawn_gateway).await;
     let b = j(json!({"lead_id": "ld_1", "event_type": "a"}));
-    expect(
-        &app,
-        "/ingest",
-        Cred::Bearer(ADMIN),
-        "text/plain",
-        &b,
-        415,
-        "unsupported_media_type",
-    )
-    .await;
-    expect(
-        &app,
-        "/ingest",
-        Cred::Bearer(ADMIN),
-        "",
-        &b,
-        415,
-        "unsupported_media_type",
-    )
-    .await;
-    expect(
-        &app,
-        "/v1/cdp/events",
-        Cred::Bearer(ADMIN),
-        "application/x-www-form-urlencoded",
-        &b,
-        415,
-        "unsupported_media_type",
-    )
-    .await;
+    for (path, content_type) in [
+        ("/ingest", "text/plain"),
+        ("/ingest", ""),
+        ("/v1/cdp/events", "application/x-www-form-urlencoded"),
+    ] {
+        let admin = Cred::Bearer(ADMIN);
+        let (status, code) = (415, "unsupported_media_type");
+        expect(&app, path, admin, content_type, &b, status, code).await;
+    }
     let resp = app
         .post_raw(
             "/ingest",
@@ -228,26 +201,10 @@ async fn missing_and_unknown_keys_are_401() {
         "/import",
         "/api-keys",
     ] {
-        expect(
-            &app,
-            path,
-            Cred::None,
-            "application/json",
-            &b,
-            401,
-            "unauthorized",
-        )
-        .await;
-        expect(
-            &app,
-            path,
-            Cred::Bearer("lsk_not_a_key"),
-            "application/json",
-            &b,
-            401,
-            "unauthorized",
-        )
-        .await;
+        for cred in [Cred::None, Cred::Bearer("lsk_not_a_key")] {
+            let json = "application/json";
+            expect(&app, path, cred, json, &b, 401, "unauthorized").await;
+        }
     }
     // A revoked key stops working at once on the gateway that revoked it.
     let key = app.key(&["ingest"], &["unit_default"], None).await;
@@ -275,12 +232,8 @@ async fn missing_and_unknown_keys_are_401() {
         "secrets are never listed"
     );
     let resp = app
-        .http
-        .delete(app.url(&format!("/api-keys/{id}")))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
+        .delete(&format!("/api-keys/{id}"), Cred::Bearer(ADMIN))
+        .await;
     assert_eq!(resp.status(), 204);
     expect(
         &app,
@@ -322,16 +275,7 @@ async fn wrong_scope_ou_or_source_is_403() {
     )
     .await;
     // An OU the key is not bound to, by header or cookie.
-    let ou = body(
-        app.post(
-            "/org-units",
-            Cred::Bearer(ADMIN),
-            &[],
-            &json!({"name": "EMEA"}),
-        )
-        .await,
-    )
-    .await;
+    let ou = app.create("/org-units", &json!({"name": "EMEA"})).await;
     let emea = ou["id"].as_str().unwrap().to_string();
     let bound = app.key(&["ingest"], &["unit_default"], None).await;
     let resp = app
@@ -445,22 +389,12 @@ async fn conflicts_are_409() {
     assert_eq!((s, c.as_str()), (409, "already_exists"));
     let listed = body(app.get("/v1/cdp/event-types", Cred::Bearer(ADMIN)).await).await;
     assert_eq!(listed["event_types"][0]["name"], "signup");
-    let del = app
-        .http
-        .delete(app.url("/v1/cdp/event-types/signup"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(del.status(), 204);
-    let del = app
-        .http
-        .delete(app.url("/v1/cdp/event-types/signup"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(del.status(), 404);
+    for status in [204, 404] {
+        let del = app
+            .delete("/v1/cdp/event-types/signup", Cred::Bearer(ADMIN))
+            .await;
+        assert_eq!(del.status(), status);
+    }
     let ou = json!({"name": "APAC"});
     assert_eq!(
         app.post("/org-units", Cred::Bearer(ADMIN), &[], &ou)

@@ -48,18 +48,10 @@ async fn a_key_created_without_ou_ids_belongs_to_the_creators_ou() {
 async fn seed_000_examples_land_in_kafka_with_every_field() {
     let app = App::start(spawn_gateway).await;
     // An org-wide key names its OU per request; without one: seed 000's 400.
-    let resp = app
-        .post(
-            "/api-keys",
-            Cred::Bearer(ADMIN),
-            &[],
-            &json!({"name": "org-wide", "scopes": ["ingest"], "org_wide": true}),
-        )
-        .await;
-    assert_eq!(resp.status(), 201);
-    let created = body(resp).await;
+    let key = json!({"name": "org-wide", "scopes": ["ingest"], "org_wide": true});
+    let created = app.create("/api-keys", &key).await;
     assert_eq!(created["org_wide"], true, "{created}");
-    let key = created["key"].as_str().unwrap().to_string();
+    let key = secret(&created);
     let ex1 =
         json!({"alias_kind": "email", "alias": "user@example.com", "event_type": "page_view"});
     let (status, code, message) =
@@ -371,7 +363,6 @@ async fn seed_002_contract_violations_are_422() {
 /// Bulk import: 2,000 NDJSON events and a gzip JSON array, original timestamps kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bulk_import_ndjson_and_gzip_keep_timestamps() {
-    use std::io::Write;
     let app = App::start(spawn_gateway).await;
     let n = 2000;
     let mut ndjson = String::new();
@@ -406,16 +397,9 @@ async fn bulk_import_ndjson_and_gzip_keep_timestamps() {
                         "timestamp": "2023-03-03T03:03:03Z"})
         })
         .collect();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(&serde_json::to_vec(&array).unwrap()).unwrap();
+    let gzipped = gzip(&serde_json::to_vec(&array).unwrap());
     let resp = app
-        .post_raw(
-            "/import",
-            Cred::Bearer(ADMIN),
-            &[("content-encoding", "gzip")],
-            "application/json",
-            gz.finish().unwrap(),
-        )
+        .post_gzip("/import", Cred::Bearer(ADMIN), "application/json", gzipped)
         .await;
     assert_eq!(body(resp).await["accepted"], 10);
 

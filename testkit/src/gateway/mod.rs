@@ -52,15 +52,15 @@ pub const PARTITIONS: i32 = 3;
 /// A service's variables (`LEADSTREAM_*`), as its `from_source` reads them.
 pub type Env = BTreeMap<String, String>;
 
-/// A gateway the caller's spawn function started in this process.
-pub struct Spawned {
-    /// The bound address (port 0 in the variables).
-    pub addr: SocketAddr,
-    /// The operations port's bound address, when `LEADSTREAM_METRICS_ADDR` is set.
-    pub ops_addr: Option<SocketAddr>,
-    /// Resolves when the server stopped (after the shutdown token was cancelled and it drained).
-    pub handle: JoinHandle<anyhow::Result<()>>,
-}
+/// A gateway the caller's spawn function started in this process: its bound address (port 0 in
+/// the variables), its operations port's when `LEADSTREAM_METRICS_ADDR` is set, and its task,
+/// which resolves when the server stopped (after the shutdown token was cancelled and it
+/// drained).
+pub type Spawned = (
+    SocketAddr,
+    Option<SocketAddr>,
+    JoinHandle<anyhow::Result<()>>,
+);
 
 /// The gateway's variables for a test against `brokers` and `redis`, with `prefix` as topic and
 /// Redis key prefix: port 0, [`PARTITIONS`], [`ADMIN`] as bootstrap key, no shutdown delay.
@@ -145,18 +145,18 @@ impl Builder<App> {
         let common = CommonConfig::from_source(&env).expect("config");
         let topic = common.topics.events.clone();
         let shutdown = CancellationToken::new();
-        let spawned = spawn(env, shutdown.clone()).await.expect("gateway starts");
+        let (addr, _, handle) = spawn(env, shutdown.clone()).await.expect("gateway starts");
         let offsets_at_start = end_offsets(&broker.addr(), &topic).await;
         App {
             offsets_at_start,
             broker,
-            addr: spawned.addr,
+            addr,
             http: reqwest::Client::new(),
             topic,
             keys: common.keys(),
             common,
             shutdown,
-            handle: Some(spawned.handle),
+            handle: Some(handle),
         }
     }
 }
@@ -330,14 +330,25 @@ impl App {
     }
 
     pub async fn get(&self, path: &str, cred: Cred<'_>) -> reqwest::Response {
-        self.send(reqwest::Method::GET, path, cred).await
+        self.request(reqwest::Method::GET, path, cred).await
+    }
+
+    /// GET: the status and the JSON answer.
+    pub async fn get_json(&self, path: &str, cred: Cred<'_>) -> (u16, Value) {
+        let resp = self.get(path, cred).await;
+        (resp.status().as_u16(), body(resp).await)
     }
 
     pub async fn delete(&self, path: &str, cred: Cred<'_>) -> reqwest::Response {
-        self.send(reqwest::Method::DELETE, path, cred).await
+        self.request(reqwest::Method::DELETE, path, cred).await
     }
 
-    async fn send(&self, method: reqwest::Method, path: &str, cred: Cred<'_>) -> reqwest::Response {
+    async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        cred: Cred<'_>,
+    ) -> reqwest::Response {
         let mut h = HeaderMap::new();
         cred.apply(&mut h);
         self.http
@@ -348,14 +359,19 @@ impl App {
             .expect("request sent")
     }
 
+    /// POST `b` as `cred`, which must answer `status`; the JSON answer.
+    pub async fn expect(&self, path: &str, cred: Cred<'_>, b: &Value, status: u16) -> Value {
+        let resp = self.post(path, cred, &[], b).await;
+        let got = resp.status().as_u16();
+        let answer = body(resp).await;
+        assert_eq!(got, status, "POST {path} {b} → {answer}");
+        answer
+    }
+
     /// POST `b` with the bootstrap admin key (in `unit_default`), which must answer 201; the
     /// created object.
     pub async fn create(&self, path: &str, b: &Value) -> Value {
-        let resp = self.post(path, Cred::Bearer(ADMIN), &[], b).await;
-        let status = resp.status();
-        let answer = body(resp).await;
-        assert_eq!(status, 201, "POST {path} {b} → {answer}");
-        answer
+        self.expect(path, Cred::Bearer(ADMIN), b, 201).await
     }
 
     /// Create an API key with the bootstrap admin key; returns the secret.

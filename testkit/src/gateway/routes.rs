@@ -80,20 +80,20 @@ impl Builder<RoutesApp> {
             None => redis_store().await,
         };
         let shutdown = CancellationToken::new();
-        let spawned = spawn(env.clone(), store.clone(), shutdown.clone())
+        let (addr, ops_addr, handle) = spawn(env.clone(), store.clone(), shutdown.clone())
             .await
             .expect("gateway starts");
         RoutesApp {
-            addr: spawned.addr,
-            ops_addr: spawned.ops_addr,
-            base: format!("http://{}", spawned.addr),
+            addr,
+            ops_addr,
+            base: format!("http://{addr}"),
             http: reqwest::Client::new(),
             store,
             keys: common.keys(),
             common,
             env,
             shutdown,
-            handle: Some(spawned.handle),
+            handle: Some(handle),
         }
     }
 }
