@@ -100,6 +100,27 @@ fn ev(id: &str, lead: &str, ty: &str, at: &str, metadata: Value) -> EngagementEv
     }
 }
 
+/// Lead `ld_1` views the pricing page (10 points under [`engagement_ruleset`]) at 10:00 and
+/// requests a demo (50) at 10:05 on 2025-01-15.
+fn pricing_then_demo() -> Vec<EngagementEvent> {
+    vec![
+        ev(
+            "e1",
+            "ld_1",
+            "page_view",
+            "2025-01-15T10:00:00Z",
+            json!({"path": "/pricing"}),
+        ),
+        ev(
+            "e2",
+            "ld_1",
+            "demo_request",
+            "2025-01-15T10:05:00Z",
+            json!({}),
+        ),
+    ]
+}
+
 fn engagement_ruleset() -> Value {
     json!({"name": "Engagement", "rules": [
         {"event_type": "page_view", "points": 10,

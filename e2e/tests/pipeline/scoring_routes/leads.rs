@@ -101,30 +101,15 @@ async fn lead_endpoint_explains_the_score() {
             json!({"name": "Fit", "rules": [{"event_type": "page_view", "points": -3}]}),
         )
         .await;
-    gw.process(vec![
-        ev(
-            "e1",
-            "ld_1",
-            "page_view",
-            "2025-01-15T10:00:00Z",
-            json!({"path": "/pricing"}),
-        ),
-        ev(
-            "e2",
-            "ld_1",
-            "demo_request",
-            "2025-01-15T10:05:00Z",
-            json!({}),
-        ),
-        ev(
-            "e3",
-            "ld_1",
-            "page_view",
-            "2025-01-15T10:06:00Z",
-            json!({"path": "/blog"}),
-        ),
-    ])
-    .await;
+    let mut events = pricing_then_demo();
+    events.push(ev(
+        "e3",
+        "ld_1",
+        "page_view",
+        "2025-01-15T10:06:00Z",
+        json!({"path": "/blog"}),
+    ));
+    gw.process(events).await;
     let kv = gw.store.clone();
     let keys = &gw.keys;
     kv.exec(vec![

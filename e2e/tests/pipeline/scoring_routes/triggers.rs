@@ -18,23 +18,7 @@ async fn trigger_simulate_uses_the_lead_state_or_given_scores() {
         .as_str()
         .unwrap()
         .to_string();
-    gw.process(vec![
-        ev(
-            "e1",
-            "ld_1",
-            "page_view",
-            "2025-01-15T10:00:00Z",
-            json!({"path": "/pricing"}),
-        ),
-        ev(
-            "e2",
-            "ld_1",
-            "demo_request",
-            "2025-01-15T10:05:00Z",
-            json!({}),
-        ),
-    ])
-    .await;
+    gw.process(pricing_then_demo()).await;
     let demo = json!({"id": "evt-789", "event_type": "demo_request", "metadata": {"source": "website"},
         "created_at": "2025-01-15T10:35:00Z"});
     // Already fired at 60 for this lead: disarmed, whatever the next event.
