@@ -8,7 +8,6 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use leadstream_domain::fired::{Targets, TriggerFired, TriggerKind};
 use leadstream_notifier::attempt::State;
 use leadstream_notifier::endpoint::Endpoint;
 use leadstream_notifier::jobs::JobStore;
@@ -16,6 +15,7 @@ use leadstream_shared::kafka::{ensure_topics, KafkaSettings, Publisher};
 use leadstream_shared::keys::Keys;
 use leadstream_shared::store::{RedisKv, Store};
 use leadstream_testkit::cli::admin;
+use leadstream_testkit::firing::{fired, webhook};
 use leadstream_testkit::receiver::{Mode, Receiver};
 use leadstream_testkit::{
     leadstream_bin, redis_url, unique, wait_for, wait_until, Broker, ChildGuard,
@@ -48,32 +48,6 @@ fn summary(stdout: &str) -> &str {
         .unwrap_or_else(|| panic!("no summary in {stdout:?}"))
 }
 
-fn fired(lead: &str, url: String) -> TriggerFired {
-    let fired_id = leadstream_shared::ids::derived_id("fir", &["trg_dlq", lead, "1"]);
-    TriggerFired {
-        fired_id,
-        org_id: "org_default".into(),
-        ou_id: "unit_default".into(),
-        lead_id: lead.into(),
-        trigger_id: "trg_dlq".into(),
-        trigger_name: "Hot Lead Alert".into(),
-        kind: TriggerKind::Milestone,
-        event_id: "evt_1".into(),
-        fired_at_ms: leadstream_shared::ids::now_ms(),
-        score: 82,
-        payload: serde_json::json!({
-            "trigger": {"id": "trg_dlq", "name": "Hot Lead Alert", "type": "milestone"},
-            "event": {"id": "evt_1", "lead_id": lead, "event_type": "demo_request",
-                      "metadata": {}, "created_at": "2025-01-15T10:35:00Z"},
-            "score": 82
-        }),
-        targets: Targets {
-            webhook_url: Some(url),
-            ..Targets::default()
-        },
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_delivery_is_replayed_exactly_once() {
     let broker = Broker::start();
@@ -104,7 +78,7 @@ async fn a_dead_delivery_is_replayed_exactly_once() {
     .expect("leadstream notifier");
 
     // One firing whose webhook fails every attempt: it ends in the DLQ.
-    let f = fired("ld_dlq_1", rx.url("/hook"));
+    let f = fired(1, "ld_dlq_1", webhook(rx.url("/hook")));
     let publisher = Publisher::new(&kafka, Duration::from_secs(10)).unwrap();
     let bytes = leadstream_shared::avro::encode_fired(&f).unwrap();
     publisher

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use leadstream_domain::fired::{Targets, TriggerFired, TriggerKind};
+use leadstream_domain::fired::Targets;
 use leadstream_notifier::delivery::Channel;
 use leadstream_notifier::endpoint::Endpoint;
 use leadstream_notifier::jobs::{Job, JobStore};
@@ -13,26 +13,10 @@ use leadstream_shared::delivery::{self, AttemptStatus, DeliveryAttempt, Delivery
 use leadstream_shared::keys::Keys;
 use leadstream_shared::store::{self, RedisKv, Store};
 use leadstream_testkit::cli::admin;
+use leadstream_testkit::firing::fired;
 use leadstream_testkit::redis_cluster::RedisCluster;
 use leadstream_testkit::redis_server::{Durability, RedisServer};
 use leadstream_testkit::unique;
-
-fn fired() -> TriggerFired {
-    TriggerFired {
-        fired_id: "fir_1".into(),
-        org_id: "org_default".into(),
-        ou_id: "unit_default".into(),
-        lead_id: "ld_1".into(),
-        trigger_id: "trg_1".into(),
-        trigger_name: "Hot".into(),
-        kind: TriggerKind::Milestone,
-        event_id: "evt_1".into(),
-        fired_at_ms: 1,
-        score: 80,
-        payload: serde_json::json!({"score": 80}),
-        targets: Targets::default(),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_installation_moves_from_one_redis_to_a_cluster() {
@@ -66,18 +50,19 @@ async fn an_installation_moves_from_one_redis_to_a_cluster() {
     let whsec = catalog.webhook_secret("unit_default").await.unwrap();
     let version = catalog.config_version("unit_default").await.unwrap();
     let ep = Endpoint::new(Channel::Webhook, "https://hooks.example.com/x");
-    let job = Job::new(&fired(), &ep, 0, 7, 1000);
+    let f = fired(1, "ld_1", Targets::default());
+    let job = Job::new(&f, &ep, 0, 7, 1000);
     JobStore::new(old.clone(), plain.clone(), 60_000)
         .enqueue(std::slice::from_ref(&job), 1000)
         .await
         .unwrap();
     let attempt = DeliveryAttempt {
         id: "att_1".into(),
-        fired_id: "fir_1".into(),
-        ou_id: "unit_default".into(),
-        lead_id: "ld_1".into(),
-        trigger_id: "trg_1".into(),
-        trigger_name: "Hot".into(),
+        fired_id: f.fired_id.clone(),
+        ou_id: f.ou_id.clone(),
+        lead_id: f.lead_id.clone(),
+        trigger_id: f.trigger_id.clone(),
+        trigger_name: f.trigger_name.clone(),
         channel: Channel::Webhook,
         endpoint_id: ep.id(),
         target: ep.target.clone(),

@@ -15,6 +15,7 @@
 //!   synchronisation).
 //! - [`receiver::Receiver`]: a real HTTP webhook receiver whose answers a test programs, and
 //!   [`receiver::verify`], Standard Webhooks signatures checked independently of the notifier.
+//! - [`firing`]: fired records (seed 003's milestone firing) for tests after the processor.
 //! - [`vars`]: the environment variables of services under test; [`cli::admin`]: one
 //!   `leadstream admin` command run.
 //! - [`join_service`]: the end of an in-process service task; a service that failed or
@@ -30,6 +31,7 @@
 //! with a message saying so, they never skip.
 
 pub mod cli;
+pub mod firing;
 pub mod gateway;
 pub mod openapi;
 pub mod oracle;

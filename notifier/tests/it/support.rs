@@ -4,13 +4,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use leadstream_domain::fired::{Targets, TriggerFired, TriggerKind};
+use leadstream_domain::fired::TriggerFired;
 use leadstream_notifier::NotifierConfig;
 use leadstream_shared::kafka::{ensure_topics, KafkaSettings, Publisher};
 use leadstream_shared::keys::Keys;
 use leadstream_shared::store::Store;
 use leadstream_testkit::{redis_url, unique, Broker};
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 // ---------- HTTP receiver and signature check ----------
@@ -22,6 +21,8 @@ pub use leadstream_testkit::receiver::{verify, Mode, Received, Receiver, Script}
 pub use leadstream_testkit::smtp_sink::SmtpSink;
 
 // ---------- Notifier and records ----------
+
+pub use leadstream_testkit::firing::{fired, webhook};
 
 pub struct Env {
     pub broker: Broker,
@@ -111,37 +112,5 @@ impl Env {
             .await
             .unwrap()
             .deliveries
-    }
-}
-
-/// A milestone firing (seed 003 payload) for `lead`.
-pub fn fired(n: usize, lead: &str, targets: Targets) -> TriggerFired {
-    let fired_id = leadstream_shared::ids::derived_id("fir", &["trg_hot", lead, &n.to_string()]);
-    TriggerFired {
-        fired_id,
-        org_id: "org_default".into(),
-        ou_id: "unit_default".into(),
-        lead_id: lead.into(),
-        trigger_id: "trg_hot".into(),
-        trigger_name: "Hot Lead Alert".into(),
-        kind: TriggerKind::Milestone,
-        event_id: format!("evt_{n}"),
-        fired_at_ms: leadstream_shared::ids::now_ms(),
-        score: 82,
-        payload: json!({
-            "trigger": {"id": "trg_hot", "name": "Hot Lead Alert", "type": "milestone"},
-            "event": {"id": format!("evt_{n}"), "lead_id": lead, "event_type": "demo_request",
-                      "metadata": {"source": "website", "page": "/pricing"},
-                      "created_at": "2025-01-15T10:35:00Z"},
-            "score": 82
-        }),
-        targets,
-    }
-}
-
-pub fn webhook(url: String) -> Targets {
-    Targets {
-        webhook_url: Some(url),
-        ..Targets::default()
     }
 }

@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use leadstream_domain::fired::{Targets, TriggerFired, TriggerKind};
+use leadstream_domain::fired::Targets;
 use leadstream_domain::model::sequence::SequenceTrigger;
 use leadstream_processor::decode::MAX_RECORD_BYTES;
 use leadstream_shared::avro::{
@@ -23,6 +23,7 @@ use leadstream_shared::avro::{
 };
 use leadstream_shared::catalog::collections;
 use leadstream_shared::kafka::murmur2_partition;
+use leadstream_testkit::firing::fired;
 use leadstream_testkit::{consume, wait_until};
 use rdkafka::producer::FutureRecord;
 use rdkafka::Message;
@@ -108,23 +109,6 @@ fn avro(lead: &str, event_type: &str, id: &str) -> Vec<u8> {
     encode_event(&event(lead, event_type, id, T0)).unwrap()
 }
 
-fn fired() -> TriggerFired {
-    TriggerFired {
-        fired_id: "fir_1".into(),
-        org_id: "org_default".into(),
-        ou_id: OU.into(),
-        lead_id: "ld_a".into(),
-        trigger_id: "trg_1".into(),
-        trigger_name: "Hot".into(),
-        kind: TriggerKind::Milestone,
-        event_id: "evt_1".into(),
-        fired_at_ms: T0,
-        score: 80,
-        payload: json!({"score": 80}),
-        targets: Targets::default(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_poison_record_is_dead_lettered_and_no_partition_stalls() {
     let w = World::new("poison7").await;
@@ -204,8 +188,13 @@ async fn every_poison_record_is_dead_lettered_and_no_partition_stalls() {
                     r.poison(k, unknown_fp.clone(), &[], "unknown schema").await;
                 }
                 (0, "ld_b") => {
-                    r.poison(k, encode_fired(&fired()).unwrap(), &[], "unknown schema")
-                        .await;
+                    r.poison(
+                        k,
+                        encode_fired(&fired(1, "ld_a", Targets::default())).unwrap(),
+                        &[],
+                        "unknown schema",
+                    )
+                    .await;
                     r.good(l).await;
                     r.poison(k, encode_dead_letter(&dead).unwrap(), &[], "unknown schema")
                         .await;
