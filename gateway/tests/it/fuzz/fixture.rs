@@ -1,6 +1,12 @@
 //! The gateway under the campaign: the router on the in-memory store and sink, or on the real
 //! Redis and a real broker; the objects every route's path and body refer to; the state a
 //! rejected request must leave alone; and the check of one case.
+//!
+//! The router is driven in process (`tower::ServiceExt::oneshot`), not over a socket as with the
+//! harness's `App`: requests reach it exactly as built (path ids such as `../../etc/passwd`
+//! that an HTTP client would normalise, header bytes no client would send), and the synchronous
+//! proptest runner sends thousands of them quickly. Its variables are the harness's
+//! (`gateway_env`).
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -18,13 +24,13 @@ use tower::ServiceExt;
 use leadstream_gateway::{GatewayConfig, MemorySink};
 use leadstream_shared::catalog::{collections, Catalog};
 use leadstream_shared::keys::Keys;
-use leadstream_shared::store::{MemoryKv, RedisKv, Store};
+use leadstream_shared::store::{MemoryKv, Store};
 use leadstream_shared::DEFAULT_ORG;
-use leadstream_testkit::{redis_url, unique, Broker};
+use leadstream_testkit::{redis_store, redis_url, unique, Broker};
 
 use super::cases::*;
 use super::{doors, Door};
-use crate::common::ADMIN;
+use crate::common::{gateway_env, ADMIN};
 
 /// Ids and keys made at setup, the store to compare, and the sink's record count.
 pub(super) struct Fixture {
@@ -49,21 +55,10 @@ impl Fixture {
             .build()
             .unwrap();
         let prefix = unique("fuzz");
-        let mut env: BTreeMap<String, String> = [
-            (
-                "LEADSTREAM_KAFKA_BROKERS",
-                broker.as_ref().map_or("127.0.0.1:1".into(), |b| b.addr()),
-            ),
-            ("LEADSTREAM_TOPIC_PREFIX", prefix.clone()),
-            ("LEADSTREAM_REDIS_PREFIX", prefix.clone()),
-            ("LEADSTREAM_PARTITIONS", "1".into()),
-            ("LEADSTREAM_BOOTSTRAP_ADMIN_KEY", ADMIN.into()),
-            ("LEADSTREAM_RATE_LIMIT_PER_SEC", "0".into()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        env.insert("LEADSTREAM_REDIS_URL".into(), redis_url());
+        let brokers = broker.as_ref().map_or("127.0.0.1:1".into(), |b| b.addr());
+        let mut env = gateway_env(&brokers, &redis_url(), &prefix);
+        env.insert("LEADSTREAM_PARTITIONS".into(), "1".into());
+        env.insert("LEADSTREAM_RATE_LIMIT_PER_SEC".into(), "0".into());
         let cfg = GatewayConfig::from_source(&env).unwrap();
         let topic = broker.as_ref().map(|b| {
             (
@@ -74,18 +69,11 @@ impl Fixture {
         let (router, catalog, sink) = rt.block_on(async {
             let (store, sink, memory): (Store, Arc<dyn leadstream_gateway::EventSink>, _) =
                 match &broker {
-                    Some(_) => {
-                        let store: Store = Arc::new(
-                            RedisKv::connect(&redis_url())
-                                .await
-                                .expect("redis-server must run"),
-                        );
-                        (
-                            store,
-                            leadstream_gateway::kafka_sink(&cfg).await.expect("broker"),
-                            None,
-                        )
-                    }
+                    Some(_) => (
+                        redis_store().await,
+                        leadstream_gateway::kafka_sink(&cfg).await.expect("broker"),
+                        None,
+                    ),
                     None => {
                         let sink = Arc::new(MemorySink::new());
                         (
