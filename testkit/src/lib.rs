@@ -11,6 +11,7 @@
 //!   of the test's own.
 //! - [`redis_cluster::RedisCluster`]: a private Redis Cluster (3 masters, 3 replicas) whose
 //!   masters can be killed.
+//! - [`store::Faulty`]: a store wrapper that counts commands, fails on demand or loses a reply.
 //! - [`wait_until`] and [`wait_for`]: wait on a condition with a deadline (never sleep as
 //!   synchronisation).
 //! - [`receiver::Receiver`]: a real HTTP webhook receiver whose answers a test programs, and
@@ -39,6 +40,7 @@ pub mod receiver;
 pub mod redis_cluster;
 pub mod redis_server;
 pub mod smtp_sink;
+pub mod store;
 pub mod tls;
 pub mod vars;
 

@@ -1,35 +1,16 @@
 //! The harness of the pipeline tests: `leadstream_testkit::gateway`, with the gateway spawned in
-//! this process; the processor and notifier join it through [`App::service_env`] /
-//! [`notifier_env`] as [`Services`].
+//! this process by the gateway tests' own spawn functions (`gateway/tests/common`, included
+//! here so that the gateway is started one way in every crate); the processor and notifier join
+//! it through [`App::service_env`] / [`notifier_env`] as [`Services`].
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use leadstream_gateway::{GatewayConfig, MemorySink};
-use leadstream_shared::store::Store;
-pub use leadstream_testkit::gateway::*;
-
-/// The real gateway for [`App`]: its configuration from `env`, served until `shutdown`.
-pub async fn spawn_gateway(env: Env, shutdown: CancellationToken) -> anyhow::Result<Spawned> {
-    let cfg = GatewayConfig::from_source(&env)?;
-    let running = leadstream_gateway::spawn(cfg, shutdown).await?;
-    Ok((running.addr, running.ops_addr, running.handle))
-}
-
-/// The real gateway for [`RoutesApp`]: on `store`, with a sink in memory.
-pub async fn spawn_on_store(
-    env: Env,
-    store: Store,
-    shutdown: CancellationToken,
-) -> anyhow::Result<Spawned> {
-    let cfg = GatewayConfig::from_source(&env)?;
-    let sink = Arc::new(MemorySink::new());
-    let running = leadstream_gateway::spawn_with(cfg, store, sink, shutdown).await?;
-    Ok((running.addr, running.ops_addr, running.handle))
-}
+#[path = "../../../gateway/tests/common/mod.rs"]
+mod gateway;
+pub use gateway::*;
 
 /// What an in-process notifier beside `app` needs on top of [`App::service_env`]: a group of its
 /// own, webhooks to 127.0.0.1 allowed (the test's receivers), a short poll, email files under the

@@ -8,6 +8,5 @@ mod clients;
 mod common;
 mod memory;
 mod ops;
-mod store;
 mod strangers;
 mod tenants;

@@ -5,7 +5,8 @@
 use std::net::SocketAddr;
 
 use crate::common::{spawn_on_store, RoutesApp};
-use crate::store::Watched;
+use leadstream_testkit::redis_store;
+use leadstream_testkit::store::Faulty;
 
 async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     let resp = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
@@ -40,7 +41,7 @@ async fn metrics_move_to_the_operations_port() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_does_not_echo_the_store_error() {
-    let store = Watched::new().await;
+    let store = Faulty::new(redis_store().await);
     let gw = RoutesApp::builder()
         .store(store.clone())
         .start(spawn_on_store)

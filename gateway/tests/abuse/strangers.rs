@@ -1,16 +1,17 @@
 //! Cheap rejection of strangers (issue 12): a made-up key costs Redis one lookup, then nothing
 //! for the cache TTL (negative cache); strangers cycling made-up keys are limited per client
 //! address before any lookup; a request presenting two credentials is a 400 that costs nothing.
-//! Redis commands are counted by a wrapper around the real store ([`Watched`]).
+//! Redis commands are counted by a wrapper around the real store ([`Faulty`]).
 
 use base64::Engine;
 
 use crate::common::{spawn_on_store, RoutesApp, ADMIN};
-use crate::store::Watched;
+use leadstream_testkit::redis_store;
+use leadstream_testkit::store::Faulty;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn made_up_keys_cost_one_lookup_then_nothing_and_strangers_are_limited_per_address() {
-    let store = Watched::new().await;
+    let store = Faulty::new(redis_store().await);
     let gw = RoutesApp::builder()
         .var("LEADSTREAM_UNAUTH_RATE_LIMIT_PER_SEC", "1")
         .var("LEADSTREAM_UNAUTH_RATE_LIMIT_BURST", "4")

@@ -1,9 +1,9 @@
-//! The harness of the gateway's integration tests (the `it` and `abuse` binaries):
-//! `leadstream_testkit::gateway` (the real gateway on port 0 over the real Redis, own key and
-//! topic prefixes, HTTP through reqwest), with the gateway spawned in this process by one of the
-//! functions below.
+//! The harness of the gateway's integration tests (the `it` and `abuse` binaries, and the e2e
+//! crate's pipeline tests, which include this file): `leadstream_testkit::gateway` (the real
+//! gateway on port 0 over the real Redis, own key and topic prefixes, HTTP through reqwest), with
+//! the gateway spawned in this process by one of the functions below.
 
-// Each binary uses its own part of this module.
+// Each test binary uses its own part of this module.
 #![allow(dead_code)]
 
 use std::sync::Arc;

@@ -1,6 +1,5 @@
-//! The engine against a store whose answer to an applied write is lost.
+//! The engine against a store whose answer to an applied write is lost ([`Faulty`]).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,38 +8,11 @@ use leadstream_domain::fired::TriggerKind;
 use leadstream_domain::model::sequence::SequenceTrigger;
 use leadstream_shared::catalog::{collections, Catalog};
 use leadstream_shared::keys::Keys;
-use leadstream_shared::store::{Cmd, Guard, Kv, MemoryKv, Reply, Store, StoreError};
+use leadstream_shared::store::{MemoryKv, Store};
+use leadstream_testkit::store::Faulty;
 use serde_json::json;
 
 use super::{Engine, EngineError, EngineSettings, Input};
-
-/// A store that applies the next guarded write and then answers as if the connection broke
-/// before its reply arrived: what a Redis killed between its `appendfsync always` and its reply
-/// does.
-#[derive(Default)]
-struct ReplyLost {
-    inner: MemoryKv,
-    lose_next_reply: AtomicBool,
-}
-
-#[async_trait::async_trait]
-impl Kv for ReplyLost {
-    async fn exec(&self, cmds: Vec<Cmd>) -> Result<Vec<Reply>, StoreError> {
-        self.inner.exec(cmds).await
-    }
-
-    async fn exec_guarded(
-        &self,
-        guards: Vec<Guard>,
-        cmds: Vec<Cmd>,
-    ) -> Result<Option<Vec<Reply>>, StoreError> {
-        let answer = self.inner.exec_guarded(guards, cmds).await?;
-        if self.lose_next_reply.swap(false, Ordering::SeqCst) {
-            return Err(StoreError::Unavailable("broken pipe".into()));
-        }
-        Ok(answer)
-    }
-}
 
 const OU: &str = "unit_default";
 
@@ -69,7 +41,7 @@ fn input(offset: i64, event_type: &str) -> Input {
 
 #[tokio::test]
 async fn a_firing_whose_write_landed_but_whose_answer_was_lost_is_reported_on_the_retry() {
-    let store = Arc::new(ReplyLost::default());
+    let store = Faulty::new(Arc::new(MemoryKv::new()));
     let kv: Store = store.clone();
     let keys = Keys::new("t");
     let seq: SequenceTrigger = serde_json::from_value(json!({
@@ -99,7 +71,7 @@ async fn a_firing_whose_write_landed_but_whose_answer_was_lost_is_reported_on_th
 
     // The write of the batch that fires lands, but its answer is lost.
     let batch = [input(1, "pricing"), input(2, "demo_request")];
-    store.lose_next_reply.store(true, Ordering::SeqCst);
+    store.lose_next_reply();
     let lost = engine.apply(&batch).await;
     assert!(
         matches!(lost, Err(EngineError::Store(_))),

@@ -13,7 +13,7 @@ use leadstream_shared::config::CommonConfig;
 use leadstream_shared::keys::Keys;
 use leadstream_shared::store::Store;
 
-use super::{secret, Builder, Env, Spawned, ADMIN};
+use super::{gateway_env, secret, Builder, Env, Spawned, ADMIN};
 use crate::{join_service, redis_store, redis_url, unique};
 
 /// The gateway on the real Redis (a key prefix of its own) with no broker: its sink is the spawn
@@ -40,24 +40,6 @@ pub struct RoutesApp {
     handle: Option<JoinHandle<anyhow::Result<()>>>,
 }
 
-/// The variables of a [`RoutesApp`] with `prefix` as topic and Redis key prefix: an unreachable
-/// broker (nothing is published to Kafka), port 0, [`ADMIN`], no shutdown delay.
-fn routes_env(prefix: &str) -> Env {
-    [
-        ("LEADSTREAM_KAFKA_BROKERS", "127.0.0.1:9".to_string()),
-        ("LEADSTREAM_REDIS_URL", redis_url()),
-        ("LEADSTREAM_TOPIC_PREFIX", prefix.to_string()),
-        ("LEADSTREAM_REDIS_PREFIX", prefix.to_string()),
-        ("LEADSTREAM_HTTP_ADDR", "127.0.0.1:0".into()),
-        ("LEADSTREAM_BOOTSTRAP_ADMIN_KEY", ADMIN.into()),
-        ("LEADSTREAM_SHUTDOWN_DELAY", "0s".into()),
-        ("LEADSTREAM_SHUTDOWN_GRACE", "1s".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
-}
-
 impl Builder<RoutesApp> {
     /// Serve from `store` (e.g. a wrapper around [`redis_store`] that counts commands or fails
     /// on demand) instead of a new connection to the real Redis.
@@ -73,7 +55,8 @@ impl Builder<RoutesApp> {
         F: FnOnce(Env, Store, CancellationToken) -> Fut,
         Fut: Future<Output = anyhow::Result<Spawned>>,
     {
-        let env = self.env(routes_env(&unique("sr")));
+        // No broker: nothing is published to Kafka (the sink is the spawn function's).
+        let env = self.env(gateway_env("127.0.0.1:9", &redis_url(), &unique("sr")));
         let common = CommonConfig::from_source(&env).expect("config");
         let store = match self.store {
             Some(store) => store,
