@@ -161,6 +161,8 @@ impl Builder<App> {
     }
 }
 
+/// The gateway beside a tansu broker of its own and the real Redis (own topic and key prefixes),
+/// on port 0; requests as [`Cred`]entials and `reqwest::Response`s.
 pub struct App {
     pub broker: Broker,
     pub addr: SocketAddr,
