@@ -14,7 +14,7 @@
 //!   the firings of each OU;
 //! - [`config`]: typed configuration from `LEADSTREAM_*` variables, validated at boot;
 //! - [`telemetry`] and [`trace`]: logs, OpenTelemetry spans and the trace context that travels
-//!   in Kafka headers.
+//!   in Kafka headers; [`metric`]: metrics as typed definitions (name, kind, labels).
 
 pub mod avro;
 pub mod catalog;
@@ -23,6 +23,7 @@ pub mod delivery;
 pub mod ids;
 pub mod kafka;
 pub mod keys;
+pub mod metric;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
