@@ -9,7 +9,7 @@
 //! Fingerprints follow the specification's Parsing Canonical Form ([`canonical`]), so records
 //! agree with every other Avro implementation. Records written before that carry apache-avro
 //! 0.21's fingerprint of the same schema; readers still accept it (see `schemas/README.md` for how
-//! long) and count each such read in [`LEGACY_FINGERPRINT_READS`].
+//! long) and count each such read in [`AvroCounter::LegacyFingerprintReads`].
 
 use std::io::Read;
 use std::sync::LazyLock;
@@ -20,12 +20,18 @@ use apache_avro::Schema;
 use leadstream_domain::event::{Alias, AliasKind, EngagementEvent, Origin};
 use leadstream_domain::fired::{Targets, TriggerFired, TriggerKind};
 
+use crate::metric;
+
 pub mod canonical;
 
-/// Counter, label `schema` (the record name): records read whose header carries the legacy
-/// (pre-specification) fingerprint. When it stays at zero for a topic's retention, no such
-/// record is left.
-pub const LEGACY_FINGERPRINT_READS: &str = "leadstream_avro_legacy_fingerprint_reads_total";
+metric::define! {
+    /// The counters of the Avro readers.
+    pub enum AvroCounter: Counter {
+        /// Records read whose header carries the legacy (pre-specification) fingerprint, by
+        /// record name. When it stays at zero for a topic's retention, no such record is left.
+        LegacyFingerprintReads = "leadstream_avro_legacy_fingerprint_reads_total" ["schema"],
+    }
+}
 
 pub const ENGAGEMENT_EVENT_SCHEMA: &str = include_str!("../../schemas/EngagementEvent.avsc");
 pub const ENGAGEMENT_EVENT_V1_SCHEMA: &str =
@@ -144,7 +150,7 @@ impl Codec {
             .find(|w| w.fingerprint == fp)
             .ok_or_else(|| AvroError::UnknownSchema(hex::encode(fp)))?;
         if writer.legacy {
-            metrics::counter!(LEGACY_FINGERPRINT_READS, "schema" => self.name).increment(1);
+            metric::counter!(AvroCounter::LegacyFingerprintReads, self.name).increment(1);
         }
         let writer = &writer.schema;
         // apache-avro reads a union cut off at end-of-input as null, which would turn a

@@ -21,7 +21,10 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, FutureProducer, FutureRecord, Producer};
 
+use crate::metric;
+
 pub mod stats;
+use stats::KafkaCounter;
 pub use stats::StatsContext;
 
 /// Connection settings shared by producers and consumers. `Debug` hides secret properties
@@ -386,7 +389,7 @@ fn classify(e: KafkaError) -> PublishError {
 }
 
 /// Sends records and resolves once the broker acknowledged them (acks=all). Counts acks and
-/// errors per topic ([`stats::PRODUCED`], [`stats::PRODUCE_ERRORS`]) and reports librdkafka
+/// errors per topic ([`KafkaCounter::Produced`], [`KafkaCounter::ProduceErrors`]) and reports librdkafka
 /// statistics. Clones share one producer.
 ///
 /// It heals itself. librdkafka reconnects by itself when a broker comes back with its state, but
@@ -396,7 +399,7 @@ fn classify(e: KafkaError) -> PublishError {
 /// no longer knows, so every send times out. So after a fatal error at once, and after
 /// [`REPLACE_AFTER_FAILURES`] publishes in a row that all failed as retryable (and no more
 /// often than every two message timeouts), the producer is replaced by a new one (a new
-/// producer id; [`stats::PRODUCER_REPLACED`]). Records still in the old one fail and are
+/// producer id; [`KafkaCounter::ProducerReplaced`]). Records still in the old one fail and are
 /// retried by their callers (a request's client after its 503, the processor's and notifier's
 /// retry loops), so nothing acknowledged is lost and nothing is written twice beyond what
 /// idempotent ids absorb.
@@ -433,9 +436,9 @@ impl TopicCounters {
     fn new(topic: &str) -> TopicCounters {
         let t = topic.to_string();
         TopicCounters {
-            acked: metrics::counter!(stats::PRODUCED, "topic" => t.clone()),
-            retryable: metrics::counter!(stats::PRODUCE_ERRORS, "topic" => t.clone(), "retryable" => "true"),
-            rejected: metrics::counter!(stats::PRODUCE_ERRORS, "topic" => t, "retryable" => "false"),
+            acked: metric::counter!(KafkaCounter::Produced, t.clone()),
+            retryable: metric::counter!(KafkaCounter::ProduceErrors, t.clone(), "true"),
+            rejected: metric::counter!(KafkaCounter::ProduceErrors, t, "false"),
         }
     }
 }
@@ -553,8 +556,7 @@ impl Publisher {
         std::thread::spawn(move || drop(old));
         *built_at = Instant::now();
         self.inner.failures.store(0, Ordering::Relaxed);
-        metrics::counter!(stats::PRODUCER_REPLACED, "fatal" => fatal.is_some().to_string())
-            .increment(1);
+        metric::counter!(KafkaCounter::ProducerReplaced, fatal.is_some().to_string()).increment(1);
         tracing::warn!(
             ?fatal,
             failures,
