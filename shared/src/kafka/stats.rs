@@ -3,9 +3,10 @@
 //! librdkafka emits a statistics document every `statistics.interval.ms` (5000 by default here;
 //! `LEADSTREAM_KAFKA_CONFIG=statistics.interval.ms=…` changes it, 0 turns it off) to the client
 //! context. [`StatsContext`] (producers, the notifier's consumer) and any context that calls
-//! [`record`] (the processor's) turn it into the gauges and counters below ([`KafkaGauge`], [`KafkaCounter`]). Labels stay few:
-//! `client` is the librdkafka handle name (`leadstream#producer-1`), one per client in the
-//! process; `broker` is a broker's `host:port`; `topic`/`partition` only on consumer lag.
+//! [`record`] (the processor's) turn it into the gauges and counters below ([`KafkaGauge`],
+//! [`KafkaCounter`]). Labels stay few: `client` is the librdkafka handle name
+//! (`leadstream#producer-1`), one per client in the process; `broker` is a broker's
+//! `host:port`; `topic`/`partition` only on consumer lag.
 
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::ConsumerContext;
