@@ -1,4 +1,5 @@
-//! Metric names, defined once. Each constant's doc line lists its labels.
+//! The gateway's metrics, defined once with their labels ([`GatewayCounter`],
+//! [`GatewayHistogram`]; recorded with `leadstream_shared::metric`).
 //!
 //! Exposed at `GET /metrics` in the Prometheus text format. The recorder is process-wide (the
 //! `metrics` crate has one global recorder), installed once by [`install`]. The Kafka client
@@ -7,34 +8,44 @@
 
 use std::sync::OnceLock;
 
+use leadstream_shared::metric;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-/// Counter. Labels: `route`, `status` (HTTP status code).
-pub const HTTP_REQUESTS: &str = "leadstream_gateway_http_requests_total";
-/// Histogram, seconds. Labels: `route`.
-pub const HTTP_DURATION: &str = "leadstream_gateway_http_request_duration_seconds";
-/// Counter: events the broker acknowledged. Labels: `origin`.
-pub const EVENTS_ACKED: &str = "leadstream_gateway_events_acked_total";
-/// Counter: events that failed to publish. Labels: `origin`, `retryable` (`true`/`false`).
-pub const PRODUCE_ERRORS: &str = "leadstream_gateway_produce_errors_total";
-/// Histogram, seconds: enqueue → broker ack of a request's events (the last ack of a batch).
-/// No labels.
-pub const PRODUCE_LATENCY: &str = "leadstream_gateway_produce_latency_seconds";
-/// Counter: answers replayed from an idempotency / dedupe record. Labels: `origin`.
-pub const DUPLICATES: &str = "leadstream_gateway_duplicates_total";
-/// Counter: items refused by validation inside batches. Labels: `origin`.
-pub const ITEMS_REJECTED: &str = "leadstream_gateway_items_rejected_total";
-/// Counter: requests refused by the per-key rate limit. No labels.
-pub const RATE_LIMITED: &str = "leadstream_gateway_rate_limited_total";
-/// Counter: requests shed with 503 by the global in-flight limit. No labels.
-pub const SHED: &str = "leadstream_gateway_shed_total";
-/// Counter: events refused by the per-OU / per-key event rate limits. No labels.
-pub const EVENTS_RATE_LIMITED: &str = "leadstream_gateway_events_rate_limited_total";
-/// Counter: requests refused by the per-address limit of unverified credentials. No labels.
-pub const RATE_LIMITED_ADDRESS: &str = "leadstream_gateway_rate_limited_address_total";
-/// Counter: API key lookups. Labels: `result` (`cache_hit`, `store_hit`, `unknown`,
-/// `unknown_cached`).
-pub const KEY_LOOKUPS: &str = "leadstream_gateway_key_lookups_total";
+metric::define! {
+    /// The gateway's counters.
+    pub enum GatewayCounter: Counter {
+        /// Requests answered, by matched route and HTTP status code.
+        HttpRequests = "leadstream_gateway_http_requests_total" ["route", "status"],
+        /// Events the broker acknowledged.
+        EventsAcked = "leadstream_gateway_events_acked_total" ["origin"],
+        /// Events that failed to publish; `retryable` is `true` or `false`.
+        ProduceErrors = "leadstream_gateway_produce_errors_total" ["origin", "retryable"],
+        /// Answers replayed from an idempotency / dedupe record.
+        Duplicates = "leadstream_gateway_duplicates_total" ["origin"],
+        /// Items refused by validation inside batches.
+        ItemsRejected = "leadstream_gateway_items_rejected_total" ["origin"],
+        /// Requests refused by the per-key rate limit.
+        RateLimited = "leadstream_gateway_rate_limited_total" [],
+        /// Requests shed with 503 by the global in-flight limit.
+        Shed = "leadstream_gateway_shed_total" [],
+        /// Events refused by the per-OU / per-key event rate limits.
+        EventsRateLimited = "leadstream_gateway_events_rate_limited_total" [],
+        /// Requests refused by the per-address limit of unverified credentials.
+        RateLimitedAddress = "leadstream_gateway_rate_limited_address_total" [],
+        /// API key lookups; `result` is `cache_hit`, `store_hit`, `unknown` or `unknown_cached`.
+        KeyLookups = "leadstream_gateway_key_lookups_total" ["result"],
+    }
+}
+
+metric::define! {
+    /// The gateway's histograms, in seconds.
+    pub enum GatewayHistogram: Histogram {
+        /// Time to answer a request, by matched route.
+        HttpDuration = "leadstream_gateway_http_request_duration_seconds" ["route"],
+        /// Enqueue → broker ack of a request's events (the last ack of a batch).
+        ProduceLatency = "leadstream_gateway_produce_latency_seconds" [],
+    }
+}
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 

@@ -17,11 +17,12 @@ use leadstream_domain::event::EngagementEvent;
 use leadstream_shared::avro;
 use leadstream_shared::catalog::Catalog;
 use leadstream_shared::kafka::{Delivered, PublishError};
+use leadstream_shared::metric;
 use leadstream_shared::trace::{self, TraceContext};
 
 use crate::error::ApiError;
 use crate::identity;
-use crate::metrics as m;
+use crate::metrics::GatewayCounter;
 use crate::sink::EventSink;
 
 /// Why one event was not published.
@@ -135,7 +136,7 @@ impl Pipeline {
                     Ok(_) => acked.add(e.origin.as_str()),
                     Err(PublishFailure::Publish(err)) => {
                         let retryable = if err.is_retryable() { "true" } else { "false" };
-                        metrics::counter!(m::PRODUCE_ERRORS, "origin" => e.origin.as_str(), "retryable" => retryable)
+                        metric::counter!(GatewayCounter::ProduceErrors, e.origin.as_str(), retryable)
                             .increment(1);
                         tracing::warn!(event_id = %e.event_id, ou = %e.ou_id, error = %err, "publish failed");
                     }
@@ -155,7 +156,7 @@ impl Pipeline {
     }
 }
 
-/// Acknowledged events per origin, counted into [`m::EVENTS_ACKED`] once per request instead of
+/// Acknowledged events per origin, counted into [`GatewayCounter::EventsAcked`] once per request instead of
 /// once per event (a labelled counter lookup is a hash-map lookup in the recorder).
 #[derive(Default)]
 struct OriginCounts(Vec<(&'static str, u64)>);
@@ -170,7 +171,7 @@ impl OriginCounts {
 
     fn flush(self) {
         for (origin, n) in self.0 {
-            metrics::counter!(m::EVENTS_ACKED, "origin" => origin).increment(n);
+            metric::counter!(GatewayCounter::EventsAcked, origin).increment(n);
         }
     }
 }

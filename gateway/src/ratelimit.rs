@@ -8,9 +8,10 @@ use std::num::NonZeroU32;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use leadstream_shared::metric;
 
 use crate::error::ApiError;
-use crate::metrics as m;
+use crate::metrics::GatewayCounter;
 
 pub struct KeyLimiter {
     limiter: Option<DefaultKeyedRateLimiter<String>>,
@@ -38,7 +39,7 @@ impl KeyLimiter {
         match limiter.check_key(&key_id.to_string()) {
             Ok(()) => Ok(()),
             Err(not_until) => {
-                metrics::counter!(m::RATE_LIMITED).increment(1);
+                metric::counter!(GatewayCounter::RateLimited).increment(1);
                 let wait = not_until.wait_time_from(self.clock.now());
                 Err(ApiError::RateLimited {
                     retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
@@ -87,7 +88,8 @@ impl EventLimiter {
             match limiter.check_key_n(&id.to_string(), n) {
                 Ok(Ok(())) => {}
                 Ok(Err(not_until)) => {
-                    metrics::counter!(m::EVENTS_RATE_LIMITED).increment(u64::from(n.get()));
+                    metric::counter!(GatewayCounter::EventsRateLimited)
+                        .increment(u64::from(n.get()));
                     let wait = not_until.wait_time_from(self.clock.now());
                     return Err(ApiError::EventRateLimited {
                         whom,
@@ -135,7 +137,7 @@ impl AddressLimiter {
             limiter.retain_recent();
         }
         limiter.check_key(&addr).map_err(|not_until| {
-            metrics::counter!(m::RATE_LIMITED_ADDRESS).increment(1);
+            metric::counter!(GatewayCounter::RateLimitedAddress).increment(1);
             let wait = not_until.wait_time_from(self.clock.now());
             ApiError::AddressRateLimited {
                 retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),

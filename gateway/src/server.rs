@@ -26,10 +26,11 @@ use tokio::sync::Semaphore;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
+use leadstream_shared::metric;
 use leadstream_shared::trace::{self, TraceContext};
 
 use crate::error::ApiError;
-use crate::metrics as m;
+use crate::metrics::{GatewayCounter, GatewayHistogram};
 use crate::routes::documents as docs;
 use crate::routes::event_types::EventTypes;
 use crate::routes::rulesets::Rulesets;
@@ -191,7 +192,7 @@ async fn shed(State(lim): State<InFlight>, req: Request, next: Next) -> Response
     match permits.try_acquire_owned() {
         Ok(_permit) => next.run(req).await,
         Err(_) => {
-            metrics::counter!(m::SHED).increment(1);
+            metric::counter!(GatewayCounter::Shed).increment(1);
             ApiError::unavailable(
                 "the gateway is serving its maximum of concurrent requests; retry later",
                 lim.retry_after_secs,
@@ -227,9 +228,14 @@ async fn track(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let resp = next.run(req).await;
     let status = resp.status();
-    metrics::counter!(m::HTTP_REQUESTS, "route" => route.clone(), "status" => status.as_u16().to_string())
-        .increment(1);
-    metrics::histogram!(m::HTTP_DURATION, "route" => route).record(started.elapsed().as_secs_f64());
+    metric::counter!(
+        GatewayCounter::HttpRequests,
+        route.clone(),
+        status.as_u16().to_string()
+    )
+    .increment(1);
+    metric::histogram!(GatewayHistogram::HttpDuration, route)
+        .record(started.elapsed().as_secs_f64());
     if status == StatusCode::METHOD_NOT_ALLOWED {
         return (
             status,

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use leadstream_shared::kafka::{
     Delivered, KafkaSettings, KafkaSetupError, PublishError, Publisher,
 };
+use leadstream_shared::metric;
 
-use crate::metrics as m;
+use crate::metrics::GatewayHistogram;
 
 /// One record to publish: Kafka key, Avro payload, headers.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,7 +95,8 @@ impl EventSink for KafkaSink {
                 deadline,
             )
             .await;
-        metrics::histogram!(m::PRODUCE_LATENCY).record(started.elapsed().as_secs_f64());
+        metric::histogram!(GatewayHistogram::ProduceLatency)
+            .record(started.elapsed().as_secs_f64());
         out
     }
 

@@ -29,11 +29,12 @@ use std::sync::Arc;
 use axum::http::{header, HeaderMap};
 use leadstream_shared::catalog::apikeys::BOOTSTRAP_KEY_ID;
 use leadstream_shared::catalog::Catalog;
+use leadstream_shared::metric;
 use leadstream_shared::DEFAULT_OU;
 
 use crate::cache::TtlCache;
 use crate::error::ApiError;
-use crate::metrics as m;
+use crate::metrics::GatewayCounter;
 use crate::payload::Tenant;
 use crate::publish::store_unavailable;
 
@@ -114,11 +115,11 @@ impl Auth {
         let candidate = credentials::presented(headers)?;
         let hash = candidate.hash();
         if let Some(k) = self.cached(&hash) {
-            metrics::counter!(m::KEY_LOOKUPS, "result" => "cache_hit").increment(1);
+            metric::counter!(GatewayCounter::KeyLookups, "cache_hit").increment(1);
             return Ok(k);
         }
         if self.unknown.get(&hash).is_some() {
-            metrics::counter!(m::KEY_LOOKUPS, "result" => "unknown_cached").increment(1);
+            metric::counter!(GatewayCounter::KeyLookups, "unknown_cached").increment(1);
             return Err(unknown_key());
         }
         let found = self
@@ -128,13 +129,13 @@ impl Auth {
             .map_err(|e| store_unavailable(e, self.retry_after_secs))?;
         match found {
             Some(k) => {
-                metrics::counter!(m::KEY_LOOKUPS, "result" => "store_hit").increment(1);
+                metric::counter!(GatewayCounter::KeyLookups, "store_hit").increment(1);
                 let k = Arc::new(k);
                 self.keys.insert(hash, k.clone());
                 Ok(k)
             }
             None => {
-                metrics::counter!(m::KEY_LOOKUPS, "result" => "unknown").increment(1);
+                metric::counter!(GatewayCounter::KeyLookups, "unknown").increment(1);
                 self.unknown.insert(hash, ());
                 Err(unknown_key())
             }

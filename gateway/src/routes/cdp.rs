@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 
 use leadstream_domain::event::EngagementEvent;
 use leadstream_shared::ids;
+use leadstream_shared::metric;
 use leadstream_shared::store::StoreError;
 
 use super::{
@@ -36,7 +37,7 @@ use crate::auth::KeyChecks;
 use crate::body::{read_batch_body, read_body, Accept};
 use crate::dedupe::{fingerprint, Claim, Outcome};
 use crate::error::ApiError;
-use crate::metrics as m;
+use crate::metrics::GatewayCounter;
 use crate::payload::cdp::{self, EventType};
 use crate::payload::import::split_items;
 use crate::payload::{parse_object, PayloadError};
@@ -179,7 +180,7 @@ pub async fn batch(
                 slots.push(i);
             }
             Err(e) => {
-                metrics::counter!(m::ITEMS_REJECTED, "origin" => "cdp").increment(1);
+                metric::counter!(GatewayCounter::ItemsRejected, "cdp").increment(1);
                 let (_, code, _) = e.parts();
                 let code = if code == "forbidden" {
                     "forbidden"
@@ -315,7 +316,7 @@ async fn process(
                 results[i] = Some(conflict());
             }
             Ok(Some(Outcome::Done { event_id, .. })) => {
-                metrics::counter!(m::DUPLICATES, "origin" => "cdp").increment(1);
+                metric::counter!(GatewayCounter::Duplicates, "cdp").increment(1);
                 results[i] = Some(ItemResult::Duplicate(event_id));
             }
             Ok(Some(Outcome::InProgress)) => {

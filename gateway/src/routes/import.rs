@@ -19,12 +19,13 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use leadstream_shared::ids;
+use leadstream_shared::metric;
 
 use super::{batch_error, batch_limits, charge_events, ingest_ctx};
 use crate::auth::KeyChecks;
 use crate::body::{read_batch_body, Accept};
 use crate::error::ApiError;
-use crate::metrics as m;
+use crate::metrics::GatewayCounter;
 use crate::payload::import::split_import;
 use crate::payload::leadvibe;
 use crate::publish::traceparent;
@@ -79,7 +80,7 @@ pub async fn import(
         }
     }
     if rejected > 0 {
-        metrics::counter!(m::ITEMS_REJECTED, "origin" => "import").increment(rejected as u64);
+        metric::counter!(GatewayCounter::ItemsRejected, "import").increment(rejected as u64);
     }
     let attempted = events.len();
     charge_events(&st, &ctx, attempted)?;

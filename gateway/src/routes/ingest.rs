@@ -19,13 +19,14 @@ use axum::Json;
 use serde_json::json;
 
 use leadstream_shared::ids;
+use leadstream_shared::metric;
 
 use super::{charge_events, ingest_ctx, invalid_400, invalid_422, publish_one, single_limits};
 use crate::auth::KeyChecks;
 use crate::body::{read_body, Accept};
 use crate::dedupe::{fingerprint, Outcome};
 use crate::error::ApiError;
-use crate::metrics as m;
+use crate::metrics::GatewayCounter;
 use crate::payload::{into_object, lariba, leadvibe};
 use crate::publish::store_unavailable;
 use crate::state::AppState;
@@ -121,7 +122,7 @@ pub async fn events_ingest(
             event_id,
             fp: first,
         } if first == fp => {
-            metrics::counter!(m::DUPLICATES, "origin" => "events").increment(1);
+            metric::counter!(GatewayCounter::Duplicates, "events").increment(1);
             return Ok(stored(&event_id, true));
         }
         Outcome::Done { .. } => {
