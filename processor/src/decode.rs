@@ -30,9 +30,10 @@
 use leadstream_domain::event::{Alias, AliasKind, EngagementEvent, Origin};
 use leadstream_shared::avro::{decode_event, AvroError};
 use leadstream_shared::ids::{derived_id, now_ms, parse_rfc3339_ms};
+use leadstream_shared::metric;
 use serde::Deserialize;
 
-use crate::service::observe::JSON_UNKNOWN_FIELDS;
+use crate::metrics::ProcessorCounter;
 
 /// Largest record value accepted; the gateway's `LEADSTREAM_MAX_EVENT_BYTES` cannot be set above
 /// what fits in it.
@@ -149,7 +150,7 @@ fn decode_json(bytes: &[u8], pos: &Position<'_>) -> Result<EngagementEvent, Deco
         serde_json::from_slice(bytes).map_err(|e| DecodeError::Json(e.to_string()))?;
     let unknown = j.unknown.len() + j.aliases.iter().map(|a| a.unknown.len()).sum::<usize>();
     if unknown > 0 {
-        metrics::counter!(JSON_UNKNOWN_FIELDS).increment(unknown as u64);
+        metric::counter!(ProcessorCounter::JsonUnknownFields).increment(unknown as u64);
     }
     let now = now_ms();
     let received_at_ms = match &j.received_at {

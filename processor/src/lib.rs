@@ -11,6 +11,7 @@
 pub mod config;
 pub mod decode;
 pub mod engine;
+pub mod metrics;
 pub mod service;
 
 pub use config::ProcessorConfig;

@@ -23,6 +23,7 @@ use leadstream_shared::avro::{encode_dead_letter, encode_event, DeadLetter};
 use leadstream_shared::catalog::Catalog;
 use leadstream_shared::ids::now_ms;
 use leadstream_shared::kafka::{ensure_topics, murmur2_partition, Publisher};
+use leadstream_shared::metric;
 use leadstream_shared::store::{self, Cmd, Store};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers};
@@ -33,6 +34,7 @@ use tracing::Instrument;
 use crate::config::ProcessorConfig;
 use crate::decode::{decode, DecodeError, Position};
 use crate::engine::{Engine, EngineError, EngineSettings, Input};
+use crate::metrics::{ProcessorCounter, ProcessorHistogram};
 
 mod contiguity;
 pub(crate) mod observe;
@@ -233,7 +235,7 @@ impl Processor {
                     );
                 }
                 Err(e) => {
-                    metrics::counter!(m::POISON).increment(1);
+                    metric::counter!(ProcessorCounter::Poison).increment(1);
                     tracing::warn!(partition = m.partition(), offset = m.offset(), error = %e, "poison record sent to the DLQ");
                     side_effects.push(self.dead_letter(m, &e.to_string()));
                 }
@@ -277,7 +279,8 @@ impl Processor {
                     // applied offset went back together, so reading again from the stored
                     // offset recomputes exactly what was lost. The firings recomputed carry the
                     // same ids, so none is delivered twice.
-                    metrics::counter!(m::REWOUND).increment(partitions.len() as u64);
+                    metric::counter!(ProcessorCounter::RewoundPartitions)
+                        .increment(partitions.len() as u64);
                     self.resume_from_applied(shutdown).await;
                     return;
                 }
@@ -291,9 +294,9 @@ impl Processor {
                 }
             }
         };
-        metrics::counter!(m::EVENTS).increment(applied.applied as u64);
-        metrics::counter!(m::DUPLICATES).increment(applied.duplicates as u64);
-        metrics::histogram!(m::BATCH_SIZE).record(batch.len() as f64);
+        metric::counter!(ProcessorCounter::Events).increment(applied.applied as u64);
+        metric::counter!(ProcessorCounter::Duplicates).increment(applied.duplicates as u64);
+        metric::histogram!(ProcessorHistogram::BatchRecords).record(batch.len() as f64);
         m::record_latency(&inputs, now_ms());
         if !applied.fired.is_empty() {
             let (contexts, _fire_spans) = m::fired_contexts(batch, &inputs, &applied.fired);
@@ -348,7 +351,7 @@ impl Processor {
         })
         .await?;
         for (_, f, _, _, _) in &encoded {
-            metrics::counter!(m::FIRED, "kind" => f.kind.as_str()).increment(1);
+            metric::counter!(ProcessorCounter::Fired, f.kind.as_str()).increment(1);
         }
         retry(
             shutdown,
@@ -448,7 +451,7 @@ impl Processor {
                 },
             )
             .await?;
-            metrics::counter!(m::EVENTS_DLQ).increment(1);
+            metric::counter!(ProcessorCounter::EventsDlq).increment(1);
             Ok(())
         }
         .boxed()

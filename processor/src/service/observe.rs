@@ -1,4 +1,5 @@
-//! What the processor reports: metric names (defined once) and the trace context of firings.
+//! What the processor reports: the trace context of firings and the processing latency (the
+//! metrics themselves are defined in [`crate::metrics`]).
 //!
 //! A polled batch is one `process_batch` span: the first traced record's context is its parent,
 //! the others are links ([`trace::link_batch`]). Each firing gets a `fire` span, a child of the
@@ -10,39 +11,14 @@
 use std::collections::HashMap;
 
 use leadstream_domain::fired::TriggerFired;
+use leadstream_shared::metric;
 use leadstream_shared::trace::{self, TraceContext};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::Message;
 use tracing::Span;
 
 use crate::engine::Input;
-
-/// Counter: events applied to lead state. No labels.
-pub const EVENTS: &str = "leadstream_processor_events_total";
-/// Counter: events skipped as already applied (dedupe). No labels.
-pub const DUPLICATES: &str = "leadstream_processor_duplicates_total";
-/// Counter: fields of JSON records (`content-type: application/json`) the processor does not
-/// know, ignored rather than dead-lettered. No labels.
-pub const JSON_UNKNOWN_FIELDS: &str = "leadstream_processor_json_unknown_fields_total";
-/// Counter: records that could not be decoded (each goes to the events DLQ). No labels.
-pub const POISON: &str = "leadstream_processor_poison_total";
-/// Counter: records the events DLQ acknowledged. No labels.
-pub const EVENTS_DLQ: &str = "leadstream_processor_events_dlq_total";
-/// Counter: fired records the fired topic acknowledged. Labels: `kind` (`milestone`,
-/// `sequence`).
-pub const FIRED: &str = "leadstream_processor_fired_total";
-/// Histogram, seconds: from the gateway receiving an event to the processor applying it (for
-/// records produced directly to Kafka, from their `received_at`). No labels.
-pub const PROCESSING_LATENCY: &str = "leadstream_processor_processing_latency_seconds";
-/// Histogram: records per polled batch. No labels.
-/// Partitions re-read because a Redis failover lost their newest writes.
-pub const REWOUND: &str = "leadstream_processor_rewound_partitions_total";
-/// Offsets stepped over because they do not exist for consumers (`reason="gap"`: transaction
-/// markers, aborted transactions, compaction or retention).
-pub const SKIPPED_OFFSETS: &str = "leadstream_processor_skipped_offsets_total";
-/// Seeks back to the durable position under the test-broker quirk switch.
-pub const SEEK_BACKS: &str = "leadstream_processor_seek_backs_total";
-pub const BATCH_SIZE: &str = "leadstream_processor_batch_records";
+use crate::metrics::ProcessorHistogram;
 
 /// The batch span (a disabled span when traces are not exported).
 pub fn batch_span(batch: &[BorrowedMessage<'_>]) -> Span {
@@ -118,7 +94,7 @@ pub fn fired_contexts(
 
 /// Processing latency of the applied inputs, with one histogram handle for the batch.
 pub fn record_latency(inputs: &[Input], now_ms: i64) {
-    let h = metrics::histogram!(PROCESSING_LATENCY);
+    let h = metric::histogram!(ProcessorHistogram::ProcessingLatency);
     for i in inputs {
         if i.event.received_at_ms > 0 {
             h.record((now_ms - i.event.received_at_ms).max(0) as f64 / 1000.0);

@@ -13,14 +13,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use leadstream_shared::metric;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
 use super::contiguity::{self, Decision};
-use super::observe as m;
 use super::{retry, Processor};
+use crate::metrics::ProcessorCounter;
 
 /// Tracks, per partition, the next offset whose every effect is durable, and commits exactly
 /// those offsets (never librdkafka's consumed position, which can run ahead of durable work).
@@ -113,7 +114,7 @@ impl Processor {
                 Decision::Apply => {}
                 Decision::ApplyAfterGap { skipped } => {
                     let exp = exp.unwrap_or_default();
-                    metrics::counter!(m::SKIPPED_OFFSETS, "reason" => "gap")
+                    metric::counter!(ProcessorCounter::SkippedOffsets, "gap")
                         .increment(skipped as u64);
                     self.gaps
                         .lock()
@@ -162,7 +163,7 @@ impl Processor {
                 expected = exp,
                 "record beyond the durable position: seeking back (test-broker quirk)"
             );
-            metrics::counter!(m::SEEK_BACKS).increment(1);
+            metric::counter!(ProcessorCounter::SeekBacks).increment(1);
             let mut tpl = TopicPartitionList::new();
             let _ = tpl.add_partition_offset(topic, p, Offset::Offset(exp));
             if let Err(e) = self.consumer.seek_partitions(tpl, Duration::from_secs(5)) {
