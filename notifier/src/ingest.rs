@@ -17,6 +17,7 @@ use std::time::Duration;
 use leadstream_shared::avro::{decode_fired, encode_dead_letter, DeadLetter};
 use leadstream_shared::ids::now_ms;
 use leadstream_shared::kafka::{Publisher, StatsContext, Topics};
+use leadstream_shared::metric;
 use leadstream_shared::trace::{self, TraceContext};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::OwnedMessage;
@@ -27,7 +28,7 @@ use tracing::Instrument;
 
 use crate::endpoint::Endpoint;
 use crate::jobs::{Job, JobStore};
-use crate::metrics as m;
+use crate::metrics::{NotifierCounter, NotifierGauge};
 use crate::worker::Fresh;
 
 /// Most records handled per batch.
@@ -95,7 +96,7 @@ impl Ingest {
         let now = now_ms();
         let mut new_jobs = Vec::new();
         for msg in batch {
-            metrics::counter!(m::FIRED_CONSUMED).increment(1);
+            metric::counter!(NotifierCounter::FiredConsumed).increment(1);
             let payload = msg.payload().unwrap_or_default();
             match decode_fired(payload) {
                 Ok(f) => {
@@ -146,12 +147,12 @@ impl Ingest {
         for (job, created) in new_jobs.into_iter().zip(created) {
             let ch = job.channel.as_str();
             if created {
-                metrics::counter!(m::DELIVERIES_CREATED, "channel" => ch).increment(1);
+                metric::counter!(NotifierCounter::DeliveriesCreated, ch).increment(1);
                 let key = self.jobs.key_of(&job);
                 // A full hand-off queue is fine: the poller finds the job in the due set.
                 let _ = self.fresh.try_send(Fresh { key, job });
             } else {
-                metrics::counter!(m::DELIVERIES_DUPLICATE, "channel" => ch).increment(1);
+                metric::counter!(NotifierCounter::DeliveriesDuplicate, ch).increment(1);
                 tracing::debug!(fired_id = %job.fired.fired_id, endpoint = %job.endpoint_id, "already known; skipped");
             }
         }
@@ -193,8 +194,7 @@ impl Ingest {
                 .await
             {
                 Ok(_) => {
-                    metrics::counter!(m::DLQ, "channel" => "none", "reason" => "undecodable")
-                        .increment(1);
+                    metric::counter!(NotifierCounter::Dlq, "none", "undecodable").increment(1);
                     return true;
                 }
                 Err(e) => {
@@ -226,7 +226,7 @@ fn batch_span(batch: &[OwnedMessage]) -> tracing::Span {
 /// How often the DLQ topic's size is read.
 const DLQ_SIZE_EVERY: Duration = Duration::from_secs(30);
 
-/// Keep [`m::DLQ_MESSAGES`] up to date: the records in the notifications DLQ topic (high − low
+/// Keep [`NotifierGauge::DlqMessages`] up to date: the records in the notifications DLQ topic (high − low
 /// watermark over its partitions), read through the producer's connection every 30 s.
 async fn watch_dlq_size(publisher: Publisher, topic: String, shutdown: CancellationToken) {
     use rdkafka::producer::Producer;
@@ -253,7 +253,7 @@ async fn watch_dlq_size(publisher: Publisher, topic: String, shutdown: Cancellat
         })
         .await;
         match size {
-            Ok(Some(n)) => metrics::gauge!(m::DLQ_MESSAGES).set(n as f64),
+            Ok(Some(n)) => metric::gauge!(NotifierGauge::DlqMessages).set(n as f64),
             _ => tracing::debug!(topic = %topic, "cannot read the DLQ topic's size"),
         }
     }

@@ -35,6 +35,7 @@ use leadstream_shared::avro::{encode_dead_letter, encode_fired, DeadLetter};
 use leadstream_shared::ids::{new_id, now_ms};
 use leadstream_shared::kafka::{Publisher, Topics};
 use leadstream_shared::keys::{delivery_job_endpoint, delivery_job_ou};
+use leadstream_shared::metric;
 use leadstream_shared::store::StoreError;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -44,7 +45,7 @@ use crate::attempt::{transition, DeadReason, Outcome, State};
 use crate::deliver::{AttemptReport, Sender};
 use crate::delivery::{AttemptStatus, DeliveryAttempt};
 use crate::jobs::{Earlier, Gate, Job, JobStore, Next, Prepared, Recorded, Write};
-use crate::metrics as m;
+use crate::metrics::{NotifierCounter, NotifierGauge, NotifierHistogram};
 use crate::schedule::Schedule;
 use leadstream_shared::trace;
 use tracing::Instrument;
@@ -313,7 +314,7 @@ impl Worker {
             return Dispatch::Busy(key);
         };
         in_flight.insert(key.clone(), false);
-        metrics::gauge!(m::IN_FLIGHT).increment(1.0);
+        metric::gauge!(NotifierGauge::InFlight).increment(1.0);
         let me = self.clone();
         tasks.spawn(async move {
             me.run_job(&key, hint, (ep_permit, permit)).await;
@@ -322,7 +323,7 @@ impl Worker {
                 Ok(mut f) => f.remove(&key).unwrap_or(false),
                 Err(_) => false,
             };
-            metrics::gauge!(m::IN_FLIGHT).decrement(1.0);
+            metric::gauge!(NotifierGauge::InFlight).decrement(1.0);
             Ended {
                 endpoint,
                 rerun: rerun.then_some(key),
@@ -489,7 +490,7 @@ impl Worker {
             match self.record(w).await {
                 Ok(r) => break r,
                 Err(e) if report.is_some() && Instant::now() + pause < record_until => {
-                    metrics::counter!(m::RECORD_RETRIES).increment(1);
+                    metric::counter!(NotifierCounter::RecordRetries).increment(1);
                     tracing::warn!(job = key, error = %e, "recording an attempt failed; retrying the write, not the delivery");
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(2));
@@ -499,7 +500,7 @@ impl Worker {
         };
         self.wake(&recorded);
         if !recorded.held {
-            metrics::counter!(m::LEASE_LOST).increment(1);
+            metric::counter!(NotifierCounter::LeaseLost).increment(1);
             tracing::warn!(
                 job = key,
                 "an attempt outlived its lease; its result was recorded anyway"
@@ -541,7 +542,7 @@ impl Worker {
                 return Ok(Step::Again);
             }
         };
-        metrics::counter!(m::WAITED_IN_LANE).increment(1);
+        metric::counter!(NotifierCounter::WaitedInLane).increment(1);
         tracing::debug!(job = key, behind = %earlier.key, "waits for an earlier delivery of its lead");
         self.jobs.park(key, token, until).await?;
         // The earlier job may have ended between the gate and the park, its wake-up finding our
@@ -609,7 +610,7 @@ impl Worker {
         };
         match sent {
             Ok(_) => {
-                metrics::counter!(m::DLQ, "channel" => job.channel.as_str(), "reason" => reason.as_str())
+                metric::counter!(NotifierCounter::Dlq, job.channel.as_str(), reason.as_str())
                     .increment(1);
                 tracing::warn!(
                     fired_id = %job.fired.fired_id, ou = %job.fired.ou_id, trigger = %job.fired.trigger_id,
@@ -663,22 +664,22 @@ impl Worker {
 
     fn observe(&self, job: &Job, a: &DeliveryAttempt, r: Option<&AttemptReport>) {
         let ch = job.channel.as_str();
-        metrics::counter!(m::ATTEMPTS, "channel" => ch, "status" => a.status.as_str()).increment(1);
+        metric::counter!(NotifierCounter::Attempts, ch, a.status.as_str()).increment(1);
         if let Some(r) = r {
-            metrics::histogram!(m::ATTEMPT_SECONDS, "channel" => ch)
+            metric::histogram!(NotifierHistogram::AttemptSeconds, ch)
                 .record(r.latency.as_secs_f64());
         }
         let ep = &a.target;
         if a.status == AttemptStatus::Succeeded {
-            metrics::counter!(m::SUCCEEDED, "channel" => ch).increment(1);
+            metric::counter!(NotifierCounter::Succeeded, ch).increment(1);
             let lag = (a.at_ms - job.fired.fired_at_ms).max(0) as f64 / 1000.0;
-            metrics::histogram!(m::FIRED_TO_DELIVERED_SECONDS, "channel" => ch).record(lag);
+            metric::histogram!(NotifierHistogram::FiredToDeliveredSeconds, ch).record(lag);
             // Debug: every delivery is in the delivery log and the metrics already, and a line
             // per delivery at info costs a formatted write per webhook at full speed.
             tracing::debug!(fired_id = %a.fired_id, ou = %a.ou_id, endpoint = %ep, attempt = a.attempt,
                 status = ?a.status_code, latency_ms = a.latency_ms, "delivered");
         } else {
-            metrics::counter!(m::FAILED, "channel" => ch).increment(1);
+            metric::counter!(NotifierCounter::Failed, ch).increment(1);
             tracing::info!(fired_id = %a.fired_id, ou = %a.ou_id, endpoint = %ep, attempt = a.attempt,
                 status = ?a.status_code, error = a.error.as_deref().unwrap_or(""),
                 next_attempt_at_ms = ?a.next_attempt_at_ms, outcome = a.status.as_str(), "delivery attempt failed");
