@@ -6,6 +6,8 @@ use tokio_util::sync::CancellationToken;
 
 mod admin;
 mod dev;
+#[cfg(test)]
+mod metrics_doc;
 mod ops_http;
 
 #[derive(Parser)]
