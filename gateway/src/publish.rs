@@ -156,8 +156,8 @@ impl Pipeline {
     }
 }
 
-/// Acknowledged events per origin, counted into [`GatewayCounter::EventsAcked`] once per request instead of
-/// once per event (a labelled counter lookup is a hash-map lookup in the recorder).
+/// Acknowledged events per origin, counted into [`GatewayCounter::EventsAcked`] once per request
+/// instead of once per event (a labelled counter lookup is a hash-map lookup in the recorder).
 #[derive(Default)]
 struct OriginCounts(Vec<(&'static str, u64)>);
 

@@ -226,8 +226,8 @@ fn batch_span(batch: &[OwnedMessage]) -> tracing::Span {
 /// How often the DLQ topic's size is read.
 const DLQ_SIZE_EVERY: Duration = Duration::from_secs(30);
 
-/// Keep [`NotifierGauge::DlqMessages`] up to date: the records in the notifications DLQ topic (high − low
-/// watermark over its partitions), read through the producer's connection every 30 s.
+/// Keep [`NotifierGauge::DlqMessages`] up to date: the records in the notifications DLQ topic
+/// (high − low watermark over its partitions), read through the producer's connection every 30 s.
 async fn watch_dlq_size(publisher: Publisher, topic: String, shutdown: CancellationToken) {
     use rdkafka::producer::Producer;
     let mut tick = tokio::time::interval(DLQ_SIZE_EVERY);

@@ -389,8 +389,8 @@ fn classify(e: KafkaError) -> PublishError {
 }
 
 /// Sends records and resolves once the broker acknowledged them (acks=all). Counts acks and
-/// errors per topic ([`KafkaCounter::Produced`], [`KafkaCounter::ProduceErrors`]) and reports librdkafka
-/// statistics. Clones share one producer.
+/// errors per topic ([`KafkaCounter::Produced`], [`KafkaCounter::ProduceErrors`]) and reports
+/// librdkafka statistics. Clones share one producer.
 ///
 /// It heals itself. librdkafka reconnects by itself when a broker comes back with its state, but
 /// an idempotent producer can be left unusable: a fatal error (e.g. `ProducerFenced` answered
