@@ -131,7 +131,7 @@ pub async fn spawn_with(
         // The operations port answers through the drain (readiness says 503 then) and stops
         // with the public server.
         let ops = ops.map(|l| {
-            let app = routes::health::ops_router(st.clone());
+            let app = server::ops_router(st.clone());
             tokio::spawn(async move { axum::serve(l, app).await })
         });
         let result = server::serve(listener, st).await;

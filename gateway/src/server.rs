@@ -136,6 +136,15 @@ pub fn router(st: AppState) -> Router {
         .with_state(st)
 }
 
+/// The operations port's routes: metrics and health, never on the public port.
+pub fn ops_router(st: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(health::metrics))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .with_state(st)
+}
+
 /// The request span. When traces are exported it is at INFO, a child of the caller's
 /// `traceparent` (and `tracestate`), and its context is what the events carry to Kafka;
 /// otherwise it is at DEBUG as tower-http makes it (usually filtered out, so free).

@@ -1,7 +1,7 @@
 //! `/healthz` (the process answers), `/readyz` (it should get traffic: not shutting down and the
 //! store answers; 503 as soon as shutdown begins so load balancers drain it first) and
 //! `/metrics` (Prometheus text). With `LEADSTREAM_METRICS_ADDR` the three are served on that
-//! operations port ([`ops_router`]) and `/metrics` leaves the public port. `/readyz` never
+//! operations port ([`crate::server::ops_router`]) and `/metrics` leaves the public port. `/readyz` never
 //! echoes the store's error (addresses, credentials in URLs): it is logged instead.
 
 use axum::extract::State;
@@ -35,16 +35,6 @@ pub async fn readyz(State(st): State<AppState>) -> Response {
                 .into_response()
         }
     }
-}
-
-/// The operations port's routes.
-pub fn ops_router(st: AppState) -> axum::Router {
-    use axum::routing::get;
-    axum::Router::new()
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .with_state(st)
 }
 
 pub async fn metrics() -> Response {
