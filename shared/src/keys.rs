@@ -213,6 +213,23 @@ impl Keys {
         self.ou_key(ou, "leads")
     }
 
+    // --- Rescore and preview jobs (`store::rescore`) ---
+
+    /// Hash: one rescore or preview job (`job`, `state`, `partitions`, `p:{n}` progress).
+    pub fn rescore_job(&self, id: &str) -> String {
+        self.global(&format!("rescore:job:{id}"))
+    }
+
+    /// Sorted set: ids of running jobs, by creation time.
+    pub fn rescore_active(&self) -> String {
+        self.global("rescore:active")
+    }
+
+    /// String: the id of the OU's running rescore (at most one).
+    pub fn rescore_running(&self, ou: &str) -> String {
+        self.ou_key(ou, "rescore:running")
+    }
+
     // --- Dedupe and idempotency ---
 
     /// String: set once an event with this dedupe id was applied by the processor.
@@ -296,6 +313,13 @@ impl PartitionKeys {
     /// A `SCAN MATCH` pattern of every dedupe bucket of the partition.
     pub fn dedupe_pattern(&self) -> String {
         format!("{}:dd:*", self.base)
+    }
+
+    /// String, written by a rescore's switch of this partition in the same atomic write as
+    /// the switched lead states: the switch is done (its summary, JSON), so it is never done
+    /// twice. Expires with finished jobs.
+    pub fn rescored(&self, job_id: &str) -> String {
+        format!("{}:rescored:{job_id}", self.base)
     }
 
     /// String, present when the partition was applied by a version that kept one key per lead

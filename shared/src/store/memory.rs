@@ -334,6 +334,27 @@ fn apply(data: &mut HashMap<String, Entry>, cmd: Cmd) -> Reply {
             Reply::Int(i64::from(removed))
         }
         Cmd::HLen { key } => Reply::Int(hash(data, &key).map_or(0, |h| h.len() as i64)),
+        // The whole hash in one step (cursor 0 at once).
+        Cmd::HScanPrefix { key, prefix, .. } => {
+            let mut fields: Vec<String> = hash(data, &key)
+                .map(|h| {
+                    h.keys()
+                        .filter(|k| k.starts_with(&prefix))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            fields.sort();
+            Reply::Array(vec![
+                Reply::Bytes(b"0".to_vec()),
+                Reply::Array(
+                    fields
+                        .into_iter()
+                        .map(|f| Reply::Bytes(f.into_bytes()))
+                        .collect(),
+                ),
+            ])
+        }
         Cmd::ZAdd { key, score, member } => {
             if zset(data, &key).is_none() {
                 data.insert(

@@ -13,6 +13,7 @@ mod memory;
 pub mod migrate;
 pub mod offsets;
 mod redis_kv;
+pub mod rescore;
 pub mod slot;
 
 use std::borrow::Cow;
@@ -105,6 +106,15 @@ pub enum Cmd {
     },
     HLen {
         key: String,
+    },
+    /// One step of `HSCAN key cursor MATCH {prefix}* COUNT count`, fields only. Reply:
+    /// `Array[Bytes(next cursor), Array[Bytes(field)…]]`; the scan is complete when the next
+    /// cursor is `0`. Glob characters in `prefix` are matched literally.
+    HScanPrefix {
+        key: String,
+        cursor: u64,
+        prefix: String,
+        count: usize,
     },
     ZAdd {
         key: String,
@@ -324,6 +334,7 @@ impl Cmd {
             | Cmd::HGetAll { key }
             | Cmd::HDel { key, .. }
             | Cmd::HLen { key }
+            | Cmd::HScanPrefix { key, .. }
             | Cmd::ZAdd { key, .. }
             | Cmd::ZRangeByScore { key, .. }
             | Cmd::ZRevRange { key, .. }
@@ -400,6 +411,30 @@ impl Cmd {
             Cmd::HGetAll { key } => vec![s("HGETALL"), s(key)],
             Cmd::HDel { key, field } => vec![s("HDEL"), s(key), s(field)],
             Cmd::HLen { key } => vec![s("HLEN"), s(key)],
+            Cmd::HScanPrefix {
+                key,
+                cursor,
+                prefix,
+                count,
+            } => {
+                let mut pattern = String::with_capacity(prefix.len() + 1);
+                for c in prefix.chars() {
+                    if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+                        pattern.push('\\');
+                    }
+                    pattern.push(c);
+                }
+                pattern.push('*');
+                vec![
+                    s("HSCAN"),
+                    s(key),
+                    n(cursor),
+                    s("MATCH"),
+                    Cow::Owned(pattern.into_bytes()),
+                    s("COUNT"),
+                    n(count),
+                ]
+            }
             Cmd::ZAdd { key, score, member } => vec![s("ZADD"), s(key), n(score), b(member)],
             Cmd::ZRangeByScore {
                 key,

@@ -62,6 +62,26 @@ fn parse_offset(b: &[u8]) -> Option<i64> {
     std::str::from_utf8(b).ok()?.parse().ok()
 }
 
+/// The same applied offset spelled differently (`41` → `+41` → `+041` → …): every reader
+/// parses it as the same number, but the processor's write guard, which compares the stored
+/// bytes with the ones it wrote last, fails. A rescore's switch writes lead states of a
+/// partition outside the live engine and respells the applied offset in the same atomic write,
+/// so the engine drops what it cached of the partition and reads it again.
+pub fn respell(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + 1);
+    match raw.first() {
+        Some(b'+') => {
+            out.extend_from_slice(b"+0");
+            out.extend_from_slice(&raw[1..]);
+        }
+        _ => {
+            out.push(b'+');
+            out.extend_from_slice(raw);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +125,18 @@ mod tests {
         ]
         .into();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_respelled_offset_reads_the_same_and_differs_in_bytes() {
+        let mut raw = b"41".to_vec();
+        for _ in 0..5 {
+            let next = respell(&raw);
+            assert_ne!(next, raw);
+            assert_eq!(parse_offset(&next), Some(41));
+            raw = next;
+        }
+        assert_eq!(raw, b"+000041");
     }
 
     #[tokio::test]

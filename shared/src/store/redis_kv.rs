@@ -522,6 +522,30 @@ fn normalise(cmd: &Cmd, v: Value) -> Reply {
             pairs.sort_by(|a, b| a.0.cmp(&b.0));
             Reply::Pairs(pairs)
         }
+        Cmd::HScanPrefix { .. } => {
+            let (cursor, items) = match v {
+                Value::Array(a) if a.len() == 2 => {
+                    let mut it = a.into_iter();
+                    (it.next().and_then(bytes), it.next())
+                }
+                _ => (None, None),
+            };
+            let flat = match items {
+                Some(Value::Array(a)) => a,
+                Some(Value::Map(m)) => m.into_iter().flat_map(|(k, v)| [k, v]).collect(),
+                _ => Vec::new(),
+            };
+            let fields = flat
+                .into_iter()
+                .step_by(2)
+                .filter_map(bytes)
+                .map(Reply::Bytes)
+                .collect();
+            Reply::Array(vec![
+                Reply::Bytes(cursor.unwrap_or_else(|| b"0".to_vec())),
+                Reply::Array(fields),
+            ])
+        }
         _ => generic(v),
     }
 }
