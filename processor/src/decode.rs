@@ -56,6 +56,18 @@ pub enum DecodeError {
     NoLead,
 }
 
+/// The record says its value is JSON (`content-type: application/json…` header); otherwise
+/// a value starting with the single-object marker is read as Avro.
+pub fn is_json<M: rdkafka::Message>(m: &M) -> bool {
+    use rdkafka::message::Headers;
+    m.headers().is_some_and(|h| {
+        h.iter().any(|x| {
+            x.key.eq_ignore_ascii_case("content-type")
+                && x.value.is_some_and(|v| v.starts_with(b"application/json"))
+        })
+    })
+}
+
 /// Where a record came from, for derived ids.
 pub struct Position<'a> {
     pub topic: &'a str,

@@ -165,7 +165,7 @@ pub struct Engine {
 }
 
 /// The 12-byte digest of an event's dedupe id in its OU, as kept in the dedupe sets.
-fn digest(ou: &str, dedupe_id: &str) -> Vec<u8> {
+pub(crate) fn digest(ou: &str, dedupe_id: &str) -> Vec<u8> {
     let mut h = Sha256::new();
     h.update(ou.as_bytes());
     h.update([0x1f]);

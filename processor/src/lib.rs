@@ -12,6 +12,7 @@ pub mod config;
 pub mod decode;
 pub mod engine;
 pub mod metrics;
+pub mod rescore;
 pub mod service;
 
 pub use config::ProcessorConfig;

@@ -26,15 +26,16 @@ use leadstream_shared::kafka::{ensure_topics, murmur2_partition, Publisher};
 use leadstream_shared::metric;
 use leadstream_shared::store::{self, Cmd, Store};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::{BorrowedMessage, Headers};
+use rdkafka::message::BorrowedMessage;
 use rdkafka::Message;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::config::ProcessorConfig;
-use crate::decode::{decode, DecodeError, Position};
+use crate::decode::{decode, is_json, DecodeError, Position};
 use crate::engine::{Engine, EngineError, EngineSettings, Input};
 use crate::metrics::{ProcessorCounter, ProcessorHistogram};
+use crate::rescore;
 
 mod contiguity;
 pub(crate) mod observe;
@@ -51,6 +52,8 @@ pub struct Processor {
     catalog: Catalog,
     kv: Store,
     partitions: i32,
+    /// The partitions this processor owns, for the rescore runner.
+    owned: rescore::Owned,
     /// How often a gap at (partition, expected offset) was met; see [`Processor::contiguous`].
     gaps: Mutex<HashMap<(i32, i64), u32>>,
 }
@@ -109,11 +112,46 @@ impl Processor {
             engine,
             kv,
             partitions,
+            owned: Default::default(),
             gaps: Mutex::new(HashMap::new()),
         })
     }
 
     pub async fn run(mut self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let runner = self.rescore_runner();
+        let runner_stop = shutdown.child_token();
+        let runner = tokio::spawn(runner.run(runner_stop.clone()));
+        let out = self.consume(&shutdown).await;
+        runner_stop.cancel();
+        let _ = runner.await;
+        out
+    }
+
+    /// The rescore and preview jobs' runner (see [`crate::rescore`]), sharing this processor's
+    /// store, publisher and view of its owned partitions.
+    fn rescore_runner(&self) -> rescore::Runner {
+        let c = &self.cfg.common;
+        rescore::Runner::new(
+            self.kv.clone(),
+            c.keys(),
+            self.publisher.clone(),
+            rescore::RunnerSettings {
+                kafka: c.kafka.clone(),
+                events_topic: c.topics.events.clone(),
+                fired_topic: c.topics.fired.clone(),
+                group_id: self.cfg.group_id.clone(),
+                dedupe_ttl: self.cfg.dedupe_ttl,
+                sequence_cap: self.cfg.sequence_cap,
+                history_cap: self.cfg.history_cap,
+                poll: Duration::from_secs(1),
+            },
+            self.owned.clone(),
+        )
+    }
+
+    /// The consumer loop.
+    async fn consume(&mut self, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        let shutdown = shutdown.clone();
         loop {
             if self
                 .consumer
@@ -127,6 +165,7 @@ impl Processor {
                 if !self.resume_from_applied(&shutdown).await {
                     break;
                 }
+                self.note_owned();
                 self.drain_outboxes(&shutdown).await;
             }
             let first = tokio::select! {
@@ -181,6 +220,15 @@ impl Processor {
         Ok(())
     }
 
+    /// Tell the rescore runner which partitions this processor owns now.
+    fn note_owned(&self) {
+        let owned = match self.consumer.assignment() {
+            Ok(tpl) => tpl.elements().iter().map(|e| e.partition()).collect(),
+            Err(_) => Default::default(),
+        };
+        *self.owned.lock().unwrap_or_else(|p| p.into_inner()) = owned;
+    }
+
     /// Everything for one polled batch; returns once its offsets are stored (or shutdown).
     async fn handle(&self, batch: &[BorrowedMessage<'_>], shutdown: &CancellationToken) {
         let topic = self.cfg.common.topics.events.as_str();
@@ -193,13 +241,7 @@ impl Processor {
                 partition: m.partition(),
                 offset: m.offset(),
             };
-            let json = m.headers().is_some_and(|h| {
-                h.iter().any(|x| {
-                    x.key.eq_ignore_ascii_case("content-type")
-                        && x.value.is_some_and(|v| v.starts_with(b"application/json"))
-                })
-            });
-            match decode(m.payload(), json, &pos) {
+            match decode(m.payload(), is_json(m), &pos) {
                 Ok(event) => {
                     let input = Input {
                         partition: m.partition(),

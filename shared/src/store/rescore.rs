@@ -213,16 +213,15 @@ impl PreviewPart {
     }
 }
 
+/// Largest absolute change first (then by lead id), at most [`PREVIEW_TOP`].
 fn trim_top(top: &mut Vec<LeadChange>) {
-    if top.len() > PREVIEW_TOP {
-        top.sort_by(|a, b| {
-            b.change
-                .unsigned_abs()
-                .cmp(&a.change.unsigned_abs())
-                .then_with(|| a.lead_id.cmp(&b.lead_id))
-        });
-        top.truncate(PREVIEW_TOP);
-    }
+    top.sort_by(|a, b| {
+        b.change
+            .unsigned_abs()
+            .cmp(&a.change.unsigned_abs())
+            .then_with(|| a.lead_id.cmp(&b.lead_id))
+    });
+    top.truncate(PREVIEW_TOP);
 }
 
 /// A job with everything reported about it.
