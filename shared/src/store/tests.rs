@@ -229,3 +229,83 @@ async fn memory_keys_expire() {
         .expect("get");
     assert_eq!(r, vec![Reply::Nil]);
 }
+
+/// `HScanPrefix` run to completion finds exactly the fields with the prefix, on a hash large
+/// enough for Redis to answer in several steps, with glob characters in the prefix matched
+/// literally.
+#[tokio::test]
+async fn hscan_by_prefix_finds_every_matching_field_on_both_adapters() {
+    async fn scan(store: &dyn Kv, key: &str, prefix: &str) -> Vec<String> {
+        let mut cursor = 0;
+        let mut out = Vec::new();
+        let mut steps = 0;
+        loop {
+            steps += 1;
+            let reply = exec_one(
+                store,
+                Cmd::HScanPrefix {
+                    key: key.into(),
+                    cursor,
+                    prefix: prefix.into(),
+                    count: 100,
+                },
+            )
+            .await
+            .expect("hscan");
+            let mut parts = reply.into_array().into_iter();
+            let next: u64 = parts
+                .next()
+                .and_then(Reply::into_bytes)
+                .and_then(|b| String::from_utf8(b).ok()?.parse().ok())
+                .expect("cursor");
+            for f in parts.next().map(Reply::into_array).unwrap_or_default() {
+                out.push(String::from_utf8(f.into_bytes().expect("field")).expect("utf-8"));
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+            assert!(steps < 10_000, "the scan ends");
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+    let key = format!("conformance:{}:scan", crate::ids::new_id("t"));
+    let pairs: Vec<(String, Vec<u8>)> = (0..1000)
+        .map(|i| {
+            let f = match i % 3 {
+                0 => format!("unit_*a\u{1f}ld_{i}"),
+                1 => format!("unit_xa\u{1f}ld_{i}"),
+                _ => format!("other\u{1f}ld_{i}"),
+            };
+            (f, b"v".to_vec())
+        })
+        .collect();
+    let memory = MemoryKv::new();
+    let redis = RedisKv::connect(&redis_url())
+        .await
+        .expect("redis-server must be running (see .ci/run)");
+    for store in [&memory as &dyn Kv, &redis] {
+        store
+            .exec(vec![Cmd::HSetMany {
+                key: key.clone(),
+                pairs: pairs.clone(),
+            }])
+            .await
+            .expect("hset");
+    }
+    let want: Vec<String> = {
+        let mut w: Vec<String> = pairs
+            .iter()
+            .map(|(f, _)| f.clone())
+            .filter(|f| f.starts_with("unit_*a\u{1f}"))
+            .collect();
+        w.sort();
+        w
+    };
+    assert_eq!(want.len(), 334);
+    assert_eq!(scan(&memory, &key, "unit_*a\u{1f}").await, want);
+    assert_eq!(scan(&redis, &key, "unit_*a\u{1f}").await, want);
+    redis.exec(vec![Cmd::Del { key }]).await.expect("cleanup");
+}
