@@ -333,6 +333,11 @@ impl PartitionKeys {
     pub fn lead_field(ou: OuId<'_>, lead: LeadId<'_>) -> String {
         format!("{ou}\u{1f}{lead}")
     }
+
+    /// The prefix every [`PartitionKeys::lead_field`] of `ou` starts with.
+    pub fn lead_field_prefix(ou: OuId<'_>) -> String {
+        format!("{ou}\u{1f}")
+    }
 }
 
 /// The hash tag of an events partition: `{topic}:{partition}:{salt}`, where the salt is the

@@ -462,11 +462,14 @@ async fn switch(
                 pairs: outbox,
             });
         }
-        cmds.push(Cmd::Set {
-            key: pk.applied(),
-            value: respell(&raw),
-            ttl_ms: None,
-        });
+        if !cmds.is_empty() {
+            // Lead states change outside the live engine: make it drop what it cached.
+            cmds.push(Cmd::Set {
+                key: pk.applied(),
+                value: respell(&raw),
+                ttl_ms: None,
+            });
+        }
         cmds.push(Cmd::Set {
             key: pk.rescored(&job.id),
             value: serde_json::to_vec(&done).map_err(|e| Error::Other(e.to_string()))?,
@@ -539,7 +542,7 @@ async fn live_fields(
     ou: &str,
     shadow: &Shadow,
 ) -> Result<Vec<String>, Error> {
-    let prefix = format!("{}\u{1f}", OuId(ou));
+    let prefix = PartitionKeys::lead_field_prefix(OuId(ou));
     let mut cursor = 0u64;
     let mut live = Vec::new();
     loop {
