@@ -36,7 +36,9 @@ use crate::routes::event_types::EventTypes;
 use crate::routes::rulesets::Rulesets;
 use crate::routes::sequences::{self, Sequences};
 use crate::routes::triggers::{self, Triggers};
-use crate::routes::{cdp, deliveries, health, history, import, ingest, leads, manage, openapi};
+use crate::routes::{
+    cdp, deliveries, health, history, import, ingest, leads, manage, openapi, rescore,
+};
 use crate::state::AppState;
 
 /// All routes with their layers: the only place routes are assembled.
@@ -83,6 +85,12 @@ pub fn router(st: AppState) -> Router {
         .route(
             "/rulesets",
             get(docs::list::<Rulesets>).post(docs::create::<Rulesets>),
+        )
+        .route("/rulesets/rescore", post(rescore::create_rescore))
+        .route("/rulesets/preview", post(rescore::create_preview))
+        .route(
+            "/rescore-jobs/{id}",
+            get(rescore::get_job).delete(rescore::cancel),
         )
         .route(
             "/rulesets/{id}",

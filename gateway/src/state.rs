@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use leadstream_shared::catalog::{collections, Catalog};
 use leadstream_shared::keys::Keys;
 use leadstream_shared::store::history::Histories;
+use leadstream_shared::store::rescore::RescoreJobs;
 use leadstream_shared::store::Store;
 
 use crate::auth::Auth;
@@ -29,6 +30,8 @@ pub struct Inner {
     pub auth: Auth,
     /// The OUs' firing histories (read by the history routes).
     pub histories: Histories,
+    /// Rescore and preview jobs (created, read and cancelled by `routes::rescore`).
+    pub rescore: RescoreJobs,
     pub limiter: KeyLimiter,
     /// Events per second per OU and per key.
     pub events: EventLimiter,
@@ -79,6 +82,7 @@ impl AppState {
             ),
             event_type_cache: TtlCache::new(cfg.key_cache_ttl),
             histories: Histories::new(store.clone(), keys.clone()),
+            rescore: RescoreJobs::new(store.clone(), keys.clone()),
             auth,
             keys,
             store,

@@ -1,8 +1,8 @@
 //! HTTP routes, by concern: [`ingest`] (seeds 000 and 001), [`cdp`] (seed 002), [`import`]
 //! (bulk), [`manage`] (org units, API keys, webhook secrets), the catalog documents served by
 //! the one pattern of [`documents`] — [`rulesets`], [`triggers`] (seed 003), [`sequences`]
-//! (seed 004), [`event_types`] (the CDP registry) —, the reads [`leads`], [`history`] and
-//! [`deliveries`], and [`health`]. The router is assembled in `server.rs` only.
+//! (seed 004), [`event_types`] (the CDP registry) —, the [`rescore`] and preview jobs, the
+//! reads [`leads`], [`history`] and [`deliveries`], and [`health`]. The router is assembled in `server.rs` only.
 //!
 //! The helpers below are the steps every route starts with — authenticate → scope → rate
 //! limit → active OU ([`ctx_for`]) — and those the ingest routes share to read and validate a
@@ -21,6 +21,7 @@ pub mod manage;
 pub mod openapi;
 pub mod redact;
 pub mod request;
+pub mod rescore;
 pub mod rulesets;
 pub mod sequences;
 pub mod triggers;

@@ -14,6 +14,7 @@ mod lifecycle;
 mod openapi;
 mod openapi_contract;
 mod props;
+mod rescore;
 mod resilience;
 mod scoring_routes;
 mod seeds;

@@ -35,6 +35,15 @@ async fn stated_constraints_are_the_servers() {
             json!({"name": "s", "event_types": ["a"], "window_seconds": 60, "typo": 1}),
         ),
         ("/v1/cdp/event-types", json!({"name": ""})),
+        ("/rulesets/rescore", json!({"since": "yesterday"})),
+        ("/rulesets/rescore", json!({"fire_triggers": "yes"})),
+        ("/rulesets/rescore", json!({"sinse": null})),
+        ("/rulesets/preview", json!({"since": null})),
+        (
+            "/rulesets/preview",
+            json!({"ruleset": {"name": "d"}, "wait_seconds": 500}),
+        ),
+        ("/rulesets/preview", json!({"ruleset": {"name": " "}})),
     ] {
         let v = validator(&doc, &request_schema(path));
         assert!(!v.is_valid(&b), "the document allows {path} {b}");
