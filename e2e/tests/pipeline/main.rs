@@ -7,6 +7,7 @@
 //! - [`end_to_end`]: seeds 000–004 from HTTP to the fired topic, and tenant isolation;
 //! - [`interop`]: independent Avro and Kafka clients (Python's fastavro and confluent-kafka);
 //! - [`openapi_contract`]: webhook bodies and simulate answers against the OpenAPI document;
+//! - [`rescore`]: preview and rescore over HTTP with the real processor;
 //! - [`scoring_routes`]: leads and simulate over the state the processor's engine wrote;
 //! - [`tls`]: ingest and processing through TLS Kafka and TLS Redis;
 //! - [`traces`]: one trace from the HTTP request to the webhook, and each hop's metrics.
@@ -15,6 +16,7 @@ mod common;
 mod end_to_end;
 mod interop;
 mod openapi_contract;
+mod rescore;
 mod scoring_routes;
 mod tls;
 mod traces;
