@@ -28,6 +28,14 @@ metric::define! {
         SkippedOffsets = "leadstream_processor_skipped_offsets_total" ["reason"],
         /// Seeks back to the durable position under the test-broker quirk switch.
         SeekBacks = "leadstream_processor_seek_backs_total" [],
+        /// Records read by rescore and preview replays; `kind` is `rescore` or `preview`.
+        ReplayRecords = "leadstream_processor_replay_records_total" ["kind"],
+        /// Partitions a rescore switched to the replayed state.
+        RescoreSwitches = "leadstream_processor_rescore_switches_total" [],
+        /// Switch attempts that met a live write in between and caught up again.
+        RescoreSwitchRetries = "leadstream_processor_rescore_switch_retries_total" [],
+        /// Partition replays started over because the OU's rules changed meanwhile.
+        ReplayRestarts = "leadstream_processor_replay_restarts_total" [],
     }
 }
 

@@ -22,6 +22,8 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use super::shadow::{ReplayRules, Shadow};
 use super::{RunnerSettings, Shared};
 use crate::decode::{decode, is_json, DecodeError, Position};
+use crate::metrics::ProcessorCounter;
+use leadstream_shared::metric;
 
 /// How often progress is reported while replaying.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
@@ -78,6 +80,7 @@ pub(super) async fn run(shared: Arc<Shared>, job: Job, p: i32) {
         match one(&shared, &job, p, &mut progress).await {
             Ok(()) => return,
             Err(Error::Restart) => {
+                metric::counter!(ProcessorCounter::ReplayRestarts).increment(1);
                 tracing::info!(job = %job.id, partition = p, "rules changed during the replay; starting the partition over");
                 continue;
             }
@@ -369,6 +372,11 @@ async fn replay(
     let mut reported = Instant::now();
     while reader.position < target {
         let step = reader.step(shared, &job.ou_id, target).await?;
+        let kind = match job.kind {
+            JobKind::Rescore => "rescore",
+            JobKind::Preview => "preview",
+        };
+        metric::counter!(ProcessorCounter::ReplayRecords, kind).increment(step.len() as u64);
         for r in &step {
             progress.records_read += 1;
             progress.first_offset.get_or_insert(r.offset);
@@ -477,6 +485,7 @@ async fn switch(
         });
         let guard = Guard::Equals(pk.applied(), raw);
         if shared.kv.exec_guarded(vec![guard], cmds).await?.is_none() {
+            metric::counter!(ProcessorCounter::RescoreSwitchRetries).increment(1);
             tracing::debug!(job = %job.id, partition = progress.partition, attempt, "live engine wrote meanwhile; catching up again");
             continue;
         }
@@ -486,6 +495,7 @@ async fn switch(
             "rescore switched the partition's leads"
         );
         *progress = done;
+        metric::counter!(ProcessorCounter::RescoreSwitches).increment(1);
         if !out.fired.is_empty() {
             publish(shared, pk, &out.fired).await;
         }
