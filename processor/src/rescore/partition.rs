@@ -268,7 +268,7 @@ async fn one(
     replay(shared, job, &mut reader, &mut shadow, target, progress).await?;
     match job.kind {
         JobKind::Preview => {
-            let fields = live_fields(shared, &pk, &job.ou_id, &shadow).await?;
+            let fields = shadow.fields(&live_leads(shared, &pk, &job.ou_id).await?);
             let live = live_states(shared, &pk, &fields).await?;
             let part = shadow.compare(&fields, &live, now_ms());
             progress.leads = part.leads;
@@ -425,6 +425,9 @@ async fn switch(
 ) -> Result<(), Error> {
     progress.phase = Some(Phase::Switching);
     shared.jobs.report(&job.id, progress).await?;
+    // The OU's leads the partition holds, scanned once: a lead that gets its first state
+    // after the scan got it from an event the shadow replays before the switch.
+    let scanned = live_leads(shared, pk, &job.ou_id).await?;
     for attempt in 0..SWITCH_ATTEMPTS {
         let Some((target, raw)) = applied(shared, pk).await? else {
             return Err(Error::Other(
@@ -435,7 +438,7 @@ async fn switch(
         if shared.catalog.config_version(&job.ou_id).await? != shadow.version() {
             return Err(Error::Restart);
         }
-        let fields = live_fields(shared, pk, &job.ou_id, shadow).await?;
+        let fields = shadow.fields(&scanned);
         let live = live_states(shared, pk, &fields).await?;
         let now = now_ms();
         let fire_for = job.fire_triggers.then_some(job.id.as_str());
@@ -544,14 +547,8 @@ async fn publish(
     }
 }
 
-/// The lead fields the switch (or the comparison) covers: the replay's leads and every lead
-/// of the OU the partition holds.
-async fn live_fields(
-    shared: &Shared,
-    pk: &PartitionKeys,
-    ou: &str,
-    shadow: &Shadow,
-) -> Result<Vec<String>, Error> {
+/// The lead fields of every lead of the OU the partition holds (`HSCAN` by prefix).
+async fn live_leads(shared: &Shared, pk: &PartitionKeys, ou: &str) -> Result<Vec<String>, Error> {
     let prefix = PartitionKeys::lead_field_prefix(OuId(ou));
     let mut cursor = 0u64;
     let mut live = Vec::new();
@@ -582,7 +579,7 @@ async fn live_fields(
         }
         cursor = next;
     }
-    Ok(shadow.fields(&live))
+    Ok(live)
 }
 
 /// The live states of `fields` (`None`: absent or unreadable), in one pipeline.
