@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use crate::common::*;
 use leadstream_shared::avro::decode_fired;
+use leadstream_testkit::openapi::{assert_valid, document};
 use leadstream_testkit::{consume, wait_until};
 
 const WAIT: Duration = Duration::from_secs(90);
