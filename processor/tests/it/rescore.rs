@@ -218,7 +218,10 @@ impl Plan {
                 distinct1 = seen.len() as u64;
             }
         }
-        assert_eq!(distinct1, PHASE1 as u64, "phase 1 duplicates are the retries");
+        assert_eq!(
+            distinct1, PHASE1 as u64,
+            "phase 1 duplicates are the retries"
+        );
         assert_eq!(seen.len(), PHASE1 + PHASE2, "duplicates are the retries");
         // The threshold: just above the highest score any lead reaches under the old rules
         // (phase 2 scores ≤ 0 under either rules: it can only lower a score).
@@ -233,7 +236,10 @@ impl Plan {
                 let all: Vec<&str> = p1.iter().chain(p2.iter()).copied().collect();
                 let (after_phase1, _, replayed_crossings) = score(NEW, p1, threshold);
                 let (score, _, crossings) = score(NEW, &all, threshold);
-                assert_eq!(crossings, replayed_crossings, "phase 2 cannot cross upwards");
+                assert_eq!(
+                    crossings, replayed_crossings,
+                    "phase 2 cannot cross upwards"
+                );
                 let e = Expect {
                     events: all.len() as u64,
                     after_phase1,
@@ -314,7 +320,10 @@ async fn wait_applied(w: &World, n: u64, what: &str) {
         (a >= n).then_some(a)
     })
     .await;
-    assert_eq!(got, n, "{what}: more applied than distinct events (counted twice)");
+    assert_eq!(
+        got, n,
+        "{what}: more applied than distinct events (counted twice)"
+    );
 }
 
 /// How the rescore job was run.
@@ -336,7 +345,10 @@ pub(crate) async fn scenario(w: &World, fire_triggers: bool, mode: Mode) {
         quiet.len(),
         maybe.len()
     );
-    assert!(!fire.is_empty() && !quiet.is_empty(), "the plan splits the leads");
+    assert!(
+        !fire.is_empty() && !quiet.is_empty(),
+        "the plan splits the leads"
+    );
 
     // 1. Old rules, the trigger, phase 1 through a processor process.
     put_rules(w, OLD, "2025-01-01T00:00:00Z").await;
@@ -359,7 +371,10 @@ pub(crate) async fn scenario(w: &World, fire_triggers: bool, mode: Mode) {
     let v0 = w.catalog.config_version(OU).await.expect("version");
     put_rules(w, NEW, "2025-01-02T00:00:00Z").await;
     let v1 = w.catalog.config_version(OU).await.expect("version");
-    assert!(v1 > v0, "replacing the ruleset bumps the config version ({v0} → {v1})");
+    assert!(
+        v1 > v0,
+        "replacing the ruleset bumps the config version ({v0} → {v1})"
+    );
 
     // 3. and 4. Live events while the rescore job runs.
     let jobs = RescoreJobs::new(w.kv.clone(), w.keys.clone());
@@ -379,11 +394,9 @@ pub(crate) async fn scenario(w: &World, fire_triggers: bool, mode: Mode) {
         let hold_from = plan.phase2.len() * 4 / 5;
         for chunk in plan.phase2.chunks(LIVE_CHUNK) {
             if sent.load(Ordering::SeqCst) >= hold_from {
-                wait_until(
-                    Duration::from_secs(180),
-                    "the job to complete",
-                    || async { job_done.load(Ordering::SeqCst).then_some(()) },
-                )
+                wait_until(Duration::from_secs(180), "the job to complete", || async {
+                    job_done.load(Ordering::SeqCst).then_some(())
+                })
                 .await;
             }
             join_all(chunk.iter().map(|e| w.produce(e))).await;
@@ -392,9 +405,11 @@ pub(crate) async fn scenario(w: &World, fire_triggers: bool, mode: Mode) {
         }
     };
     let control = async {
-        wait_until(Duration::from_secs(60), "live events before the job", || async {
-            (sent.load(Ordering::SeqCst) >= LIVE_BEFORE_JOB).then_some(())
-        })
+        wait_until(
+            Duration::from_secs(60),
+            "live events before the job",
+            || async { (sent.load(Ordering::SeqCst) >= LIVE_BEFORE_JOB).then_some(()) },
+        )
         .await;
         jobs.create(&job)
             .await
@@ -424,7 +439,8 @@ pub(crate) async fn scenario(w: &World, fire_triggers: bool, mode: Mode) {
                 kill = Some(phases);
                 // A fresh group: tansu never expires the killed member, so the old group
                 // would never get the partitions back.
-                child = w.spawn_process(&[("LEADSTREAM_PROCESSOR_GROUP", &format!("{group}-gen1"))]);
+                child =
+                    w.spawn_process(&[("LEADSTREAM_PROCESSOR_GROUP", &format!("{group}-gen1"))]);
             }
             assert!(
                 Instant::now() < deadline,
@@ -435,16 +451,23 @@ pub(crate) async fn scenario(w: &World, fire_triggers: bool, mode: Mode) {
         };
         job_done.store(true, Ordering::SeqCst);
         let took = started.elapsed();
-        (view, took, sent_at_create, sent.load(Ordering::SeqCst), kill)
+        (
+            view,
+            took,
+            sent_at_create,
+            sent.load(Ordering::SeqCst),
+            kill,
+        )
     };
     let ((), (view, took, sent_at_create, sent_at_done, kill)) = tokio::join!(live, control);
     eprintln!(
         "job {} {:?} in {took:?}; live records sent: {sent_at_create} at its creation, \
-         {sent_at_done} at its completion, {} in all; totals {:?}",
+         {sent_at_done} at its completion, {} in all; totals {:?}; {}",
         job.id,
         view.status.state,
         plan.phase2.len(),
-        view.progress
+        view.progress,
+        phases(&view)
     );
     assert_eq!(
         view.status.state,
@@ -499,11 +522,21 @@ pub(crate) async fn scenario(w: &World, fire_triggers: bool, mode: Mode) {
 
     // 6. Firings.
     if !fire_triggers {
+        // Nothing on the topic's high watermarks, and nothing read within 10 s either.
         assert_eq!(
             fired_records(w).await,
             0,
             "fire_triggers: false sends nothing (and no live event can cross)"
         );
+        let read = consume(
+            &w.broker.addr(),
+            &w.topics.fired,
+            1,
+            Duration::from_secs(10),
+            Duration::ZERO,
+        )
+        .await;
+        assert!(read.is_empty(), "fire_triggers: false sends nothing");
         assert_eq!(view.progress.fired, 0);
         child.kill9();
         return;
@@ -516,12 +549,18 @@ pub(crate) async fn scenario(w: &World, fire_triggers: bool, mode: Mode) {
         Duration::from_secs(3),
     )
     .await;
-    assert_eq!(
-        records.len() as i64,
-        fired_records(w).await,
-        "every fired record was read"
+    let positions: BTreeSet<(i32, i64)> = records
+        .iter()
+        .map(|m| (m.partition(), m.offset()))
+        .collect();
+    eprintln!(
+        "fired topic: {} records read, {} distinct positions, end offsets {:?}",
+        records.len(),
+        positions.len(),
+        end_offsets(&w.broker.addr(), &w.topics.fired).await
     );
     let mut ids: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut repeats: BTreeMap<String, usize> = BTreeMap::new();
     for m in &records {
         let f = decode_fired(m.payload().expect("payload")).expect("fired record");
         assert_eq!(
@@ -542,6 +581,7 @@ pub(crate) async fn scenario(w: &World, fire_triggers: bool, mode: Mode) {
             "{}: the fired id of crossing {crossing}",
             f.lead_id
         );
+        *repeats.entry(f.fired_id.clone()).or_default() += 1;
         ids.entry(f.lead_id).or_default().insert(f.fired_id);
     }
     for (lead, set) in &ids {
@@ -552,19 +592,26 @@ pub(crate) async fn scenario(w: &World, fire_triggers: bool, mode: Mode) {
         );
     }
     let missing: Vec<_> = fire.iter().filter(|l| !ids.contains_key(**l)).collect();
-    assert!(missing.is_empty(), "leads that must fire did not: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "leads that must fire did not: {missing:?}"
+    );
     let maybe_fired = maybe.iter().filter(|l| ids.contains_key(**l)).count();
     assert_eq!(
         view.progress.fired,
         ids.len() as u64,
         "the job counts its firings"
     );
+    // A fired record may be on the topic more than once (the rescore produces it, and the
+    // live processor produces the outbox it finds after the switch): delivery is on the id.
     eprintln!(
-        "fired: {} distinct ids ({} must, {maybe_fired} of {} switch-dependent), {} records",
+        "fired: {} distinct ids ({} must, {maybe_fired} of {} switch-dependent), {} records, \
+         at most {} records per id",
         ids.len(),
         fire.len(),
         maybe.len(),
-        records.len()
+        records.len(),
+        repeats.values().max().copied().unwrap_or(0)
     );
     child.kill9();
 }
@@ -581,7 +628,12 @@ fn phases(v: &JobView) -> String {
     let parts: Vec<String> = v
         .partitions
         .iter()
-        .map(|p| format!("p{}={:?}", p.partition, p.phase))
+        .map(|p| {
+            format!(
+                "p{}={:?} (switched at {:?}, leads {}, fired {}, events {})",
+                p.partition, p.phase, p.switched_at_offset, p.leads, p.fired, p.events_applied
+            )
+        })
         .collect();
     format!(
         "{:?}, {}/{:?} done [{}]",
