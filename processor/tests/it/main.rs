@@ -6,6 +6,7 @@ mod cluster;
 mod crash;
 mod pipeline;
 mod poison;
+mod rescore;
 mod rewind;
 mod sigterm;
 mod world;
