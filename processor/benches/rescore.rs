@@ -148,6 +148,11 @@ async fn run(
     let (first, base) = first.expect("applied");
     let live_rate = (events as i64 - base) as f64 / first.elapsed().as_secs_f64();
 
+    // The ceiling: a bare consumer reading the same partitions with the replay's consumer
+    // settings, doing nothing with the records; its memory growth is the client's and the
+    // broker's share of the replay's.
+    let (bare_rate, bare_rss) = bare_read(&settings, &topics.events, partitions, events).await;
+
     // New rules, then a rescore of the whole history.
     let mut rs: Ruleset = catalog
         .documents::<Ruleset>(collections::RULESETS)
@@ -212,13 +217,15 @@ async fn run(
         "rescore: {events} events, {leads} leads, {partitions} partitions, {sequences} sequences: \
          live {live_rate:.0} events/s, replay {replay_rate:.0} events/s ({:.2}× live; {replay_secs:.1} s \
          from job creation to completion, {} leads switched, {} scores changed); RSS {:.0} MiB before, \
-         peak {:.0} MiB during (+{:.0} MiB)",
+         peak {:.0} MiB during (+{:.0} MiB); bare consumer with the replay's settings {bare_rate:.0} \
+         records/s, its RSS +{:.0} MiB",
         replay_rate / live_rate,
         view.progress.leads,
         view.progress.scores_changed,
         rss_before as f64 / 1024.0,
         rss_peak as f64 / 1024.0,
         (rss_peak.saturating_sub(rss_before)) as f64 / 1024.0,
+        bare_rss as f64 / 1024.0,
     );
     println!(
         "PERF {}",
@@ -227,6 +234,74 @@ async fn run(
                "replay_events_per_s": replay_rate, "ratio": replay_rate / live_rate,
                "replay_s": replay_secs, "leads_switched": view.progress.leads,
                "scores_changed": view.progress.scores_changed,
-               "rss_before_kib": rss_before, "rss_peak_kib": rss_peak})
+               "rss_before_kib": rss_before, "rss_peak_kib": rss_peak,
+               "bare_records_per_s": bare_rate, "bare_rss_growth_kib": bare_rss})
     );
+}
+
+/// Read every partition from the start with the replay's consumer settings (one consumer per
+/// partition, as the replay runs them), counting only: records/s and the RSS growth (KiB).
+async fn bare_read(
+    settings: &KafkaSettings,
+    topic: &str,
+    partitions: i32,
+    events: usize,
+) -> (f64, u64) {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let before = rss_kib();
+    let peak = Arc::new(AtomicU64::new(before));
+    let sampler = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(rss_kib(), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let started = Instant::now();
+    let reads = (0..partitions).map(|p| {
+        let consumer: StreamConsumer = settings
+            .consumer_config(&unique("bare"))
+            .set(
+                "queued.max.messages.kbytes",
+                leadstream_processor::rescore::PREFETCH_KIB.to_string(),
+            )
+            .set(
+                "fetch.message.max.bytes",
+                (leadstream_processor::rescore::PREFETCH_KIB * 256).to_string(),
+            )
+            .set(
+                "fetch.max.bytes",
+                (leadstream_processor::rescore::PREFETCH_KIB * 256).to_string(),
+            )
+            .create()
+            .expect("consumer");
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .expect("partition");
+        consumer.assign(&tpl).expect("assign");
+        async move {
+            // Until the partition stays quiet (tansu's watermarks are not reliable).
+            let mut n = 0usize;
+            while let Ok(m) = tokio::time::timeout(Duration::from_secs(3), consumer.recv()).await {
+                if let Err(e) = m {
+                    eprintln!("bare consumer: {e}");
+                    continue;
+                }
+                n += 1;
+            }
+            n
+        }
+    });
+    let n: usize = join_all(reads).await.into_iter().sum();
+    // Less the quiet period that ended the reads.
+    let secs = (started.elapsed().as_secs_f64() - 3.0).max(0.001);
+    sampler.abort();
+    assert!(n >= events, "read {n} of {events}");
+    (
+        n as f64 / secs,
+        peak.load(Ordering::Relaxed).saturating_sub(before),
+    )
 }

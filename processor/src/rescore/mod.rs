@@ -38,6 +38,8 @@
 mod partition;
 pub mod shadow;
 
+pub use partition::PREFETCH_KIB;
+
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

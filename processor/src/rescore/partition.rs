@@ -29,6 +29,9 @@ use leadstream_shared::metric;
 const REPORT_EVERY: Duration = Duration::from_secs(1);
 /// Records read per step (one alias resolution round trip at most).
 const STEP: usize = 1000;
+/// librdkafka's prefetch queue per replaying partition (KiB); fetches ask for at most a
+/// quarter of it.
+pub const PREFETCH_KIB: usize = 4096;
 /// Lead states read per command at the switch.
 const CHUNK: usize = 1000;
 /// Switch attempts before the partition's replay starts over (the live engine kept writing
@@ -324,9 +327,14 @@ fn open(
     p: i32,
     progress: &mut PartitionProgress,
 ) -> Result<Reader, Error> {
+    // A small prefetch queue: the replay reads a whole partition, and librdkafka would
+    // otherwise buffer up to 64 MiB of it ahead of the shadow.
     let consumer: StreamConsumer = s
         .kafka
         .consumer_config(&format!("{}-rescore", s.group_id))
+        .set("queued.max.messages.kbytes", PREFETCH_KIB.to_string())
+        .set("fetch.message.max.bytes", (PREFETCH_KIB * 256).to_string())
+        .set("fetch.max.bytes", (PREFETCH_KIB * 256).to_string())
         .create()?;
     let timeout = Duration::from_secs(10);
     let (low, _high) = consumer.fetch_watermarks(&s.events_topic, p, timeout)?;

@@ -43,8 +43,9 @@ pub struct Shadow {
     /// The latest event applied per lead (kept only when the rescore fires triggers: the
     /// firing's payload names an event).
     last: HashMap<String, EngagementEvent>,
-    /// Dedupe digest → Kafka timestamp of the record that applied it.
-    seen: HashMap<Vec<u8>, i64>,
+    /// Dedupe digest → Kafka timestamp of the record that applied it (fixed-size keys: no
+    /// allocation per entry).
+    seen: HashMap<[u8; 12], i64>,
     seen_pruned_at: usize,
     pub events_applied: u64,
     pub duplicates: u64,
@@ -102,7 +103,8 @@ impl Shadow {
         let Some(lead) = event.lead_id.as_deref() else {
             return;
         };
-        let d = digest(&event.ou_id, &event.dedupe_id());
+        let mut d = [0u8; 12];
+        d.copy_from_slice(&digest(&event.ou_id, &event.dedupe_id()));
         if let Some(at) = self.seen.get(&d) {
             if ts_ms.saturating_sub(*at) <= self.dedupe_ttl_ms {
                 self.duplicates += 1;

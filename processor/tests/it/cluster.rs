@@ -1,7 +1,7 @@
 //! The processor's crash proofs against a real Redis Cluster (Debian's `redis-server` in cluster
 //! mode: 3 masters and 3 replicas on loopback ports, made by `testkit::redis_cluster`): the same
 //! kill -9 and rebalance scenarios as against one Redis (`crash.rs`), and a master killed with
-//! -9 mid-stream, whose replica is promoted while the processor runs.
+//! -9 mid-stream, whose replica is promoted while the processor runs; and the rescore proof.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -66,4 +66,14 @@ async fn a_master_killed_mid_stream_loses_nothing_and_counts_nothing_twice() {
         "the processor rode out the failover"
     );
     child.kill9();
+}
+
+/// The rescore proof (`rescore.rs`: oracle, firings, kill -9 during the switch) on a Redis
+/// Cluster: jobs, progress and the per-OU slot are plain keys; each partition's switch is one
+/// atomic write in that partition's slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rescore_with_kill_9_during_the_switch_on_a_redis_cluster() {
+    let cluster = RedisCluster::start();
+    let w = World::with_redis("crescore", &cluster.url_list()).await;
+    crate::rescore::scenario(&w, true, crate::rescore::Mode::Kill9).await;
 }
