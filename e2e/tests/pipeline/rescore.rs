@@ -194,6 +194,9 @@ async fn preview_then_rescore_over_http_with_the_real_processor() {
     scores.sort_unstable();
     scores.dedup();
     assert_eq!(scores, vec![50, 70, 90]);
+    // The webhook bodies (the fired records' payloads) match the OpenAPI document's milestone
+    // webhook, checked by an independent JSON Schema validator; so do the job answers.
+    let doc = document();
     for f in &fired {
         assert_eq!(f.trigger_id, trg_id);
         assert_eq!(
@@ -202,7 +205,10 @@ async fn preview_then_rescore_over_http_with_the_real_processor() {
             "{:?}",
             f.payload
         );
+        assert_valid(&doc, "/components/schemas/WebhookMilestone", &f.payload);
     }
+    assert_valid(&doc, "/components/schemas/RescoreJob", &job);
+    assert_valid(&doc, "/components/schemas/RescoreJob", &preview);
 
     // Live processing goes on from the switched states: lead 1 at 50 + 10.
     let b = json!({"alias_kind": "email", "alias": email(1), "event_type": "page_view",
