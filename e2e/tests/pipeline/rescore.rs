@@ -227,3 +227,97 @@ async fn preview_then_rescore_over_http_with_the_real_processor() {
     services.stop().await;
     app.stop().await;
 }
+
+/// `since`: only events whose event time is at or after it count; a lead whose events all came
+/// before it is reset to 0 (its score is rebuilt from the range, which has none of them); the
+/// job reports the range it covered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rescore_since_counts_only_events_from_then_on() {
+    let app = App::start(spawn_gateway).await;
+    let services = Services::processor(&app.service_env(&[]));
+    let admin = Cred::Bearer(ADMIN);
+    app.expect(
+        "/rulesets",
+        admin,
+        &json!({"name": "Visits", "rules": [{"event_type": "page_view", "points": 10}]}),
+        201,
+    )
+    .await;
+    // (lead, event time): a has two visits before 10:00 and one after, b only one before,
+    // c two after.
+    let visits = [
+        ("a", "09:00"),
+        ("a", "09:10"),
+        ("b", "09:20"),
+        ("a", "11:00"),
+        ("c", "11:05"),
+        ("c", "11:10"),
+    ];
+    for (lead, at) in visits {
+        let b = json!({"alias_kind": "email", "alias": format!("since-{lead}@example.com"),
+                       "event_type": "page_view", "timestamp": format!("2025-01-15T{at}:00Z")});
+        app.expect("/ingest", admin, &b, 202).await;
+    }
+    let get = |lead: &'static str| {
+        let app = &app;
+        async move {
+            let (status, l) = app
+                .get_json(
+                    &format!("/leads?alias_kind=email&alias=since-{lead}@example.com"),
+                    admin,
+                )
+                .await;
+            assert_eq!(status, 200, "{l}");
+            l
+        }
+    };
+    for (lead, n) in [("a", 3u64), ("b", 1), ("c", 2)] {
+        wait_until(
+            WAIT,
+            &format!("lead {lead}'s {n} events applied"),
+            || async { (get(lead).await["event_count"] == n).then_some(()) },
+        )
+        .await;
+    }
+    assert_eq!(get("a").await["score"], 30);
+
+    let created = app
+        .expect(
+            "/rulesets/rescore",
+            admin,
+            &json!({"since": "2025-01-15T10:00:00Z"}),
+            202,
+        )
+        .await;
+    let job = job_until_finished(&app, created["id"].as_str().expect("id")).await;
+    assert_eq!(job["state"], "completed", "{job}");
+    assert!(
+        job["since"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("2025-01-15T10:00:00")),
+        "{job}"
+    );
+    assert_eq!(
+        job["progress"]["events_applied"], 3,
+        "only 11:00, 11:05, 11:10: {job}"
+    );
+    assert_eq!(
+        job["progress"]["records_read"], 6,
+        "every record is read: {job}"
+    );
+    assert_eq!(job["progress"]["covered"]["retention_gap"], false, "{job}");
+    assert!(job["progress"]["covered"]["from"].is_string(), "{job}");
+    assert!(
+        job["progress"]["event_time_reached"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("2025-01-15T11:")),
+        "{job}"
+    );
+    for (lead, score, events) in [("a", 10, 1u64), ("b", 0, 0), ("c", 20, 2)] {
+        let l = get(lead).await;
+        assert_eq!(l["score"], score, "lead {lead}: {l}");
+        assert_eq!(l["event_count"], events, "lead {lead}: {l}");
+    }
+    services.stop().await;
+    app.stop().await;
+}
