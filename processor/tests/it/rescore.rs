@@ -15,7 +15,10 @@
 //! count its distinct events (nothing lost or doubled across the switch); the firings must
 //! follow `fire_triggers` exactly. The kill -9 variant kills the processor as soon as one
 //! partition is switching (or switched) while another is not done, and lets a replacement
-//! (a fresh consumer group: tansu never expires a killed member) finish the job.
+//! (a fresh consumer group: tansu never expires a killed member) finish the job. The
+//! two-processor variant runs two processes in one consumer group; the broker's description
+//! of the group shows both owning partitions before the rules change and after the job, so
+//! each switched its own partitions.
 //!
 //! One `pub(crate) async fn` scenario; the `#[tokio::test]`s are thin wrappers.
 
@@ -28,20 +31,19 @@ use leadstream_domain::event::EngagementEvent;
 use leadstream_domain::fired::TriggerKind;
 use leadstream_shared::avro::decode_fired;
 use leadstream_shared::ids::{derived_id, new_id, now_ms};
+use leadstream_shared::kafka::KafkaSettings;
 use leadstream_shared::store::rescore::{Job, JobKind, JobState, JobView, Phase, RescoreJobs};
-use leadstream_testkit::{consume, end_offsets, wait_until};
+use leadstream_testkit::{consume, end_offsets, unique, wait_until};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::Message;
 use serde_json::json;
 
-use crate::world::{event, World, OU, PARTITIONS};
+use crate::world::{World, OU, PARTITIONS};
 
-const LEADS: usize = 40;
-/// Distinct events before the rules change.
-const PHASE1: usize = 1500;
-/// Distinct live events while the rescore runs.
-const PHASE2: usize = 500;
-/// A producer retry (same producer id, new event id) after every this many records.
-const RETRY_EVERY: usize = 25;
+mod plan;
+
+use plan::{Plan, LEADS, NEW, OLD, TRIGGER};
+
 /// Live records per step, and the pause between steps.
 const LIVE_CHUNK: usize = 5;
 const LIVE_PAUSE: Duration = Duration::from_millis(40);
@@ -49,242 +51,6 @@ const LIVE_PAUSE: Duration = Duration::from_millis(40);
 /// the last fifth of its records back until the job has completed: live events arrive before,
 /// during and after the rescore, whatever the machine's speed.
 const LIVE_BEFORE_JOB: usize = 100;
-const TRIGGER: &str = "trg_rescore";
-
-/// The old rules (ruleset `rs_1` before the change).
-const OLD: &[(&str, i64)] = &[
-    ("page_view", 5),
-    ("pricing", 10),
-    ("demo_request", 15),
-    ("unsubscribe", -10),
-];
-/// The new rules (`rs_1` replaced): bigger points and a rule for a new type.
-const NEW: &[(&str, i64)] = &[
-    ("page_view", 10),
-    ("pricing", 30),
-    ("demo_request", 60),
-    ("unsubscribe", -20),
-    ("webinar_attended", 40),
-];
-/// What lead `i` does before the rules change: profile `i % 4` (picked uniformly), so that
-/// under the new rules some leads end far above the threshold and others below it.
-const PROFILES: [&[&str]; 4] = [
-    &[
-        "page_view",
-        "webinar_attended",
-        "demo_request",
-        "unsubscribe",
-        "unsubscribe",
-    ],
-    &[
-        "page_view",
-        "page_view",
-        "pricing",
-        "unsubscribe",
-        "unsubscribe",
-        "webinar_attended",
-    ],
-    &[
-        "page_view",
-        "pricing",
-        "unsubscribe",
-        "unsubscribe",
-        "unsubscribe",
-        "demo_request",
-    ],
-    &[
-        "page_view",
-        "page_view",
-        "unsubscribe",
-        "unsubscribe",
-        "pricing",
-    ],
-];
-/// Live types: ≤ 0 points under the new rules (`email_opened` has no rule).
-const LIVE_TYPES: [&str; 3] = ["unsubscribe", "email_opened", "email_opened"];
-
-fn points(rules: &[(&str, i64)], t: &str) -> i64 {
-    rules.iter().find(|(r, _)| *r == t).map_or(0, |(_, p)| *p)
-}
-
-/// The oracle for one lead's distinct event types in stream order: final score, the highest
-/// score on the way, and the milestone crossings (armed while below `threshold`, a crossing
-/// on reaching it) under `rules`.
-fn score(rules: &[(&str, i64)], types: &[&str], threshold: i64) -> (i64, i64, u64) {
-    let (mut s, mut max, mut crossings, mut armed) = (0, 0, 0, true);
-    for t in types {
-        s += points(rules, t);
-        max = max.max(s);
-        if s < threshold {
-            armed = true;
-        } else if armed {
-            crossings += 1;
-            armed = false;
-        }
-    }
-    (s, max, crossings)
-}
-
-/// What one lead must end with.
-#[derive(Debug, Clone)]
-struct Expect {
-    events: u64,
-    /// Under the new rules: after phase 1 alone, and at the end.
-    after_phase1: i64,
-    score: i64,
-    /// New-rules crossings during phase 1 (the replay's own, never sent): the rescore's firing
-    /// is crossing `replayed_crossings + 1` (phase 2 cannot add a crossing).
-    replayed_crossings: u64,
-}
-
-struct Plan {
-    phase1: Vec<EngagementEvent>,
-    phase2: Vec<EngagementEvent>,
-    threshold: i64,
-    expected: BTreeMap<String, Expect>,
-    distinct1: u64,
-    distinct: u64,
-}
-
-/// A deterministic pseudo-random number source (LCG, as in `crash.rs`).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % n
-    }
-}
-
-impl Plan {
-    fn new() -> Plan {
-        let mut rng = Lcg(0x2545_f491_4f6c_dd1d);
-        let t0 = 1_700_000_000_000i64;
-        let mut all: Vec<EngagementEvent> = Vec::new();
-        let mut phase1 = Vec::new();
-        for i in 0..PHASE1 {
-            let l = rng.next(LEADS as u64) as usize;
-            let profile = PROFILES[l % PROFILES.len()];
-            let t = profile[rng.next(profile.len() as u64) as usize];
-            let e = event(&format!("ld_{l}"), t, &format!("p1e{i}"), t0 + i as i64);
-            phase1.push(e.clone());
-            all.push(e);
-            if i % RETRY_EVERY == RETRY_EVERY - 1 {
-                let dup = retry(&all, &mut rng, i);
-                phase1.push(dup);
-            }
-        }
-        let mut phase2 = Vec::new();
-        for i in 0..PHASE2 {
-            // Even leads only: the odd ones keep their phase 1 score to the end.
-            let l = 2 * rng.next(LEADS as u64 / 2) as usize;
-            let t = LIVE_TYPES[rng.next(LIVE_TYPES.len() as u64) as usize];
-            let e = event(
-                &format!("ld_{l}"),
-                t,
-                &format!("p2e{i}"),
-                t0 + (PHASE1 + i) as i64,
-            );
-            phase2.push(e.clone());
-            all.push(e);
-            if i % RETRY_EVERY == RETRY_EVERY - 1 {
-                // A retry of any earlier record, phase 1 included: the live engine must drop
-                // it after the switch as the replay drops it before.
-                let dup = retry(&all, &mut rng, PHASE1 + i);
-                phase2.push(dup);
-            }
-        }
-        // Distinct events per lead, in stream order, per phase.
-        let mut seen = BTreeSet::new();
-        let mut types: BTreeMap<String, [Vec<&str>; 2]> = BTreeMap::new();
-        let mut distinct1 = 0;
-        for (ph, stream) in [&phase1, &phase2].into_iter().enumerate() {
-            for e in stream {
-                if seen.insert(e.dedupe_id()) {
-                    let lead = e.lead_id.clone().expect("lead");
-                    let t = PROFILES
-                        .iter()
-                        .flat_map(|p| p.iter())
-                        .chain(LIVE_TYPES.iter())
-                        .find(|t| **t == e.event_type)
-                        .expect("type");
-                    types.entry(lead).or_default()[ph].push(t);
-                }
-            }
-            if ph == 0 {
-                distinct1 = seen.len() as u64;
-            }
-        }
-        assert_eq!(
-            distinct1, PHASE1 as u64,
-            "phase 1 duplicates are the retries"
-        );
-        assert_eq!(seen.len(), PHASE1 + PHASE2, "duplicates are the retries");
-        // The threshold: just above the highest score any lead reaches under the old rules
-        // (phase 2 scores ≤ 0 under either rules: it can only lower a score).
-        let threshold = 1 + types
-            .values()
-            .map(|[p1, _]| score(OLD, p1, i64::MAX).1)
-            .max()
-            .expect("leads");
-        let expected: BTreeMap<String, Expect> = types
-            .iter()
-            .map(|(lead, [p1, p2])| {
-                let all: Vec<&str> = p1.iter().chain(p2.iter()).copied().collect();
-                let (after_phase1, _, replayed_crossings) = score(NEW, p1, threshold);
-                let (score, _, crossings) = score(NEW, &all, threshold);
-                assert_eq!(
-                    crossings, replayed_crossings,
-                    "phase 2 cannot cross upwards"
-                );
-                let e = Expect {
-                    events: all.len() as u64,
-                    after_phase1,
-                    score,
-                    replayed_crossings,
-                };
-                (lead.clone(), e)
-            })
-            .collect();
-        assert_eq!(expected.len(), LEADS, "every lead has events");
-        Plan {
-            phase1,
-            phase2,
-            threshold,
-            expected,
-            distinct1,
-            distinct: seen.len() as u64,
-        }
-    }
-
-    /// Leads that must fire exactly once (≥ T after phase 1 and at the end), that must not
-    /// fire (< T after phase 1), and that may fire at most once (≥ T after phase 1, < T at
-    /// the end: whether the rescore sees them at or above T depends on where the switch meets
-    /// the live events of phase 2).
-    fn categories(&self) -> [BTreeSet<&str>; 3] {
-        let t = self.threshold;
-        let mut out: [BTreeSet<&str>; 3] = Default::default();
-        for (lead, e) in &self.expected {
-            let i = match (e.after_phase1 >= t, e.score >= t) {
-                (true, true) => 0,
-                (false, _) => 1,
-                (true, false) => 2,
-            };
-            out[i].insert(lead.as_str());
-        }
-        out
-    }
-}
-
-/// A producer retry of a random earlier record: same lead and producer id, a new event id.
-fn retry(all: &[EngagementEvent], rng: &mut Lcg, i: usize) -> EngagementEvent {
-    let mut dup = all[rng.next(all.len() as u64) as usize].clone();
-    dup.event_id = format!("{}_retry{i}", dup.event_id);
-    dup
-}
 
 async fn put_rules(w: &World, rules: &[(&str, i64)], updated_at: &str) {
     let rules: Vec<_> = rules
@@ -333,6 +99,9 @@ pub(crate) enum Mode {
     Plain,
     /// kill -9 the processor during the switch; a replacement finishes the job.
     Kill9,
+    /// Two processors in one consumer group, each owning some of the partitions from before
+    /// the rules change to the job's completion: each replays and switches its own.
+    TwoProcessors,
 }
 
 pub(crate) async fn scenario(w: &World, fire_triggers: bool, mode: Mode) {
@@ -358,9 +127,23 @@ pub(crate) async fn scenario(w: &World, fire_triggers: bool, mode: Mode) {
     }))
     .await;
     let group = w.env["LEADSTREAM_PROCESSOR_GROUP"].clone();
-    let mut child = w.spawn_process(&[]);
+    // Two processors: each one's log says which partitions it owns and which it switched.
+    let logs = (mode == Mode::TwoProcessors)
+        .then(|| ["a", "b"].map(|n| std::env::temp_dir().join(format!("{}.log", unique(n)))));
+    let (mut child, other) = match &logs {
+        Some([a, b]) => (
+            w.spawn_process_logged(&[], a),
+            Some(w.spawn_process_logged(&[], b)),
+        ),
+        None => (w.spawn_process(&[]), None),
+    };
     produce_all(w, &plan.phase1).await;
     wait_applied(w, plan.distinct1, "phase 1 to be applied").await;
+    // Both processors own partitions before the rules change.
+    let split = match &logs {
+        Some(logs) => Some(wait_split(w, &group, logs).await),
+        None => None,
+    };
     assert_eq!(
         fired_records(w).await,
         0,
@@ -482,6 +265,28 @@ pub(crate) async fn scenario(w: &World, fire_triggers: bool, mode: Mode) {
     if mode == Mode::Kill9 {
         assert!(kill.is_some(), "the processor was killed during the job");
     }
+    if let (Some(owned), Some(logs)) = (&split, &logs) {
+        // Each processor switched exactly the partitions it owned, and still owns them: the
+        // job was split between the two, no partition moved mid-job.
+        for (name, (log, owned)) in ["a", "b"].iter().zip(logs.iter().zip(owned)) {
+            let now = ProcessLog::read(log, &job.id);
+            eprintln!(
+                "processor {name}: owned {owned:?} before the job, {:?} after it, switched {:?}",
+                now.assigned, now.switched
+            );
+            assert_eq!(
+                &now.assigned, owned,
+                "processor {name}: a rebalance during the job"
+            );
+            assert_eq!(
+                &now.switched, owned,
+                "processor {name} switches exactly the partitions it owns"
+            );
+        }
+        for log in logs {
+            let _ = std::fs::remove_file(log);
+        }
+    }
     wait_applied(w, plan.distinct, "every event to be applied").await;
 
     // 5. Every lead equals the oracle; the job's view adds up.
@@ -539,6 +344,9 @@ pub(crate) async fn scenario(w: &World, fire_triggers: bool, mode: Mode) {
         assert!(read.is_empty(), "fire_triggers: false sends nothing");
         assert_eq!(view.progress.fired, 0);
         child.kill9();
+        if let Some(mut o) = other {
+            o.kill9();
+        }
         return;
     }
     let records = consume(
@@ -614,6 +422,92 @@ pub(crate) async fn scenario(w: &World, fire_triggers: bool, mode: Mode) {
         repeats.values().max().copied().unwrap_or(0)
     );
     child.kill9();
+    if let Some(mut o) = other {
+        o.kill9();
+    }
+}
+
+/// What a processor's log (JSON lines) says: the partitions of its latest assignment, and
+/// those it switched for one job.
+#[derive(Debug, Default)]
+struct ProcessLog {
+    assigned: BTreeSet<i32>,
+    switched: BTreeSet<i32>,
+}
+
+impl ProcessLog {
+    fn read(path: &std::path::Path, job: &str) -> ProcessLog {
+        let text = std::fs::read_to_string(path).expect("processor log");
+        let mut log = ProcessLog::default();
+        for line in text.lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            match v["message"].as_str() {
+                // `partitions = ?[0, 1]`: an eager rebalance assigns the whole set.
+                Some("partitions assigned") => {
+                    let list = v["partitions"].as_str().expect("partitions");
+                    log.assigned = list
+                        .trim_matches(['[', ']'])
+                        .split(',')
+                        .filter_map(|p| p.trim().parse().ok())
+                        .collect();
+                }
+                Some("rescore switched the partition's leads") if v["job"] == job => {
+                    let p = v["partition"].as_i64().expect("partition");
+                    log.switched.insert(p as i32);
+                }
+                _ => {}
+            }
+        }
+        log
+    }
+}
+
+/// Waits (bounded) until the broker describes the processors' group as stable with two
+/// members, and the two processors' logs show them owning all the partitions between them,
+/// each at least one; answers each one's partitions. (tansu 0.6 describes a group's members
+/// without their assignments, so the partitions come from the processes themselves.)
+async fn wait_split(w: &World, group: &str, logs: &[std::path::PathBuf; 2]) -> [BTreeSet<i32>; 2] {
+    let describer: BaseConsumer = KafkaSettings::new(w.broker.addr())
+        .consumer_config(&unique("describer"))
+        .create()
+        .expect("consumer");
+    let describer = std::sync::Arc::new(describer);
+    let last = std::sync::Mutex::new(String::new());
+    wait_until(
+        Duration::from_secs(60),
+        "two processors sharing the partitions",
+        || async {
+            let (d, g) = (describer.clone(), group.to_string());
+            let (state, members) = tokio::task::spawn_blocking(move || {
+                let list = d
+                    .fetch_group_list(Some(&g), Duration::from_secs(2))
+                    .unwrap_or_else(|e| panic!("the broker cannot describe groups: {e}"));
+                let g = list.groups().iter().find(|x| x.name() == g);
+                g.map_or((String::from("absent"), 0), |g| {
+                    (g.state().to_string(), g.members().len())
+                })
+            })
+            .await
+            .expect("describe");
+            let owned = logs.each_ref().map(|l| ProcessLog::read(l, "").assigned);
+            let now = format!("{state} with {members} members; owned {owned:?}");
+            let mut last = last.lock().unwrap();
+            if *last != now {
+                eprintln!("processors' group: {now}");
+                *last = now;
+            }
+            let all: BTreeSet<i32> = owned.iter().flatten().copied().collect();
+            (state.eq_ignore_ascii_case("stable")
+                && members == 2
+                && owned.iter().all(|o| !o.is_empty())
+                && owned[0].is_disjoint(&owned[1])
+                && all == (0..PARTITIONS).collect())
+            .then_some(owned)
+        },
+    )
+    .await
 }
 
 /// Some partition is switching or switched while another is not done.
@@ -657,4 +551,9 @@ async fn rescore_fires_once_per_new_crossing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rescore_survives_kill_9_during_the_switch() {
     scenario(&World::new("rescore-kill").await, true, Mode::Kill9).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rescore_with_two_processors_sharing_the_partitions() {
+    scenario(&World::new("rescore-two").await, true, Mode::TwoProcessors).await;
 }

@@ -2,6 +2,8 @@
 //! to run the processor in-process or as a real process.
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -138,6 +140,21 @@ impl World {
     }
 
     pub fn spawn_process(&self, extra: &[(&str, &str)]) -> ChildGuard {
+        let mut cmd = self.command(extra);
+        ChildGuard::spawn(&mut cmd).expect("spawn leadstream processor")
+    }
+
+    /// [`World::spawn_process`] with the processor's info log (JSON lines) written to `log`,
+    /// for tests that read what a process did.
+    pub fn spawn_process_logged(&self, extra: &[(&str, &str)], log: &Path) -> ChildGuard {
+        let mut cmd = self.command(extra);
+        // The service's own default filter.
+        cmd.env("RUST_LOG", "info,rdkafka=warn")
+            .stdout(File::create(log).expect("log file"));
+        ChildGuard::spawn(&mut cmd).expect("spawn leadstream processor")
+    }
+
+    fn command(&self, extra: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(leadstream_testkit::leadstream_bin());
         cmd.arg("processor")
             .envs(&self.env)
@@ -153,13 +170,13 @@ impl World {
                 // Debugging aid: each child's log in its own file.
                 Ok(dir) => {
                     let path = format!("{dir}/processor-{}.log", leadstream_testkit::unique("p"));
-                    std::fs::File::create(path)
+                    File::create(path)
                         .map(Stdio::from)
                         .unwrap_or_else(|_| Stdio::inherit())
                 }
                 Err(_) => Stdio::null(),
             });
-        ChildGuard::spawn(&mut cmd).expect("spawn leadstream processor")
+        cmd
     }
 
     /// Where the processor keeps lead states (the reader the gateway uses).
