@@ -23,12 +23,10 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{env, TYPES};
-use futures::future::join_all;
+use common::env;
 use leadstream_processor::ProcessorConfig;
-use leadstream_shared::avro::encode_event;
 use leadstream_shared::catalog::Catalog;
-use leadstream_shared::kafka::{ensure_topics, KafkaSettings, Publisher, Topics};
+use leadstream_shared::kafka::KafkaSettings;
 use leadstream_shared::keys::Keys;
 use leadstream_shared::store::offsets::AppliedOffsets;
 use leadstream_shared::store::{RedisKv, Store};
@@ -56,41 +54,12 @@ async fn main() {
 
     let broker = Broker::start();
     let topic_prefix = unique("drain");
-    let topics = Topics::from_prefix(&topic_prefix);
     let settings = KafkaSettings::new(broker.addr());
-    ensure_topics(
-        &settings,
-        &[&topics.events, &topics.fired, &topics.events_dlq],
-        partitions,
-        1,
-    )
-    .await
-    .expect("topics");
-
-    // The backlog.
-    let publisher = Publisher::new(&settings, Duration::from_secs(30)).expect("producer");
-    let mut rnd = common::rng(42);
-    let records: Vec<(String, Vec<u8>)> = (0..events)
-        .map(|i| {
-            let lead = format!("ld_{}", rnd(leads as u64));
-            let e = common::event(i, OU, lead, TYPES[rnd(TYPES.len() as u64) as usize]);
-            (e.kafka_key(), encode_event(&e).expect("avro"))
-        })
-        .collect();
-    let record_bytes = records.iter().map(|r| r.1.len()).sum::<usize>() / events.max(1);
-    let t = Instant::now();
-    for chunk in records.chunks(5000) {
-        let sends = chunk
-            .iter()
-            .map(|(k, v)| publisher.send(&topics.events, k, v, &[]));
-        for r in join_all(sends).await {
-            r.expect("produce");
-        }
-    }
+    let (topics, record_bytes, produce_secs) =
+        common::backlog(&settings, &topic_prefix, OU, partitions, events, leads).await;
     println!(
         "drain: {events} events ({record_bytes} B Avro each) on {partitions} partitions, {leads} leads, \
-         6 rules, 3 milestone triggers, {sequences} sequences; produced in {:.1} s",
-        t.elapsed().as_secs_f64()
+         6 rules, 3 milestone triggers, {sequences} sequences; produced in {produce_secs:.1} s"
     );
 
     // The ceiling: a consumer that only counts.

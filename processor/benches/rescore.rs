@@ -22,14 +22,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{env, TYPES};
+use common::env;
 use futures::future::join_all;
 use leadstream_domain::model::ruleset::Ruleset;
 use leadstream_processor::ProcessorConfig;
-use leadstream_shared::avro::encode_event;
 use leadstream_shared::catalog::{collections, Catalog};
 use leadstream_shared::ids::{new_id, now_ms};
-use leadstream_shared::kafka::{ensure_topics, KafkaSettings, Publisher, Topics};
+use leadstream_shared::kafka::KafkaSettings;
 use leadstream_shared::keys::Keys;
 use leadstream_shared::store::offsets::AppliedOffsets;
 use leadstream_shared::store::rescore::{Job, JobKind, JobState, RescoreJobs};
@@ -50,6 +49,34 @@ fn rss_kib() -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// The highest resident memory seen, sampled every 50 ms from [`PeakRss::start`] to
+/// [`PeakRss::stop`] (KiB).
+struct PeakRss {
+    peak: Arc<AtomicU64>,
+    sampler: tokio::task::JoinHandle<()>,
+}
+
+impl PeakRss {
+    fn start() -> PeakRss {
+        let peak = Arc::new(AtomicU64::new(rss_kib()));
+        let sampler = {
+            let peak = peak.clone();
+            tokio::spawn(async move {
+                loop {
+                    peak.fetch_max(rss_kib(), Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            })
+        };
+        PeakRss { peak, sampler }
+    }
+
+    fn stop(self) -> u64 {
+        self.sampler.abort();
+        self.peak.load(Ordering::Relaxed)
+    }
 }
 
 #[tokio::main]
@@ -81,34 +108,9 @@ async fn run(
     // A fresh broker per length: tansu (memory storage) slows down with the records it holds.
     let broker = Broker::start();
     let topic_prefix = unique("rescore");
-    let topics = Topics::from_prefix(&topic_prefix);
     let settings = KafkaSettings::new(broker.addr());
-    ensure_topics(
-        &settings,
-        &[&topics.events, &topics.fired, &topics.events_dlq],
-        partitions,
-        1,
-    )
-    .await
-    .expect("topics");
-    let publisher = Publisher::new(&settings, Duration::from_secs(30)).expect("producer");
-    let mut rnd = common::rng(42);
-    let records: Vec<(String, Vec<u8>)> = (0..events)
-        .map(|i| {
-            let lead = format!("ld_{}", rnd(leads as u64));
-            let e = common::event(i, OU, lead, TYPES[rnd(TYPES.len() as u64) as usize]);
-            (e.kafka_key(), encode_event(&e).expect("avro"))
-        })
-        .collect();
-    for chunk in records.chunks(5000) {
-        let sends = chunk
-            .iter()
-            .map(|(k, v)| publisher.send(&topics.events, k, v, &[]));
-        for r in join_all(sends).await {
-            r.expect("produce");
-        }
-    }
-    drop(records);
+    let (topics, _, _) =
+        common::backlog(&settings, &topic_prefix, OU, partitions, events, leads).await;
 
     let prefix = unique("rescorest");
     let keys = Keys::new(prefix.clone());
@@ -169,16 +171,7 @@ async fn run(
         .expect("put");
     let jobs = RescoreJobs::new(kv.clone(), keys.clone());
     let rss_before = rss_kib();
-    let peak = Arc::new(AtomicU64::new(rss_before));
-    let sampler = {
-        let peak = peak.clone();
-        tokio::spawn(async move {
-            loop {
-                peak.fetch_max(rss_kib(), Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-    };
+    let peak = PeakRss::start();
     let job = Job {
         id: new_id("rsj"),
         kind: JobKind::Rescore,
@@ -207,8 +200,7 @@ async fn run(
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let replay_secs = started.elapsed().as_secs_f64();
-    sampler.abort();
-    let rss_peak = peak.load(Ordering::Relaxed);
+    let rss_peak = peak.stop();
     assert_eq!(view.status.state, JobState::Completed, "{view:?}");
     let replay_rate = events as f64 / replay_secs;
     token.cancel();
@@ -250,16 +242,7 @@ async fn bare_read(
     use rdkafka::consumer::{Consumer, StreamConsumer};
     use rdkafka::{Offset, TopicPartitionList};
     let before = rss_kib();
-    let peak = Arc::new(AtomicU64::new(before));
-    let sampler = {
-        let peak = peak.clone();
-        tokio::spawn(async move {
-            loop {
-                peak.fetch_max(rss_kib(), Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-    };
+    let peak = PeakRss::start();
     let started = Instant::now();
     let reads = (0..partitions).map(|p| {
         let consumer: StreamConsumer = settings
@@ -298,10 +281,7 @@ async fn bare_read(
     let n: usize = join_all(reads).await.into_iter().sum();
     // Less the quiet period that ended the reads.
     let secs = (started.elapsed().as_secs_f64() - 3.0).max(0.001);
-    sampler.abort();
+    let peak = peak.stop();
     assert!(n >= events, "read {n} of {events}");
-    (
-        n as f64 / secs,
-        peak.load(Ordering::Relaxed).saturating_sub(before),
-    )
+    (n as f64 / secs, peak.saturating_sub(before))
 }

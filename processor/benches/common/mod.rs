@@ -103,3 +103,49 @@ pub fn rng(mut seed: u64) -> impl FnMut(u64) -> u64 {
         (seed >> 33) % n
     }
 }
+
+/// A fresh set of topics on `broker` (prefix `name`, `partitions` partitions) holding a
+/// backlog of `events` events of [`TYPES`] over `leads` leads, keyed as the gateway keys them.
+/// Returns the topics, the average Avro record size and the seconds the produce took (encoding
+/// excluded). (Used by the benches that go through Kafka: drain and rescore.)
+#[allow(dead_code)]
+pub async fn backlog(
+    settings: &leadstream_shared::kafka::KafkaSettings,
+    name: &str,
+    ou: &str,
+    partitions: i32,
+    events: usize,
+    leads: usize,
+) -> (leadstream_shared::kafka::Topics, usize, f64) {
+    use leadstream_shared::kafka::{ensure_topics, Publisher, Topics};
+    let topics = Topics::from_prefix(name);
+    ensure_topics(
+        settings,
+        &[&topics.events, &topics.fired, &topics.events_dlq],
+        partitions,
+        1,
+    )
+    .await
+    .expect("topics");
+    let publisher = Publisher::new(settings, std::time::Duration::from_secs(30)).expect("producer");
+    let mut rnd = rng(42);
+    let records: Vec<(String, Vec<u8>)> = (0..events)
+        .map(|i| {
+            let lead = format!("ld_{}", rnd(leads as u64));
+            let e = event(i, ou, lead, TYPES[rnd(TYPES.len() as u64) as usize]);
+            let bytes = leadstream_shared::avro::encode_event(&e).expect("avro");
+            (e.kafka_key(), bytes)
+        })
+        .collect();
+    let record_bytes = records.iter().map(|r| r.1.len()).sum::<usize>() / events.max(1);
+    let started = std::time::Instant::now();
+    for chunk in records.chunks(5000) {
+        let sends = chunk
+            .iter()
+            .map(|(k, v)| publisher.send(&topics.events, k, v, &[]));
+        for r in futures::future::join_all(sends).await {
+            r.expect("produce");
+        }
+    }
+    (topics, record_bytes, started.elapsed().as_secs_f64())
+}

@@ -68,8 +68,17 @@ pub struct RunnerSettings {
     pub poll: Duration,
 }
 
-/// The partitions this processor owns, kept current by the consumer loop.
-pub type Owned = Arc<Mutex<BTreeSet<i32>>>;
+/// What the consumer loop knows of the events topic, kept current for the runner.
+#[derive(Debug, Clone, Default)]
+pub struct Ownership {
+    /// The partitions this processor owns.
+    pub partitions: BTreeSet<i32>,
+    /// The events topic's partition count (0 until the first assignment).
+    pub of_topic: i32,
+}
+
+/// Shared between the consumer loop (writer) and the runner (reader).
+pub type Owned = Arc<Mutex<Ownership>>;
 
 pub(crate) struct Shared {
     kv: Store,
@@ -113,9 +122,8 @@ impl Runner {
     /// again by whichever processor owns the partition next).
     pub async fn run(self, shutdown: CancellationToken) {
         let mut tasks: HashMap<(String, i32), JoinHandle<()>> = HashMap::new();
-        let mut partitions: Option<i32> = None;
         loop {
-            if let Err(e) = self.tick(&mut tasks, &mut partitions).await {
+            if let Err(e) = self.tick(&mut tasks).await {
                 tracing::warn!(error = %e, "rescore jobs: poll failed; trying again");
             }
             tokio::select! {
@@ -128,24 +136,18 @@ impl Runner {
         }
     }
 
-    async fn tick(
-        &self,
-        tasks: &mut HashMap<(String, i32), JoinHandle<()>>,
-        partitions: &mut Option<i32>,
-    ) -> anyhow::Result<()> {
+    async fn tick(&self, tasks: &mut HashMap<(String, i32), JoinHandle<()>>) -> anyhow::Result<()> {
         tasks.retain(|_, t| !t.is_finished());
         let jobs = self.shared.jobs.active().await?;
-        let owned: BTreeSet<i32> = self.owned.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let Ownership {
+            partitions: owned,
+            of_topic,
+        } = self.owned.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let mut wanted: BTreeSet<(String, i32)> = BTreeSet::new();
         for view in jobs {
             let id = view.job.id.clone();
-            if view.partitions_total.is_none() {
-                if partitions.is_none() {
-                    *partitions = partition::count(&self.shared.settings).await;
-                }
-                if let Some(n) = *partitions {
-                    self.shared.jobs.set_partitions(&id, n).await?;
-                }
+            if view.partitions_total.is_none() && of_topic > 0 {
+                self.shared.jobs.set_partitions(&id, of_topic).await?;
             }
             if view.all_done() {
                 if self

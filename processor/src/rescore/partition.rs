@@ -23,6 +23,7 @@ use super::shadow::{ReplayRules, Shadow};
 use super::{RunnerSettings, Shared};
 use crate::decode::{decode, is_json, DecodeError, Position};
 use crate::metrics::ProcessorCounter;
+use crate::service::partition_count;
 use leadstream_shared::metric;
 
 /// How often progress is reported while replaying.
@@ -49,26 +50,6 @@ enum Error {
     /// The OU's configuration changed during the replay: start over with the new rules.
     #[error("the OU's configuration changed during the replay; starting over")]
     Restart,
-}
-
-/// The events topic's partition count, from the broker.
-pub(super) async fn count(settings: &RunnerSettings) -> Option<i32> {
-    let settings = settings.clone();
-    tokio::task::spawn_blocking(move || {
-        let consumer: StreamConsumer = settings
-            .kafka
-            .consumer_config(&format!("{}-rescore", settings.group_id))
-            .create()
-            .ok()?;
-        let md = consumer
-            .fetch_metadata(Some(&settings.events_topic), Duration::from_secs(5))
-            .ok()?;
-        let n = md.topics().first()?.partitions().len() as i32;
-        (n > 0).then_some(n)
-    })
-    .await
-    .ok()
-    .flatten()
 }
 
 /// Run one partition of `job` to its end, reporting progress; errors are reported and the
@@ -338,13 +319,12 @@ fn open(
         .create()?;
     let timeout = Duration::from_secs(10);
     let (low, _high) = consumer.fetch_watermarks(&s.events_topic, p, timeout)?;
-    let partitions = consumer
-        .fetch_metadata(Some(&s.events_topic), timeout)?
-        .topics()
-        .first()
-        .map(|t| t.partitions().len() as i32)
-        .filter(|n| *n > 0)
-        .ok_or_else(|| Error::Other(format!("topic {} has no partitions", s.events_topic)))?;
+    let partitions = partition_count(&consumer, &s.events_topic).ok_or_else(|| {
+        Error::Other(format!(
+            "cannot read the partition count of topic {}",
+            s.events_topic
+        ))
+    })?;
     // From the oldest retained record, also with `since`: events before it are skipped by
     // their event time. (Seeking by timestamp first would save reading them, but an offset
     // found that way may lie inside a record batch, and a broker such as tansu then answers

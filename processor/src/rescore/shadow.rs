@@ -117,7 +117,10 @@ impl Shadow {
             self.seen.retain(|_, at| ts_ms.saturating_sub(*at) <= ttl);
             self.seen_pruned_at = self.seen.len();
         }
-        let rec = self.leads.entry(lead.to_string()).or_default();
+        if !self.leads.contains_key(lead) {
+            self.leads.insert(lead.to_string(), LeadRecord::default());
+        }
+        let rec = self.leads.get_mut(lead).expect("inserted above");
         // Firings of the past are not sent: they only move the milestone states.
         let _ = self.rules.rules.apply(rec, event, self.sequence_cap, 0);
         if self.keep_last {

@@ -226,7 +226,10 @@ impl Processor {
             Ok(tpl) => tpl.elements().iter().map(|e| e.partition()).collect(),
             Err(_) => Default::default(),
         };
-        *self.owned.lock().unwrap_or_else(|p| p.into_inner()) = owned;
+        *self.owned.lock().unwrap_or_else(|p| p.into_inner()) = rescore::Ownership {
+            partitions: owned,
+            of_topic: self.partitions,
+        };
     }
 
     /// Everything for one polled batch; returns once its offsets are stored (or shutdown).
@@ -500,7 +503,11 @@ impl Processor {
     }
 }
 
-fn partition_count(consumer: &StreamConsumer<Ctx>, topic: &str) -> Option<i32> {
+/// The topic's partition count, from the broker's metadata.
+pub(crate) fn partition_count<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &impl Consumer<C>,
+    topic: &str,
+) -> Option<i32> {
     let md = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(5))
         .ok()?;

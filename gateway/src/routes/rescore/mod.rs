@@ -68,13 +68,19 @@ pub async fn create_rescore(
         draft: None,
         created_at_ms: now,
     };
+    record(&st, &job).await?;
+    accepted(&read_back(&st, &job.id).await?)
+}
+
+/// Store a new job: 409 while the OU's rescore slot is taken (previews take none).
+async fn record(st: &AppState, job: &Job) -> Result<(), ApiError> {
     if let Err(CreateRefused::AlreadyRunning(holder)) =
-        st.rescore.create(&job).await.map_err(store_err(&st))?
+        st.rescore.create(job).await.map_err(store_err(st))?
     {
         return Err(already_running(&holder));
     }
-    tracing::info!(job = %job.id, ou = %job.ou_id, "rescore job created");
-    accepted(&read_back(&st, &job.id).await?)
+    tracing::info!(job = %job.id, ou = %job.ou_id, kind = ?job.kind, "rescore job created");
+    Ok(())
 }
 
 fn already_running(holder: &str) -> ApiError {
@@ -117,13 +123,7 @@ pub async fn create_preview(
         draft: Some(req.draft),
         created_at_ms: now,
     };
-    if let Err(CreateRefused::AlreadyRunning(holder)) =
-        st.rescore.create(&job).await.map_err(store_err(&st))?
-    {
-        // Previews take no slot; kept exhaustive should that change.
-        return Err(already_running(&holder));
-    }
-    tracing::info!(job = %job.id, ou = %job.ou_id, "preview job created");
+    record(&st, &job).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(req.wait_secs);
     loop {
         let view = read_back(&st, &job.id).await?;
