@@ -43,7 +43,9 @@ use std::collections::HashMap;
 
 use leadstream_domain::fired::TriggerFired;
 use leadstream_shared::keys::Keys;
-use leadstream_shared::store::{exec_one, Cmd, Guard, Kv, Reply, Store, StoreError};
+use leadstream_shared::store::{
+    coalesce_zset_writes, exec_one, Cmd, Guard, Kv, Reply, Store, StoreError,
+};
 use leadstream_shared::trace::TraceContext;
 use serde::{Deserialize, Serialize};
 
@@ -299,6 +301,9 @@ impl JobStore {
                 .zip(&keys)
                 .flat_map(|(j, k)| self.create(k, j, now_ms))
                 .collect();
+            // One `ZADD` of the due set for the whole batch (and one per lane that several
+            // jobs join).
+            let (cmds, _) = coalesce_zset_writes(cmds);
             if self.kv().exec_guarded(guards, cmds).await?.is_some() {
                 return Ok(vec![true; jobs.len()]);
             }
@@ -624,14 +629,17 @@ impl JobStore {
             guards.push(Guard::Equals(lease, token));
             lanes.push((at, ou, endpoint_id));
         }
+        // The attempts' adds to the shared indexes of the delivery log (and the jobs' leaving
+        // the due set) as one command per key.
+        let (cmds, at) = coalesce_zset_writes(cmds);
         let Some(mut replies) = self.kv().exec_guarded(guards, cmds).await? else {
             return Ok(None);
         };
         Ok(Some(
             lanes
                 .into_iter()
-                .map(|(at, ou, endpoint_id)| {
-                    let reply = at.map(|i| std::mem::replace(&mut replies[i], Reply::Nil));
+                .map(|(lane_at, ou, endpoint_id)| {
+                    let reply = lane_at.map(|i| std::mem::replace(&mut replies[at[i]], Reply::Nil));
                     Recorded {
                         held: true,
                         next_in_lane: self.next_in_lane(&ou, &endpoint_id, reply),

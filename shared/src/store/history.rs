@@ -11,7 +11,7 @@ use leadstream_domain::fired::{TriggerFired, TriggerKind};
 use leadstream_domain::firing::HistoryEntry;
 
 use crate::keys::Keys;
-use crate::store::{exec_one, Cmd, Reply, Store, StoreError};
+use crate::store::{coalesce_zset_writes, exec_one, Cmd, Reply, Store, StoreError};
 
 #[derive(Clone)]
 pub struct Histories {
@@ -53,7 +53,8 @@ impl Histories {
             start: 0,
             stop: -(keep + 1),
         }));
-        self.kv.exec(cmds).await?;
+        // One `ZADD` per history instead of one per firing.
+        self.kv.exec(coalesce_zset_writes(cmds).0).await?;
         Ok(())
     }
 

@@ -355,6 +355,24 @@ fn apply(data: &mut HashMap<String, Entry>, cmd: Cmd) -> Reply {
                 ),
             ])
         }
+        Cmd::ZAddMany { key, members } => Reply::Int(
+            members
+                .into_iter()
+                .map(|(score, member)| {
+                    let key = key.clone();
+                    apply(data, Cmd::ZAdd { key, score, member }).as_int()
+                })
+                .sum(),
+        ),
+        Cmd::ZRemMany { key, members } => Reply::Int(
+            members
+                .into_iter()
+                .map(|member| {
+                    let key = key.clone();
+                    apply(data, Cmd::ZRem { key, member }).as_int()
+                })
+                .sum(),
+        ),
         Cmd::ZAdd { key, score, member } => {
             if zset(data, &key).is_none() {
                 data.insert(

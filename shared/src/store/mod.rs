@@ -7,6 +7,7 @@
 //! production and tests) and the in-memory adapter ([`MemoryKv`], for `leadstream dev` and unit
 //! tests) cannot drift apart in behaviour: they differ only in how they run a command.
 
+mod coalesce;
 pub mod history;
 pub mod leads;
 mod memory;
@@ -19,6 +20,7 @@ pub mod slot;
 use std::borrow::Cow;
 use std::sync::Arc;
 
+pub use coalesce::coalesce_zset_writes;
 pub use memory::MemoryKv;
 pub use redis_kv::RedisKv;
 
@@ -121,6 +123,13 @@ pub enum Cmd {
         score: f64,
         member: Vec<u8>,
     },
+    /// `ZADD key score member [score member …]`: several members in one command, as if added
+    /// one after the other (a member given twice keeps its last score). Reply: `Int`, the members
+    /// that were new. `members` must not be empty.
+    ZAddMany {
+        key: String,
+        members: Vec<(f64, Vec<u8>)>,
+    },
     /// Members with `min <= score <= max`, ascending, at most `limit`. Reply: `Array` of `Bytes`.
     ZRangeByScore {
         key: String,
@@ -137,6 +146,12 @@ pub enum Cmd {
     ZRem {
         key: String,
         member: Vec<u8>,
+    },
+    /// `ZREM key member [member …]`. Reply: `Int`, the members that were there. `members` must
+    /// not be empty.
+    ZRemMany {
+        key: String,
+        members: Vec<Vec<u8>>,
     },
     ZCard {
         key: String,
@@ -336,9 +351,11 @@ impl Cmd {
             | Cmd::HLen { key }
             | Cmd::HScanPrefix { key, .. }
             | Cmd::ZAdd { key, .. }
+            | Cmd::ZAddMany { key, .. }
             | Cmd::ZRangeByScore { key, .. }
             | Cmd::ZRevRange { key, .. }
             | Cmd::ZRem { key, .. }
+            | Cmd::ZRemMany { key, .. }
             | Cmd::ZCard { key }
             | Cmd::ZRemRangeByRank { key, .. } => vec![key.as_str()],
         }
@@ -436,6 +453,14 @@ impl Cmd {
                 ]
             }
             Cmd::ZAdd { key, score, member } => vec![s("ZADD"), s(key), n(score), b(member)],
+            Cmd::ZAddMany { key, members } => {
+                let mut v = Vec::with_capacity(2 + 2 * members.len());
+                v.extend([s("ZADD"), s(key)]);
+                for (score, member) in members {
+                    v.extend([n(score), b(member)]);
+                }
+                v
+            }
             Cmd::ZRangeByScore {
                 key,
                 min,
@@ -450,6 +475,12 @@ impl Cmd {
             }
             Cmd::ZRevRange { key, start, stop } => vec![s("ZREVRANGE"), s(key), n(start), n(stop)],
             Cmd::ZRem { key, member } => vec![s("ZREM"), s(key), b(member)],
+            Cmd::ZRemMany { key, members } => {
+                let mut v = Vec::with_capacity(2 + members.len());
+                v.extend([s("ZREM"), s(key)]);
+                v.extend(members.iter().map(|m| b(m)));
+                v
+            }
             Cmd::ZCard { key } => vec![s("ZCARD"), s(key)],
             Cmd::ZRemRangeByRank { key, start, stop } => {
                 vec![s("ZREMRANGEBYRANK"), s(key), n(start), n(stop)]

@@ -126,6 +126,30 @@ fn script(p: &str) -> Vec<Vec<Cmd>> {
                 start: 0,
                 stop: 0,
             },
+            Cmd::ZAddMany {
+                key: k("z"),
+                members: vec![(5.0, b("d")), (0.5, b("c")), (6.0, b("d")), (7.0, b("e"))],
+            },
+            Cmd::ZRevRange {
+                key: k("z"),
+                start: 0,
+                stop: -1,
+            },
+            Cmd::ZRangeByScore {
+                key: k("z"),
+                min: 5.5,
+                max: 6.5,
+                limit: None,
+            },
+            Cmd::ZRemMany {
+                key: k("z"),
+                members: vec![b("e"), b("missing"), b("c"), b("e")],
+            },
+            Cmd::ZRevRange {
+                key: k("z"),
+                start: 0,
+                stop: -1,
+            },
             Cmd::ZRevRange {
                 key: k("z"),
                 start: 0,
