@@ -15,107 +15,127 @@ use std::collections::{HashMap, HashSet};
 
 use super::Cmd;
 
-/// Scored members of a `ZADD`, in order.
-type Scored = Vec<(f64, Vec<u8>)>;
-
-/// What the write does to one key, in order.
+/// What the write does to one key: where it adds and removes members, in order.
 #[derive(Default)]
 struct Plan {
-    adds: Scored,
-    rems: Vec<Vec<u8>>,
+    adds: Vec<usize>,
+    rems: Vec<usize>,
     /// Something other than an add, a remove, a trim or an expiry touches the key, or an add or
     /// a remove follows a trim.
-    other: bool,
+    blocked: bool,
     trimmed: bool,
 }
 
-impl Plan {
-    fn coalescible(&self) -> bool {
-        if self.other {
-            return false;
-        }
-        let added: HashSet<&[u8]> = self.adds.iter().map(|(_, m)| m.as_slice()).collect();
-        !self.rems.iter().any(|m| added.contains(m.as_slice()))
-    }
-}
+/// No group.
+const NONE: usize = usize::MAX;
 
 /// `cmds` with the adds to one sorted set (and the removes from one) merged where that changes
 /// nothing (see the module doc), and, for each command of `cmds`, the index of the result that
 /// answers it (for an add or a remove that was merged, the merged command: one count for all).
+/// Keys and members are moved, never copied.
 pub fn coalesce_zset_writes(cmds: Vec<Cmd>) -> (Vec<Cmd>, Vec<usize>) {
-    let mut plans: HashMap<String, Plan> = HashMap::new();
-    for c in &cmds {
-        for key in c.keys() {
-            let plan = plans.entry(key.to_string()).or_default();
+    // The group (of commands to merge) of each command, `NONE` for most.
+    let mut group_of = vec![NONE; cmds.len()];
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    {
+        let mut plans: HashMap<&str, Plan> = HashMap::new();
+        for (i, c) in cmds.iter().enumerate() {
             match c {
-                Cmd::ZAdd { score, member, .. } => plan.adds.push((*score, member.clone())),
-                Cmd::ZRem { member, .. } => plan.rems.push(member.clone()),
-                Cmd::ZRemRangeByRank { .. } => plan.trimmed = true,
+                Cmd::ZAdd { key, .. } | Cmd::ZRem { key, .. } => {
+                    let plan = plans.entry(key).or_default();
+                    plan.blocked |= plan.trimmed;
+                    if matches!(c, Cmd::ZAdd { .. }) {
+                        plan.adds.push(i);
+                    } else {
+                        plan.rems.push(i);
+                    }
+                }
+                Cmd::ZRemRangeByRank { key, .. } => plans.entry(key).or_default().trimmed = true,
                 Cmd::PExpire { .. } => {}
-                _ => plan.other = true,
+                other => {
+                    for key in other.keys() {
+                        plans.entry(key).or_default().blocked = true;
+                    }
+                }
             }
-            if plan.trimmed && matches!(c, Cmd::ZAdd { .. } | Cmd::ZRem { .. }) {
-                plan.other = true;
+        }
+        let member = |i: usize| match &cmds[i] {
+            Cmd::ZAdd { member, .. } | Cmd::ZRem { member, .. } => member.as_slice(),
+            _ => &[],
+        };
+        for plan in plans.into_values() {
+            if plan.blocked {
+                continue;
+            }
+            if !plan.adds.is_empty() && !plan.rems.is_empty() {
+                let added: HashSet<&[u8]> = plan.adds.iter().map(|&i| member(i)).collect();
+                if plan.rems.iter().any(|&i| added.contains(member(i))) {
+                    continue;
+                }
+            }
+            for idxs in [plan.adds, plan.rems] {
+                if idxs.len() > 1 {
+                    for &i in &idxs {
+                        group_of[i] = groups.len();
+                    }
+                    groups.push(idxs);
+                }
             }
         }
     }
-    // The keys worth merging: coalescible, and added to (or removed from) more than once.
-    let mut adds: HashMap<String, Option<Scored>> = HashMap::new();
-    let mut rems: HashMap<String, Option<Vec<Vec<u8>>>> = HashMap::new();
-    for (key, plan) in plans {
-        if !plan.coalescible() {
-            continue;
-        }
-        if plan.adds.len() > 1 {
-            adds.insert(key.clone(), Some(plan.adds));
-        }
-        if plan.rems.len() > 1 {
-            rems.insert(key, Some(plan.rems));
-        }
-    }
-    if adds.is_empty() && rems.is_empty() {
+    if groups.is_empty() {
         let at = (0..cmds.len()).collect();
         return (cmds, at);
     }
-    let mut out = Vec::with_capacity(cmds.len());
-    let mut at = Vec::with_capacity(cmds.len());
-    let mut first_add: HashMap<String, usize> = HashMap::new();
-    let mut first_rem: HashMap<String, usize> = HashMap::new();
-    for c in cmds {
-        match c {
-            Cmd::ZAdd { key, score, member } => match adds.get_mut(&key) {
-                Some(members) => match members.take() {
-                    Some(members) => {
-                        first_add.insert(key.clone(), out.len());
-                        at.push(out.len());
-                        out.push(Cmd::ZAddMany { key, members });
+    let mut slots: Vec<Option<Cmd>> = cmds.into_iter().map(Some).collect();
+    let mut out = Vec::with_capacity(slots.len());
+    let mut at = Vec::with_capacity(slots.len());
+    // Where each group's merged command went.
+    let mut placed = vec![NONE; groups.len()];
+    for i in 0..slots.len() {
+        let g = group_of[i];
+        if g == NONE {
+            at.push(out.len());
+            out.extend(slots[i].take());
+            continue;
+        }
+        if placed[g] != NONE {
+            at.push(placed[g]);
+            continue;
+        }
+        // The group's first command (its indices ascend): merge the others into it.
+        let rest = &groups[g][1..];
+        let merged = match slots[i].take() {
+            Some(Cmd::ZAdd { key, score, member }) => {
+                let mut members = Vec::with_capacity(rest.len() + 1);
+                members.push((score, member));
+                for &j in rest {
+                    if let Some(Cmd::ZAdd { score, member, .. }) = slots[j].take() {
+                        members.push((score, member));
                     }
-                    None => at.push(first_add[&key]),
-                },
-                None => {
-                    at.push(out.len());
-                    out.push(Cmd::ZAdd { key, score, member });
                 }
-            },
-            Cmd::ZRem { key, member } => match rems.get_mut(&key) {
-                Some(members) => match members.take() {
-                    Some(members) => {
-                        first_rem.insert(key.clone(), out.len());
-                        at.push(out.len());
-                        out.push(Cmd::ZRemMany { key, members });
+                Cmd::ZAddMany { key, members }
+            }
+            Some(Cmd::ZRem { key, member }) => {
+                let mut members = Vec::with_capacity(rest.len() + 1);
+                members.push(member);
+                for &j in rest {
+                    if let Some(Cmd::ZRem { member, .. }) = slots[j].take() {
+                        members.push(member);
                     }
-                    None => at.push(first_rem[&key]),
-                },
-                None => {
-                    at.push(out.len());
-                    out.push(Cmd::ZRem { key, member });
                 }
-            },
+                Cmd::ZRemMany { key, members }
+            }
+            // Groups hold adds or removes only.
             other => {
                 at.push(out.len());
-                out.push(other);
+                out.extend(other);
+                continue;
             }
-        }
+        };
+        placed[g] = out.len();
+        at.push(out.len());
+        out.push(merged);
     }
     (out, at)
 }
