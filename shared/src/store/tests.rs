@@ -197,6 +197,23 @@ async fn run(store: &dyn Kv, p: &str) -> Vec<Vec<Reply>> {
                 Cmd::HGetAll { key: k("h") },
                 Cmd::Get { key: k("g") },
                 Cmd::Get { key: k("none") },
+                Cmd::ZAddMany {
+                    key: k("gz"),
+                    members: vec![
+                        (1.0, b"p".to_vec()),
+                        (2.0, b"q".to_vec()),
+                        (3.0, b"p".to_vec()),
+                    ],
+                },
+                Cmd::ZRemMany {
+                    key: k("gz"),
+                    members: vec![b"q".to_vec(), b"r".to_vec()],
+                },
+                Cmd::ZRevRange {
+                    key: k("gz"),
+                    start: 0,
+                    stop: -1,
+                },
             ],
         )
         .await
@@ -217,6 +234,16 @@ async fn memory_and_redis_answer_alike() {
     let actual = run(&redis, &prefix).await;
     assert_eq!(expected, actual);
     // Spot-check a few answers against Redis semantics, not just each other.
+    let guarded = expected.last().expect("the guarded write's answers");
+    assert_eq!(
+        guarded[5..],
+        [
+            Reply::Int(2),
+            Reply::Int(1),
+            Reply::Array(vec![Reply::Bytes(b"p".to_vec())])
+        ],
+        "multi-member ZADD / ZREM count new / removed members"
+    );
     assert_eq!(expected[0][1], Reply::Bytes(b"1".to_vec()));
     assert_eq!(expected[0][3], Reply::Int(0));
     assert_eq!(expected[0][4], Reply::Int(1));
