@@ -25,6 +25,8 @@
 //! `BENCH_ROLE=gateway` makes this executable the gateway process itself (configured from the
 //! environment like `leadstream gateway`): the sweep re-executes itself in that role, so the
 //! measured gateway is the release build of this commit without building the whole CLI.
+//! `BENCH_ROLE=sender` makes it the open-loop sender of the half-knee latency run, so that
+//! generator too has a process of its own.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -505,18 +507,57 @@ async fn ceiling(records: usize, partitions: usize) -> (f64, usize) {
 
 /// Open loop from this process: `rate` single events/s for `seconds` against a fresh broker and
 /// gateway; (p50 ms, p99 ms, failed, sent).
-async fn paced_single(rate: f64, seconds: usize, partitions: usize) -> (f64, f64, usize, usize) {
+/// The open-loop latency at `rate` requests/s: a fresh broker and gateway, and the sender in a
+/// process of its own (this executable in the `sender` role, [`sender_role`]), like wrk in the
+/// sweep. Answers the sender's result line.
+async fn paced_single(rate: f64, seconds: usize, partitions: usize) -> Paced {
     let broker = tokio::task::spawn_blocking(Broker::start)
         .await
         .expect("broker");
     let mut gw = GatewayProcess::start(&broker.addr(), partitions);
     gw.wait_ready().await;
     let key = gw.ingest_key().await;
+    let exe = std::env::current_exe().expect("own executable");
+    let out = tokio::process::Command::new(exe)
+        .env("BENCH_ROLE", "sender")
+        .env("BENCH_SENDER_URL", format!("{}/ingest", gw.base))
+        .env("BENCH_SENDER_KEY", key)
+        .env("BENCH_SENDER_RATE", rate.to_string())
+        .env("BENCH_SENDER_SECONDS", seconds.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("run the sender process");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("sender answered {text:?}: {e}"))
+}
+
+/// What the open-loop sender measured.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Paced {
+    p50_ms: f64,
+    p99_ms: f64,
+    sent: usize,
+    failed: usize,
+    /// Failures by kind: an HTTP status, `timeout`, `connect`, or `other`.
+    failures: BTreeMap<String, usize>,
+}
+
+/// `BENCH_ROLE=sender`: send single events to `BENCH_SENDER_URL` on a fixed schedule of
+/// `BENCH_SENDER_RATE` requests/s (a slow answer does not slow the schedule down), a second of
+/// warm-up then `BENCH_SENDER_SECONDS` measured; print one JSON [`Paced`] line.
+async fn sender_role() {
+    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is required"));
+    let url = var("BENCH_SENDER_URL");
+    let key = var("BENCH_SENDER_KEY");
+    let rate: f64 = var("BENCH_SENDER_RATE").parse().expect("rate");
+    let seconds: usize = var("BENCH_SENDER_SECONDS").parse().expect("seconds");
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(1024)
+        .timeout(Duration::from_secs(10))
         .build()
         .expect("client");
-    let url = format!("{}/ingest", gw.base);
     let send = |i: usize| {
         let client = client.clone();
         let url = url.clone();
@@ -530,16 +571,21 @@ async fn paced_single(rate: f64, seconds: usize, partitions: usize) -> (f64, f64
         .expect("json");
         tokio::spawn(async move {
             let t = Instant::now();
-            let ok = client
+            let outcome = match client
                 .post(&url)
                 .bearer_auth(&key)
                 .header("content-type", "application/json")
                 .body(body)
                 .send()
                 .await
-                .map(|r| r.status() == 202)
-                .unwrap_or(false);
-            (ok, t.elapsed())
+            {
+                Ok(r) if r.status() == 202 => None,
+                Ok(r) => Some(r.status().as_u16().to_string()),
+                Err(e) if e.is_timeout() => Some("timeout".to_string()),
+                Err(e) if e.is_connect() => Some("connect".to_string()),
+                Err(_) => Some("other".to_string()),
+            };
+            (outcome, t.elapsed())
         })
     };
     // Warm-up at the same rate for a second, then the measured phase.
@@ -553,10 +599,12 @@ async fn paced_single(rate: f64, seconds: usize, partitions: usize) -> (f64, f64
             handles.push(send(i));
         }
         let mut lat = Vec::with_capacity(n);
-        let mut failed = 0;
+        let mut failures: BTreeMap<String, usize> = BTreeMap::new();
         for h in handles {
-            if let Ok((ok, d)) = h.await {
-                failed += usize::from(!ok);
+            if let Ok((outcome, d)) = h.await {
+                if let Some(kind) = outcome {
+                    *failures.entry(kind).or_default() += 1;
+                }
                 lat.push(d);
             }
         }
@@ -567,10 +615,17 @@ async fn paced_single(rate: f64, seconds: usize, partitions: usize) -> (f64, f64
                     .map(|d| d.as_secs_f64() * 1000.0)
                     .unwrap_or(0.0)
             };
-            return (pct(0.50), pct(0.99), failed, n);
+            let paced = Paced {
+                p50_ms: pct(0.50),
+                p99_ms: pct(0.99),
+                sent: n,
+                failed: failures.values().sum(),
+                failures,
+            };
+            println!("{}", serde_json::to_string(&paced).expect("json"));
+            return;
         }
     }
-    unreachable!("the loop returns in its last phase")
 }
 
 /// The knee: the lowest concurrency within 5% of the best throughput.
@@ -598,8 +653,10 @@ async fn gateway_role() {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    if std::env::var("BENCH_ROLE").as_deref() == Ok("gateway") {
-        return gateway_role().await;
+    match std::env::var("BENCH_ROLE").as_deref() {
+        Ok("gateway") => return gateway_role().await,
+        Ok("sender") => return sender_role().await,
+        _ => {}
     }
     let seconds = env_usize("BENCH_SECONDS", 2);
     let batch = env_usize("BENCH_BATCH_SIZE", 1000);
@@ -700,13 +757,15 @@ async fn main() {
                 // Latency at half of the knee's rate, open loop (a fixed send schedule, so a
                 // slow answer does not slow the senders down).
                 let rate = k.requests_per_s / 2.0;
-                let (p50, p99, failed, sent) = paced_single(rate, 5, partitions).await;
+                let p = paced_single(rate, 5, partitions).await;
                 println!(
-                    "single    at half the knee ({rate:.0} req/s, open loop, {sent} requests): p50 {p50:.2} ms, p99 {p99:.2} ms, failed {failed}"
+                    "single    at half the knee ({rate:.0} req/s, open loop from a sender process, {} requests): p50 {:.2} ms, p99 {:.2} ms, failed {} {:?}",
+                    p.sent, p.p50_ms, p.p99_ms, p.failed, p.failures
                 );
                 perf(
-                    json!({"name": "sweep_single_half", "rate": rate, "requests": sent,
-                            "p50_ms": p50, "p99_ms": p99, "failed": failed}),
+                    json!({"name": "sweep_single_half", "rate": rate, "requests": p.sent,
+                            "p50_ms": p.p50_ms, "p99_ms": p.p99_ms, "failed": p.failed,
+                            "failures": p.failures}),
                 );
             }
         }
