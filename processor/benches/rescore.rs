@@ -27,11 +27,11 @@ use futures::future::join_all;
 use leadstream_domain::model::ruleset::Ruleset;
 use leadstream_processor::ProcessorConfig;
 use leadstream_shared::catalog::{collections, Catalog};
-use leadstream_shared::ids::{new_id, now_ms};
+use leadstream_shared::ids::now_ms;
 use leadstream_shared::kafka::KafkaSettings;
 use leadstream_shared::keys::Keys;
 use leadstream_shared::store::offsets::AppliedOffsets;
-use leadstream_shared::store::rescore::{Job, JobKind, JobState, RescoreJobs};
+use leadstream_shared::store::rescore::{Job, JobState, RescoreJobs};
 use leadstream_shared::store::{RedisKv, Store};
 use leadstream_testkit::{unique, Broker};
 use serde_json::json;
@@ -172,16 +172,7 @@ async fn run(
     let jobs = RescoreJobs::new(kv.clone(), keys.clone());
     let rss_before = rss_kib();
     let peak = PeakRss::start();
-    let job = Job {
-        id: new_id("rsj"),
-        kind: JobKind::Rescore,
-        org_id: "org_default".into(),
-        ou_id: OU.into(),
-        since_ms: None,
-        fire_triggers: false,
-        draft: None,
-        created_at_ms: now_ms(),
-    };
+    let job = Job::rescore("org_default", OU, None, false, now_ms());
     let started = Instant::now();
     jobs.create(&job)
         .await

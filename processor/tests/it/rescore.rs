@@ -30,9 +30,9 @@ use futures::future::join_all;
 use leadstream_domain::event::EngagementEvent;
 use leadstream_domain::fired::TriggerKind;
 use leadstream_shared::avro::decode_fired;
-use leadstream_shared::ids::{derived_id, new_id, now_ms};
+use leadstream_shared::ids::{derived_id, now_ms};
 use leadstream_shared::kafka::KafkaSettings;
-use leadstream_shared::store::rescore::{Job, JobKind, JobState, JobView, Phase, RescoreJobs};
+use leadstream_shared::store::rescore::{Job, JobState, JobView, Phase, RescoreJobs};
 use leadstream_testkit::{consume, end_offsets, unique, wait_until};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::Message;
@@ -161,16 +161,7 @@ pub(crate) async fn scenario(w: &World, fire_triggers: bool, mode: Mode) {
 
     // 3. and 4. Live events while the rescore job runs.
     let jobs = RescoreJobs::new(w.kv.clone(), w.keys.clone());
-    let job = Job {
-        id: new_id("rsj"),
-        kind: JobKind::Rescore,
-        org_id: "org_default".into(),
-        ou_id: OU.into(),
-        since_ms: None,
-        fire_triggers,
-        draft: None,
-        created_at_ms: now_ms(),
-    };
+    let job = Job::rescore("org_default", OU, None, fire_triggers, now_ms());
     let sent = AtomicUsize::new(0);
     let job_done = AtomicBool::new(false);
     let live = async {

@@ -75,6 +75,67 @@ pub struct Job {
     pub created_at_ms: i64,
 }
 
+impl Job {
+    /// A new rescore of OU `ou_id` of `org_id`, created at `now_ms`.
+    pub fn rescore(
+        org_id: &str,
+        ou_id: &str,
+        since_ms: Option<i64>,
+        fire_triggers: bool,
+        now_ms: i64,
+    ) -> Job {
+        Job::new(
+            JobKind::Rescore,
+            org_id,
+            ou_id,
+            since_ms,
+            fire_triggers,
+            None,
+            now_ms,
+        )
+    }
+
+    /// A new preview of `draft` for OU `ou_id` of `org_id`, created at `now_ms`.
+    pub fn preview(
+        org_id: &str,
+        ou_id: &str,
+        since_ms: Option<i64>,
+        draft: Ruleset,
+        now_ms: i64,
+    ) -> Job {
+        Job::new(
+            JobKind::Preview,
+            org_id,
+            ou_id,
+            since_ms,
+            false,
+            Some(draft),
+            now_ms,
+        )
+    }
+
+    fn new(
+        kind: JobKind,
+        org_id: &str,
+        ou_id: &str,
+        since_ms: Option<i64>,
+        fire_triggers: bool,
+        draft: Option<Ruleset>,
+        now_ms: i64,
+    ) -> Job {
+        Job {
+            id: crate::ids::new_id("rsj"),
+            kind,
+            org_id: org_id.to_string(),
+            ou_id: ou_id.to_string(),
+            since_ms,
+            fire_triggers,
+            draft,
+            created_at_ms: now_ms,
+        }
+    }
+}
+
 /// Where a job stands as a whole.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct JobStatus {

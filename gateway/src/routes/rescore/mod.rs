@@ -30,7 +30,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use leadstream_shared::ids::{new_id, now_ms};
-use leadstream_shared::store::rescore::{CreateRefused, Job, JobKind, JobState, JobView};
+use leadstream_shared::store::rescore::{CreateRefused, Job, JobState, JobView};
 
 use super::documents::load;
 use super::request::{decode_object, json_value, not_found, now_rfc3339, store_err};
@@ -58,16 +58,13 @@ pub async fn create_rescore(
     let now = now_ms();
     let req =
         decode_object::<RescoreBody>(json_value(&st, &headers, body).await?)?.validate(now)?;
-    let job = Job {
-        id: new_id("rsj"),
-        kind: JobKind::Rescore,
-        org_id: c.tenant.org_id.clone(),
-        ou_id: c.tenant.ou_id.clone(),
-        since_ms: req.since_ms,
-        fire_triggers: req.fire_triggers,
-        draft: None,
-        created_at_ms: now,
-    };
+    let job = Job::rescore(
+        &c.tenant.org_id,
+        &c.tenant.ou_id,
+        req.since_ms,
+        req.fire_triggers,
+        now,
+    );
     record(&st, &job).await?;
     accepted(&read_back(&st, &job.id).await?)
 }
@@ -113,16 +110,13 @@ pub async fn create_preview(
     if let Some(id) = &req.replaces {
         load::<Rulesets>(&st, &c.tenant.ou_id, id).await?;
     }
-    let job = Job {
-        id: new_id("rsj"),
-        kind: JobKind::Preview,
-        org_id: c.tenant.org_id.clone(),
-        ou_id: c.tenant.ou_id.clone(),
-        since_ms: req.since_ms,
-        fire_triggers: false,
-        draft: Some(req.draft),
-        created_at_ms: now,
-    };
+    let job = Job::preview(
+        &c.tenant.org_id,
+        &c.tenant.ou_id,
+        req.since_ms,
+        req.draft,
+        now,
+    );
     record(&st, &job).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(req.wait_secs);
     loop {
